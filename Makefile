@@ -1,0 +1,31 @@
+# Two commands set up and run everything on a fresh Debian machine (root, or sudo available):
+#   make demo   - installs what it needs, then runs the main job on an embedded default (a tiny end-to-end run)
+#   make test   - installs what it needs, then runs the test suite (CPU only; `-m slow` / `-m gpu` opt in)
+PYTHON ?= python3
+PIP ?= $(PYTHON) -m pip
+TORCH_VERSION ?= 2.13.0
+STAMP := .install.stamp
+SUDO := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
+
+.PHONY: install demo test lint bench
+
+$(STAMP): pyproject.toml
+	@command -v chromium >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium fonts-dejavu-core; }
+	@$(PYTHON) -c "import torch" 2>/dev/null || $(PIP) install -q torch==$(TORCH_VERSION)
+	$(PIP) install -q -e ".[dev,qlora]"
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(PYTHON) tools/demo.py --out runs/demo
+
+test: $(STAMP)
+	$(PYTHON) -m pytest -q -m "not slow and not gpu"
+
+lint: $(STAMP)
+	ruff check src tests tools benchmarks
+	ruff format --check src tests tools benchmarks
+
+bench: $(STAMP)
+	$(PYTHON) benchmarks/render_throughput.py

@@ -1,0 +1,75 @@
+"""Render jobs and results: the contract between callers and the renderer pool.
+
+A failed render is data (``RenderResult(ok=False, error_kind=..., message=...)``), never an exception out of the
+pool, so a GRPO step with one broken rollout still scores the other 255.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Literal
+
+Domain = Literal["chart", "table", "svg"]
+DOMAINS: tuple[Domain, ...] = ("chart", "table", "svg")
+
+ErrorKind = Literal[
+    "no_code",  # nothing that looks like code of the domain was found
+    "syntax",  # the code does not parse
+    "runtime",  # the code raised
+    "timeout",  # wall-clock or CPU limit reached
+    "memory",  # address-space cap reached
+    "forbidden",  # the code tried something the sandbox refuses (process, network, file outside scratch)
+    "invalid_input",  # malformed HTML/SVG/markdown, or bad job options
+    "blank",  # rendered, but the image is all background
+    "crashed",  # the worker died (segfault, os._exit, killed) without a verdict
+]
+ERROR_KINDS: tuple[str, ...] = ErrorKind.__args__  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class RenderJob:
+    """One piece of source to turn into pixels.
+
+    Args:
+        domain: which renderer: matplotlib ``chart`` code, HTML/Markdown ``table``, or ``svg``.
+        source: the code as a model wrote it (may be wrapped in a markdown fence or chatty text).
+        max_side: longest side of the output PNG in pixels; larger renders are downscaled (paper: 1024 for
+            charts/SVG, 768 for tables).
+        svg_size: output width/height for SVG (paper: 336), before ``max_side`` applies.
+        table_width: browser viewport width for tables, in CSS pixels.
+        dpi: matplotlib savefig DPI.
+    """
+
+    domain: Domain
+    source: str
+    max_side: int = 1024
+    svg_size: int = 336
+    table_width: int = 1024
+    dpi: int = 100
+    tag: str = field(default="", compare=False)  # caller's id; not part of the cache key
+
+    def cache_key(self) -> str:
+        """Content address: the same domain, source and options always map to the same PNG."""
+        payload = asdict(self)
+        payload.pop("tag")
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class RenderResult:
+    """Outcome of one job; ``png`` is set exactly when ``ok``."""
+
+    ok: bool
+    png: bytes | None
+    error_kind: str | None = None
+    message: str = ""
+    seconds: float = 0.0
+    cached: bool = False
+
+    @classmethod
+    def failure(cls, error_kind: str, message: str, seconds: float = 0.0) -> RenderResult:
+        if error_kind not in ERROR_KINDS:
+            raise ValueError(f"unknown render error kind {error_kind!r}; expected one of {ERROR_KINDS}")
+        return cls(ok=False, png=None, error_kind=error_kind, message=message[:2000], seconds=seconds)

@@ -1,0 +1,435 @@
+"""Synthesis: seed specs → (reference, candidate, exact discrepancies) → rendered, pixel-checked, sharded pairs.
+
+Launch: ``python tools/synthesize.py --domains chart table svg --n 300 --out data/synth --seed 0``.
+
+Per domain, pair ``i`` belongs to reference group ``i // candidates_per_reference``: a group shares one seed spec
+and so one reference render (amortised over its candidates). Every random choice comes from a ``random.Random``
+seeded by ``(seed, domain, group)`` for the reference and ``(seed, domain, i)`` for the candidate, so a pair is a
+pure function of its id ``<domain>-s<seed>-<i>``. That is what makes resuming exact: on restart the ids already in
+the manifests or in the drop ledger are skipped, the rest are regenerated identically, and pairs are recorded in
+index order until ``n`` are kept, so an interrupted-then-resumed run ends with the same set as an uninterrupted one.
+
+Candidate mix (decided per pair from its rng):
+- ``equivalent_share`` (15%): an equivalence rewrite — different code, same pixels, no errors; teaches the model
+  not to invent errors (paper: the judge must say "no difference" when there is none).
+- ``identical_share`` (5%): the reference code itself, the trivial 0-error case a policy hits when it is right.
+- otherwise 1–4 perturbations of distinct kinds composed on one running spec (weights 40/30/20/10%: most
+  real candidates have one or two mistakes).
+
+Pixel check of every label: a perturbed candidate whose render differs from the reference in fewer than
+``visible_min_pixels`` pixels is **dropped**, not relabelled as equivalent: its code does differ, and a change
+that is invisible at this resolution may be visible at another, so "no error" would be a label we cannot vouch
+for. An equivalent candidate that differs in more than ``equivalent_max_pixels`` pixels is dropped. A failed
+render is dropped with its error kind. Every drop is recorded in ``drops.jsonl`` and counted in ``summary.json``.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+import math
+import os
+import random
+import time
+import traceback
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from PIL import Image
+
+from src.data.perturb import equivalences, perturbations
+from src.data.schema import Critique, Discrepancy
+from src.data.seeds import seed_functions
+from src.data.shards import DROPS_FILE, SPLITS, ShardWriter, iter_jsonl, split_of
+from src.render.job import DOMAINS, RenderJob, RenderResult
+
+CandidateKind = Literal["perturbed", "equivalent", "identical"]
+# How many perturbations a perturbed candidate carries: 1..4 with falling weights.
+PERTURBATION_COUNT_WEIGHTS: dict[int, float] = {1: 0.4, 2: 0.3, 3: 0.2, 4: 0.1}
+# Paper's pipeline downscales tables to 768 px and charts/SVG to 1024 px before the judge sees them.
+MAX_SIDE: dict[str, int] = {"chart": 1024, "table": 768, "svg": 1024}
+
+
+@dataclass(frozen=True)
+class SynthesisConfig:
+    """Settings of one synthesis run (the CLI flags of ``tools/synthesize.py``)."""
+
+    domains: tuple[str, ...] = DOMAINS
+    n_per_domain: int = 300
+    seed: int = 0
+    candidates_per_reference: int = 3
+    equivalent_share: float = 0.15
+    identical_share: float = 0.05
+    workers: int = field(default_factory=lambda: os.cpu_count() or 1)
+    timeout_s: float = 15.0
+    memory_mb: int = 2048
+    # Pairs per domain handed to the pool in one call: large enough to keep every worker busy.
+    batch_pairs: int = 48
+    # A pixel counts as changed when a channel moves by more than this (antialiasing jitter stays below).
+    pixel_tolerance: int = 16
+    visible_min_pixels: int = 12
+    equivalent_max_pixels: int = 0
+
+    def __post_init__(self) -> None:
+        for d in self.domains:
+            if d not in DOMAINS:
+                raise ValueError(f"domains: {d!r} is not one of {DOMAINS}")
+        if self.n_per_domain < 0:
+            raise ValueError(f"n_per_domain: must be >= 0, got {self.n_per_domain}")
+        if self.candidates_per_reference < 1:
+            raise ValueError(f"candidates_per_reference: must be >= 1, got {self.candidates_per_reference}")
+        if not 0 <= self.equivalent_share + self.identical_share <= 1:
+            raise ValueError("equivalent_share + identical_share must lie in [0, 1]")
+        if self.workers < 1:
+            raise ValueError(f"workers: must be >= 1, got {self.workers}")
+
+
+def pair_id(seed: int, domain: str, index: int) -> str:
+    return f"{domain}-s{seed}-{index:07d}"
+
+
+@dataclass
+class CandidatePlan:
+    """What one pair will be, before rendering: the candidate code and its true discrepancies."""
+
+    pair_id: str
+    domain: str
+    index: int
+    kind: CandidateKind
+    reference_source: str
+    candidate_source: str
+    errors: tuple[Discrepancy, ...]
+    perturbations: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class PlanDrop:
+    """A pair that was dropped before rendering (no perturbation applied, a generator raised)."""
+
+    pair_id: str
+    domain: str
+    index: int
+    reason: str
+    message: str = ""
+
+
+def reference_spec(seed: int, domain: str, group: int) -> Any:
+    return seed_functions(domain).make_seed(random.Random(f"{seed}/{domain}/reference/{group}"))
+
+
+def plan_candidate(
+    config: SynthesisConfig, domain: str, index: int, ref_spec: Any, ref_source: str
+) -> CandidatePlan | PlanDrop:
+    """Decide and build pair ``index``'s candidate from the reference spec (a pure function of the pair id)."""
+    pid = pair_id(config.seed, domain, index)
+    rng = random.Random(f"{config.seed}/{domain}/candidate/{index}")
+    draw = rng.random()
+    try:
+        if draw < config.identical_share:
+            return CandidatePlan(pid, domain, index, "identical", ref_source, ref_source, (), ())
+        if draw < config.identical_share + config.equivalent_share:
+            table = equivalences(domain)
+            if table:
+                name = rng.choice(sorted(table))
+                source = table[name](copy.deepcopy(ref_spec), rng)
+                return CandidatePlan(pid, domain, index, "equivalent", ref_source, source, (), (f"equiv:{name}",))
+        table = perturbations(domain)
+        want = rng.choices(list(PERTURBATION_COUNT_WEIGHTS), weights=list(PERTURBATION_COUNT_WEIGHTS.values()))[0]
+        kinds = sorted(table)
+        rng.shuffle(kinds)
+        spec = copy.deepcopy(ref_spec)  # perturbations must never reach the reference shared by the group
+        errors: list[Discrepancy] = []
+        applied: list[str] = []
+        for kind in kinds:
+            if len(applied) == want:
+                break
+            result = table[kind](spec, rng)
+            if result is None:
+                continue
+            spec = result.spec
+            errors.extend(result.errors)
+            applied.append(result.kind)
+        if not applied:
+            return PlanDrop(pid, domain, index, "no_applicable_perturbation")
+        Critique(domain, tuple(errors))  # a label outside the domain's schema is a generator bug: fail here
+        source = seed_functions(domain).source(spec)
+        return CandidatePlan(pid, domain, index, "perturbed", ref_source, source, tuple(errors), tuple(applied))
+    except Exception as exc:  # a generator bug must cost one pair and show up in the summary, not kill a long run
+        return PlanDrop(pid, domain, index, "generator_error", _last_line(exc))
+
+
+def _last_line(exc: BaseException) -> str:
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
+    return f"{type(exc).__name__}: {exc}{where}"[:500]
+
+
+def changed_pixels(png_a: bytes, png_b: bytes, tolerance: int) -> int:
+    """Pixels where some RGB channel moves by more than ``tolerance``; a size change counts every pixel."""
+    if png_a == png_b:
+        return 0
+    a = np.asarray(Image.open(io.BytesIO(png_a)).convert("RGB"), dtype=np.int16)
+    b = np.asarray(Image.open(io.BytesIO(png_b)).convert("RGB"), dtype=np.int16)
+    if a.shape != b.shape:
+        return max(a.shape[0] * a.shape[1], b.shape[0] * b.shape[1])
+    return int((np.abs(a - b).max(axis=2) > tolerance).sum())
+
+
+def pixel_verdict(plan: CandidatePlan, reference: bytes, candidate: bytes, config: SynthesisConfig) -> str | None:
+    """``None`` when the label holds on the pixels, else the drop reason."""
+    changed = changed_pixels(reference, candidate, config.pixel_tolerance)
+    if plan.kind == "perturbed" and changed < config.visible_min_pixels:
+        return "perturbation_invisible"
+    if plan.kind != "perturbed" and changed > config.equivalent_max_pixels:
+        return "equivalence_differs"
+    return None
+
+
+def official_human_errors(critique: Critique) -> list[dict[str, Any]]:
+    """VC-RewardBench ``human_errors``: official error objects carrying both ``type`` and ``category``."""
+    out = []
+    for err in critique.to_official()["errors"]:
+        label = err.get("category", err.get("type"))
+        out.append({**err, "type": label, "category": label})
+    return out
+
+
+def pair_rows(plan: CandidatePlan, ref_path: str, cand_path: str, seed: int) -> tuple[str, dict[str, Any]]:
+    """The manifest row of a kept pair and its split (bench rows in the official VC-RewardBench layout)."""
+    critique = Critique(plan.domain, plan.errors)
+    split = split_of(plan.pair_id)
+    if split == "bench":
+        return split, {
+            "id": plan.pair_id,
+            "gt_img_path": ref_path,
+            "pred_img_path": cand_path,
+            "category": plan.domain,
+            "human_errors": official_human_errors(critique),
+            "perturbations": list(plan.perturbations),
+        }
+    return split, {
+        "id": plan.pair_id,
+        "domain": plan.domain,
+        "reference_image": ref_path,
+        "candidate_image": cand_path,
+        "reference_source": plan.reference_source,
+        "candidate_source": plan.candidate_source,
+        "critique": critique.to_official(),
+        "kind": plan.kind,
+        "perturbations": list(plan.perturbations),
+        "seed": seed,
+    }
+
+
+class _DomainCursor:
+    """Walks one domain's pair indices in order, skipping ids already recorded."""
+
+    def __init__(self, config: SynthesisConfig, domain: str, writer: ShardWriter) -> None:
+        self.config, self.domain, self.writer = config, domain, writer
+        prefix = f"{domain}-s{config.seed}-"
+        self.kept = sum(1 for pid in writer.kept_ids if pid.startswith(prefix))
+        self.next_index = 0
+        self.seen = 0
+        self.dropped = 0
+
+    @property
+    def need(self) -> int:
+        return max(0, self.config.n_per_domain - self.kept)
+
+    def take(self) -> list[int]:
+        """The next indices to render, enough (by the drop rate so far) to fill what is missing, capped per batch."""
+        drop_rate = self.dropped / self.seen if self.seen else 0.1
+        want = min(self.config.batch_pairs, math.ceil(self.need / max(0.2, 1.0 - drop_rate)) + 1)
+        out: list[int] = []
+        while len(out) < want:
+            if not self.writer.is_done(pair_id(self.config.seed, self.domain, self.next_index)):
+                out.append(self.next_index)
+            self.next_index += 1
+        return out
+
+
+def synthesize(
+    out_dir: str | Path, config: SynthesisConfig, progress: bool = True, pool: Any | None = None
+) -> dict[str, Any]:
+    """Write (or complete) a shard directory of ``config.n_per_domain`` kept pairs per domain; return the summary.
+
+    ``pool`` lets a caller share a running ``RenderPool``; by default one is started with ``config.workers``.
+    """
+    from tqdm import tqdm
+
+    out_dir = Path(out_dir)
+    writer = ShardWriter(out_dir)
+    cursors = [_DomainCursor(config, d, writer) for d in config.domains]
+    run = Counter()
+    run_drops: Counter[str] = Counter()
+    started = time.perf_counter()
+    bar = tqdm(
+        total=config.n_per_domain * len(cursors),
+        initial=sum(min(c.kept, config.n_per_domain) for c in cursors),
+        desc="pairs",
+        unit="pair",
+        disable=not progress,
+    )
+
+    def run_batches(render_pool: Any) -> None:
+        while any(c.need for c in cursors):
+            batch = [(c, c.take()) for c in cursors if c.need]
+            _render_and_record(batch, render_pool, writer, config, run, run_drops, bar)
+
+    try:
+        if pool is not None:
+            run_batches(pool)
+        else:
+            from src.render import RenderPool
+
+            with RenderPool(workers=config.workers, timeout_s=config.timeout_s, memory_mb=config.memory_mb) as p:
+                run_batches(p)
+    finally:
+        bar.close()
+    seconds = time.perf_counter() - started
+    summary = summarize(out_dir)
+    summary["config"] = asdict(config)
+    summary["this_run"] = {
+        "seconds": round(seconds, 2),
+        "kept": run["kept"],
+        "dropped": sum(run_drops.values()),
+        "drop_reasons": dict(sorted(run_drops.items())),
+        "renders": run["renders"],
+        "kept_pairs_per_min": round(60.0 * run["kept"] / seconds, 1) if seconds > 0 else None,
+    }
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    return summary
+
+
+def _render_and_record(
+    batch: Sequence[tuple[_DomainCursor, list[int]]],
+    pool: Any,
+    writer: ShardWriter,
+    config: SynthesisConfig,
+    run: Counter,
+    run_drops: Counter,
+    bar: Any,
+) -> None:
+    """Plan every pair of the batch, render all distinct sources in one pool call, then record in index order."""
+    k = config.candidates_per_reference
+    plans: dict[str, list[CandidatePlan | PlanDrop]] = {}
+    ref_source_of: dict[tuple[str, int], str | PlanDrop] = {}
+    ref_specs: dict[tuple[str, int], Any] = {}
+    for cursor, indices in batch:
+        domain = cursor.domain
+        seeds = seed_functions(domain)
+        items: list[CandidatePlan | PlanDrop] = []
+        for index in indices:
+            group = index // k
+            key = (domain, group)
+            if key not in ref_source_of:
+                try:
+                    spec = reference_spec(config.seed, domain, group)
+                    ref_source_of[key] = seeds.source(spec)
+                    ref_specs[key] = spec
+                except Exception as exc:  # see plan_candidate: one bad seed costs its group, not the run
+                    ref_source_of[key] = PlanDrop("", domain, -1, "seed_error", _last_line(exc))
+            ref = ref_source_of[key]
+            pid = pair_id(config.seed, domain, index)
+            if isinstance(ref, PlanDrop):
+                items.append(PlanDrop(pid, domain, index, ref.reason, ref.message))
+                continue
+            items.append(plan_candidate(config, domain, index, ref_specs[key], ref))
+        plans[domain] = items
+
+    # One job per distinct (domain, source): identical candidates reuse the reference render for free.
+    jobs: dict[tuple[str, str], RenderJob] = {}
+    for items in plans.values():
+        for plan in items:
+            if isinstance(plan, CandidatePlan):
+                for source in (plan.reference_source, plan.candidate_source):
+                    jobs.setdefault(
+                        (plan.domain, source), RenderJob(plan.domain, source, max_side=MAX_SIDE[plan.domain])
+                    )
+    job_list = list(jobs.values())
+    results: dict[tuple[str, str], RenderResult] = dict(zip(jobs, pool.render(job_list), strict=True))
+    run["renders"] += len(job_list)
+
+    for cursor, _ in batch:
+        for plan in plans[cursor.domain]:
+            if cursor.need == 0:
+                break  # later indices stay unrecorded: an uninterrupted run would not have recorded them either
+            cursor.seen += 1
+            reason, message = _verdict(plan, results, config)
+            if reason is not None:
+                writer.add_drop(plan.pair_id, plan.domain, reason, message)
+                cursor.dropped += 1
+                run_drops[reason] += 1
+                continue
+            assert isinstance(plan, CandidatePlan)
+            ref_png = results[(plan.domain, plan.reference_source)].png
+            cand_png = results[(plan.domain, plan.candidate_source)].png
+            assert ref_png is not None and cand_png is not None
+            split, row = pair_rows(plan, writer.put_image(ref_png), writer.put_image(cand_png), config.seed)
+            writer.add_row(split, row)
+            cursor.kept += 1
+            run["kept"] += 1
+            bar.update(1)
+
+
+def _verdict(
+    plan: CandidatePlan | PlanDrop, results: dict[tuple[str, str], RenderResult], config: SynthesisConfig
+) -> tuple[str | None, str]:
+    if isinstance(plan, PlanDrop):
+        return plan.reason, plan.message
+    ref = results[(plan.domain, plan.reference_source)]
+    if not ref.ok:
+        return f"reference_render_{ref.error_kind}", ref.message[:500]
+    cand = results[(plan.domain, plan.candidate_source)]
+    if not cand.ok:
+        return f"candidate_render_{cand.error_kind}", cand.message[:500]
+    assert ref.png is not None and cand.png is not None
+    return pixel_verdict(plan, ref.png, cand.png, config), ""
+
+
+def summarize(out_dir: str | Path) -> dict[str, Any]:
+    """Histograms over everything in the shard directory (all runs, so a resumed run reports the whole set)."""
+    out_dir = Path(out_dir)
+    pairs: dict[str, Counter] = defaultdict(Counter)
+    categories: dict[str, Counter] = defaultdict(Counter)
+    severities: dict[str, Counter] = defaultdict(Counter)
+    error_counts: dict[str, Counter] = defaultdict(Counter)
+    kinds: dict[str, Counter] = defaultdict(Counter)
+    for split in SPLITS:
+        for _, row in iter_jsonl(out_dir / f"{split}.jsonl", on_corrupt="skip"):
+            if split == "bench":
+                domain, errors = str(row.get("category")), row.get("human_errors", [])
+            else:
+                domain, errors = str(row.get("domain")), row.get("critique", {}).get("errors", [])
+            pairs[domain][split] += 1
+            error_counts[domain][str(len(errors))] += 1
+            for err in errors:
+                categories[domain][str(err.get("category", err.get("type")))] += 1
+                severities[domain][str(err.get("severity"))] += 1
+            for kind in row.get("perturbations", []):
+                kinds[domain][kind] += 1
+    drops: dict[str, Counter] = defaultdict(Counter)
+    for _, row in iter_jsonl(out_dir / DROPS_FILE, on_corrupt="skip"):
+        drops[str(row.get("domain"))][str(row.get("reason"))] += 1
+
+    def plain(table: dict[str, Counter]) -> dict[str, dict[str, int]]:
+        return {k: dict(sorted(v.items())) for k, v in sorted(table.items())}
+
+    kept = sum(sum(c.values()) for c in pairs.values())
+    dropped = sum(sum(c.values()) for c in drops.values())
+    return {
+        "pairs": {d: {**dict(c), "total": sum(c.values())} for d, c in sorted(pairs.items())},
+        "kept": kept,
+        "dropped": dropped,
+        "drop_fraction": round(dropped / (kept + dropped), 4) if kept + dropped else 0.0,
+        "drop_reasons": plain(drops),
+        "categories": plain(categories),
+        "severities": plain(severities),
+        "errors_per_pair": plain(error_counts),
+        "perturbation_kinds": plain(kinds),
+    }

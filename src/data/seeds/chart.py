@@ -577,7 +577,7 @@ def _category_panel(rng: random.Random, kind: str, small: bool) -> Panel:
     markers = rng.sample(["o", "s", "^", "D", "v", "P"], n_series)
     styles = ["-", "--", "-.", ":"]
     series = []
-    for j, (name, color) in enumerate(zip(names, colors)):
+    for j, (name, color) in enumerate(zip(names, colors, strict=True)):
         low, high = topic.low, topic.high
         if kind in ("stacked_bar", "area"):
             high = low + (high - low) / n_series
@@ -611,7 +611,7 @@ def _category_panel(rng: random.Random, kind: str, small: bool) -> Panel:
             ),
         )
     top = (
-        max(sum(vals) for vals in zip(*(s.values for s in series)))
+        max(sum(vals) for vals in zip(*(s.values for s in series), strict=True))
         if kind in ("stacked_bar", "area")
         else max(v + (s.errors[i] if s.errors else 0) for s in series for i, v in enumerate(s.values))
     )
@@ -950,7 +950,7 @@ class _Writer:
                 f"    {ax}.bar(x + (k - ({n} - 1) / 2) * width, vals, width, label=name, color={colors}[k])"
             )
         else:
-            for k, (s, v) in enumerate(zip(p.series, self._series_vars(p, i))):
+            for k, (s, v) in enumerate(zip(p.series, self._series_vars(p, i), strict=True)):
                 off = k - (n - 1) / 2
                 # k*width for |k|=1, 0.5, 1.5 ... gives the same floats as the loop's (k - (n-1)/2) * width.
                 pos = (
@@ -973,7 +973,7 @@ class _Writer:
             self.plot.append("    bottom += np.array(vals)")
         else:
             names = self._series_vars(p, i)
-            for k, (s, v) in enumerate(zip(p.series, names)):
+            for k, (s, v) in enumerate(zip(p.series, names, strict=True)):
                 bottom = "" if k == 0 else ", bottom=" + " + ".join(f"np.array({b})" for b in names[:k])
                 self.plot.append(
                     f"{ax}.bar({cats}, {v}, {p.bar_width}{bottom}, label={s.name!r}, color={self.color(s.color)})"
@@ -1013,7 +1013,7 @@ class _Writer:
             self.plot.append(f"for (name, vals), style in zip({data}.items(), {styles}):")
             self.plot.append(f"    {ax}.plot({cats}, vals, label=name, **style)")
         else:
-            for s, v in zip(p.series, self._series_vars(p, i)):
+            for s, v in zip(p.series, self._series_vars(p, i), strict=True):
                 self.plot.append(f"{ax}.plot({cats}, {v}, {self._line_kwargs(s)}, label={s.name!r})")
 
     def _area(self, p: Panel, i: int, ax: str) -> None:

@@ -1,0 +1,318 @@
+"""``RewardModelDataModule``: (reference, candidate, true critique) pairs → chat samples for reward-model SFT.
+
+Each sample is one user turn with the reference image, the candidate image and the domain's critic instruction
+(``src.models.prompts.build_critic_messages``), then the official critique JSON as the assistant turn; the loss sees
+only the answer tokens (see ``src.data.collate``). Pairs come from our shards (``data_dir/<split>.jsonl``) and/or
+VC-RewardBench-style JSONL files with images on disk.
+
+The processor is not known when the config is parsed, so the LightningModule calls ``connect(processor)`` in its
+``setup()`` (litgpt style); Lightning runs the DataModule's ``setup`` before the module's, so everything that needs
+the processor (length estimates, datasets) is built lazily in the dataloader hooks.
+
+Batch contract (``RewardModelSFT`` relies on it)::
+
+    {"model_inputs": {input_ids, attention_mask, pixel_values, image_grid_thw[, mm_token_type_ids]},  # right-padded
+     "labels": LongTensor,            # -100 except the answer tokens (incl. end-of-turn)
+     "domains": list[str], "targets": list[str], "ids": list[str],
+     "prompt_inputs": {same keys, prompt only, LEFT-padded for generate}}   # validation batches only
+
+Resuming mid-epoch: ``state_dict()`` stores (epoch, batches trained in it) from the trainer's progress, and the
+seeded sampler skips exactly those batches after ``load_state_dict`` — no sample is seen twice in that epoch.
+Under DDP/FSDP set ``Trainer(use_distributed_sampler=False)``: the sampler shards batches by rank itself.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from lightning import LightningDataModule
+from torch.utils.data import DataLoader, Dataset
+
+from src.data.collate import (
+    answer_suffix,
+    encode_answer,
+    encode_prompt,
+    image_token_estimate,
+    load_image,
+    pad_id_of,
+    pad_token_batch,
+    training_sample,
+)
+from src.data.sampling import LengthBucketBatchSampler
+from src.data.shards import CorruptRowError, PairRecord, load_pairs
+
+
+class CriticPairDataset(Dataset):
+    """Encodes one pair per item; a pair whose images cannot be decoded is ``None`` (skip) or an error (raise)."""
+
+    def __init__(
+        self,
+        pairs: list[PairRecord],
+        processor: Any,
+        max_length: int,
+        max_image_side: int,
+        on_corrupt: Literal["skip", "raise"],
+    ) -> None:
+        from src.models.prompts import build_critic_messages
+
+        self.pairs = pairs
+        self.processor = processor
+        self.max_length = max_length
+        self.max_image_side = max_image_side
+        self.on_corrupt = on_corrupt
+        self.suffix = answer_suffix(processor)
+        self._build_messages = build_critic_messages
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __getitem__(self, index: int) -> dict[str, Any] | None:
+        pair = self.pairs[index]
+        try:
+            reference = load_image(pair.reference_image, self.max_image_side)
+            candidate = load_image(pair.candidate_image, self.max_image_side)
+            messages = self._build_messages(pair.domain, reference, candidate)
+            prompt = encode_prompt(self.processor, messages, [reference, candidate])
+            sample = training_sample(
+                prompt, encode_answer(self.processor, pair.target, self.suffix), self.max_length, pair.source
+            )
+        except (OSError, ValueError) as exc:
+            message = f"{pair.source}: {exc}"
+            if self.on_corrupt == "raise":
+                raise ValueError(message) from exc
+            warnings.warn(f"skipping corrupt pair {message}", stacklevel=2)
+            return None
+        sample.update(domain=pair.domain, target=pair.target, id=pair.id)
+        return sample
+
+
+class CriticCollator:
+    """Pads samples into the batch contract above; drops ``None`` (skipped) samples."""
+
+    def __init__(self, pad_id: int, with_prompt: bool) -> None:
+        self.pad_id = pad_id
+        self.with_prompt = with_prompt
+
+    def __call__(self, samples: list[dict[str, Any] | None]) -> dict[str, Any] | None:
+        rows = [s for s in samples if s is not None]
+        if not rows:
+            return None
+        padded = pad_token_batch(rows, self.pad_id, side="right", with_labels=True)
+        labels = padded.pop("labels")
+        batch: dict[str, Any] = {
+            "model_inputs": padded,
+            "labels": labels,
+            "domains": [r["domain"] for r in rows],
+            "targets": [r["target"] for r in rows],
+            "ids": [r["id"] for r in rows],
+        }
+        if self.with_prompt:
+            batch["prompt_inputs"] = pad_token_batch([r["prompt"] for r in rows], self.pad_id, side="left")
+        return batch
+
+
+class RewardModelDataModule(LightningDataModule):
+    """Reward-model SFT data: our synthesized shards and/or official VC-RewardBench-style JSONL files.
+
+    Args:
+        data_dir: shard directory written by ``tools/synthesize.py`` (``None``: official files only).
+        train_split: manifest of ``data_dir`` to train on (``<train_split>.jsonl``).
+        val_split: manifest of ``data_dir`` to validate on; ``None`` for no validation from shards.
+        official_jsonl: extra training files in the VC-RewardBench layout (``gt_img_path, pred_img_path,
+            category, human_errors``); relative image paths resolve against each file's folder.
+        official_val_jsonl: validation files in that layout (e.g. VC-RewardBench itself).
+        batch_size: pairs per training batch (per device).
+        val_batch_size: pairs per validation batch; defaults to ``batch_size``.
+        num_workers: DataLoader worker processes (image decoding and the processor run there).
+        seed: shuffling seed; an epoch's order depends on (seed, epoch) only.
+        max_length: tokens per sample; longer answers are cut (the prompt with both images must fit).
+        max_image_side: longest image side before the processor (paper: 1024; tables are stored at ≤768).
+        on_corrupt: a corrupt row (missing or unreadable image, bad JSON, schema error) is warned about with its
+            file and line and skipped, or raises.
+        synthesize_if_missing: when ``data_dir`` holds no ``<train_split>.jsonl``, synthesize this many pairs per
+            domain into it first (the debug config uses a few); 0 to require existing data.
+        bucket_batches: batches per length-sorting window (see ``src.data.sampling``).
+        max_val_pairs: cap on validation pairs (validation generates, which is slow); ``None`` for all.
+    """
+
+    def __init__(
+        self,
+        data_dir: str | None = "data/synth",
+        train_split: str = "train",
+        val_split: str | None = "val",
+        official_jsonl: list[str] | None = None,
+        official_val_jsonl: list[str] | None = None,
+        batch_size: int = 4,
+        val_batch_size: int | None = None,
+        num_workers: int = 2,
+        seed: int = 0,
+        max_length: int = 4096,
+        max_image_side: int = 1024,
+        on_corrupt: Literal["skip", "raise"] = "skip",
+        synthesize_if_missing: int = 0,
+        bucket_batches: int = 50,
+        max_val_pairs: int | None = None,
+    ) -> None:
+        super().__init__()
+        if data_dir is None and not official_jsonl:
+            raise ValueError("give data_dir or official_jsonl: there is no training data otherwise")
+        if batch_size < 1:
+            raise ValueError(f"batch_size: must be >= 1, got {batch_size}")
+        if on_corrupt not in ("skip", "raise"):
+            raise ValueError(f"on_corrupt: {on_corrupt!r} is not 'skip' or 'raise'")
+        self.data_dir = Path(data_dir) if data_dir is not None else None
+        self.train_split, self.val_split = train_split, val_split
+        self.official_jsonl = [Path(p) for p in official_jsonl or []]
+        self.official_val_jsonl = [Path(p) for p in official_val_jsonl or []]
+        self.batch_size = batch_size
+        self.val_batch_size = val_batch_size or batch_size
+        self.num_workers = num_workers
+        self.seed = seed
+        self.max_length = max_length
+        self.max_image_side = max_image_side
+        self.on_corrupt = on_corrupt
+        self.synthesize_if_missing = synthesize_if_missing
+        self.bucket_batches = bucket_batches
+        self.max_val_pairs = max_val_pairs
+        self.processor: Any = None
+        self.train_pairs: list[PairRecord] = []
+        self.val_pairs: list[PairRecord] = []
+        self.corrupt_rows: list[CorruptRowError] = []
+        self._train_sampler: LengthBucketBatchSampler | None = None
+        self._resume: dict[str, int] | None = None
+
+    def connect(self, processor: Any, max_length: int | None = None) -> None:
+        """Give the DataModule what only the model knows; call before the dataloaders are built."""
+        self.processor = processor
+        if max_length is not None:
+            self.max_length = max_length
+
+    def prepare_data(self) -> None:
+        """Synthesize the small default set when asked to and missing (rank 0 only, as Lightning calls it)."""
+        if self.data_dir is None or self.synthesize_if_missing <= 0:
+            return
+        if (self.data_dir / f"{self.train_split}.jsonl").exists():
+            return
+        from src.data.synthesis import SynthesisConfig, synthesize
+
+        config = SynthesisConfig(n_per_domain=self.synthesize_if_missing, seed=self.seed, workers=os.cpu_count() or 1)
+        synthesize(self.data_dir, config, progress=False)
+
+    def setup(self, stage: str | None = None) -> None:
+        self.train_pairs, self.val_pairs, self.corrupt_rows = [], [], []
+        if self.data_dir is not None:
+            train_manifest = self.data_dir / f"{self.train_split}.jsonl"
+            if not train_manifest.exists():
+                raise FileNotFoundError(
+                    f"{train_manifest} does not exist: synthesize it (tools/synthesize.py --out {self.data_dir}) "
+                    "or set synthesize_if_missing"
+                )
+            self.train_pairs += self._load(train_manifest)
+            if self.val_split is not None and (self.data_dir / f"{self.val_split}.jsonl").exists():
+                self.val_pairs += self._load(self.data_dir / f"{self.val_split}.jsonl")
+        for path in self.official_jsonl:
+            self.train_pairs += self._load(path)
+        for path in self.official_val_jsonl:
+            self.val_pairs += self._load(path)
+        if self.max_val_pairs is not None:
+            self.val_pairs = self.val_pairs[: self.max_val_pairs]
+        if not self.train_pairs and stage in (None, "fit"):
+            raise ValueError("no usable training pairs were found (see the warnings about corrupt rows)")
+
+    def _load(self, path: Path) -> list[PairRecord]:
+        pairs, corrupt = load_pairs(path, on_corrupt=self.on_corrupt)
+        self.corrupt_rows += corrupt
+        return pairs
+
+    def _require_processor(self) -> Any:
+        if self.processor is None:
+            raise RuntimeError(
+                "RewardModelDataModule has no processor: call connect(processor) first "
+                "(the LightningModule does this in its setup())"
+            )
+        return self.processor
+
+    def length_estimates(self, pairs: list[PairRecord]) -> list[int]:
+        """Token count per pair: prompt text + target text (tokenized) + both images (from their header sizes)."""
+        from src.models.prompts import critic_instruction
+
+        processor = self._require_processor()
+        tok = processor.tokenizer
+        prompt_tokens = {d: len(tok(critic_instruction(d))["input_ids"]) + 16 for d in {p.domain for p in pairs}}
+        targets = [p.target for p in pairs]
+        target_tokens = [len(ids) for ids in tok(targets, add_special_tokens=False)["input_ids"]] if targets else []
+        out = []
+        for pair, n_target in zip(pairs, target_tokens, strict=True):
+            images = sum(
+                image_token_estimate(processor, *size, self.max_image_side) if size else 256
+                for size in (pair.reference_size, pair.candidate_size)
+            )
+            out.append(prompt_tokens[pair.domain] + n_target + images)
+        return out
+
+    def _rank_world(self) -> tuple[int, int]:
+        trainer = self.trainer
+        if trainer is None:
+            return 0, 1
+        return trainer.global_rank, trainer.world_size
+
+    def train_dataloader(self) -> DataLoader:
+        processor = self._require_processor()
+        rank, world = self._rank_world()
+        sampler = LengthBucketBatchSampler(
+            self.length_estimates(self.train_pairs),
+            self.batch_size,
+            shuffle=True,
+            seed=self.seed,
+            bucket_batches=self.bucket_batches,
+            rank=rank,
+            world_size=world,
+        )
+        if self._resume is not None:
+            sampler.resume(self._resume["epoch"], self._resume["batches_done"])
+            sampler.set_epoch(self._resume["epoch"])
+        self._train_sampler = sampler
+        dataset = CriticPairDataset(self.train_pairs, processor, self.max_length, self.max_image_side, self.on_corrupt)
+        return self._loader(dataset, sampler, CriticCollator(pad_id_of(processor), with_prompt=False))
+
+    def val_dataloader(self) -> DataLoader:
+        processor = self._require_processor()
+        rank, world = self._rank_world()
+        sampler = LengthBucketBatchSampler(
+            self.length_estimates(self.val_pairs), self.val_batch_size, shuffle=False, rank=rank, world_size=world
+        )
+        dataset = CriticPairDataset(self.val_pairs, processor, self.max_length, self.max_image_side, self.on_corrupt)
+        return self._loader(dataset, sampler, CriticCollator(pad_id_of(processor), with_prompt=True))
+
+    def _loader(self, dataset: Dataset, sampler: LengthBucketBatchSampler, collate: CriticCollator) -> DataLoader:
+        return DataLoader(
+            dataset,
+            batch_sampler=sampler,
+            num_workers=self.num_workers,
+            collate_fn=collate,
+            persistent_workers=self.num_workers > 0,
+            pin_memory=torch.cuda.is_available(),
+        )
+
+    def state_dict(self) -> dict[str, int]:
+        """Where the training epoch stands: from the trainer's progress when fitting (batches the model has
+        trained on; the sampler runs ahead by the workers' prefetch), else from the sampler itself."""
+        trainer = self.trainer
+        if trainer is not None and getattr(trainer, "fit_loop", None) is not None:
+            epoch_loop = trainer.fit_loop.epoch_loop
+            return {"epoch": trainer.current_epoch, "batches_done": epoch_loop.batch_progress.current.processed}
+        if self._train_sampler is None:
+            return {"epoch": 0, "batches_done": 0}
+        return {"epoch": self._train_sampler.epoch, "batches_done": self._train_sampler.batches_yielded}
+
+    def load_state_dict(self, state_dict: dict[str, int]) -> None:
+        for key in ("epoch", "batches_done"):
+            if not isinstance(state_dict.get(key), int):
+                raise ValueError(f"datamodule state: {key!r} missing or not an int in {state_dict!r}")
+        self._resume = {"epoch": state_dict["epoch"], "batches_done": state_dict["batches_done"]}
+        if self._train_sampler is not None:
+            self._train_sampler.resume(self._resume["epoch"], self._resume["batches_done"])

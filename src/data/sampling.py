@@ -1,0 +1,114 @@
+"""A seeded, length-aware, resumable batch sampler.
+
+Why length-aware: two-image critic samples range from ~300 to ~3,000 tokens; random batches pad everything to the
+longest, and most of the compute goes to padding. Each epoch the indices are shuffled (seed + epoch), cut into
+windows of ``bucket_batches`` batches, sorted by length inside a window, batched, and the batch order shuffled
+again: batches are nearly uniform in length while the epoch stays random (the usual "sortish" sampler).
+
+Why resumable: the epoch's batch list is a pure function of ``(seed, epoch)``, so skipping the first ``k`` batches
+of that list after a restart gives exactly the batches a killed run had not trained on yet. ``__len__`` stays the
+full epoch (Lightning counts the resumed batches from ``k``, so the epoch ends when the list is exhausted).
+
+Distributed: rank ``r`` of ``w`` takes batches ``r, r + w, …`` of the same list (the list is padded by repeating
+its head so every rank gets the same count, as ``DistributedSampler`` does).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+from torch.utils.data import Sampler
+
+
+class LengthBucketBatchSampler(Sampler[list[int]]):
+    """Batches of indices with similar lengths, deterministic per (seed, epoch), skippable after a restart.
+
+    Args:
+        lengths: a length estimate per sample (tokens); only their order matters.
+        batch_size: samples per batch.
+        shuffle: random order per epoch; ``False`` gives batches sorted by length (evaluation).
+        seed: base seed; the epoch's order depends on ``seed`` and ``epoch`` only.
+        drop_last: drop a last, smaller batch.
+        bucket_batches: batches per sorting window; larger pads less but makes batch lengths less random.
+        rank: this process's rank.
+        world_size: number of processes sharing the epoch.
+    """
+
+    def __init__(
+        self,
+        lengths: Sequence[int],
+        batch_size: int,
+        shuffle: bool = True,
+        seed: int = 0,
+        drop_last: bool = False,
+        bucket_batches: int = 50,
+        rank: int = 0,
+        world_size: int = 1,
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size: must be >= 1, got {batch_size}")
+        if bucket_batches < 1:
+            raise ValueError(f"bucket_batches: must be >= 1, got {bucket_batches}")
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank {rank} is not in [0, world_size={world_size})")
+        self.lengths = np.asarray(lengths, dtype=np.int64)
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.seed = seed
+        self.drop_last = drop_last
+        self.bucket_batches = bucket_batches
+        self.rank = rank
+        self.world_size = world_size
+        self.epoch = 0
+        self._skip: dict[int, int] = {}  # epoch -> batches of this rank to skip once (set by resume)
+        self.batches_yielded = 0  # of the current epoch, counting skipped ones
+
+    def set_epoch(self, epoch: int) -> None:
+        """Called by Lightning at the start of every epoch."""
+        self.epoch = epoch
+
+    def resume(self, epoch: int, batches_done: int) -> None:
+        """Skip the first ``batches_done`` batches the next time epoch ``epoch`` is iterated."""
+        if batches_done < 0:
+            raise ValueError(f"batches_done: must be >= 0, got {batches_done}")
+        self._skip = {epoch: batches_done}
+
+    def epoch_batches(self, epoch: int) -> list[list[int]]:
+        """This rank's batches of ``epoch``, in order."""
+        n = len(self.lengths)
+        rng = np.random.default_rng([self.seed, epoch])
+        if self.shuffle:
+            order = rng.permutation(n)
+            window = self.batch_size * self.bucket_batches
+            # Stable sort by length inside each window; the tie order stays random from the permutation.
+            chunks = [order[i : i + window] for i in range(0, n, window)]
+            order = np.concatenate([c[np.argsort(self.lengths[c], kind="stable")] for c in chunks]) if n else order
+        else:
+            order = np.argsort(self.lengths, kind="stable")
+        batches = [order[i : i + self.batch_size].tolist() for i in range(0, n, self.batch_size)]
+        if self.drop_last and batches and len(batches[-1]) < self.batch_size:
+            batches.pop()
+        if self.shuffle:
+            batches = [batches[i] for i in rng.permutation(len(batches))]
+        if self.world_size > 1 and batches:
+            per_rank = math.ceil(len(batches) / self.world_size)
+            batches = (batches * math.ceil(per_rank * self.world_size / len(batches)))[: per_rank * self.world_size]
+            batches = batches[self.rank :: self.world_size]
+        return batches
+
+    def __iter__(self) -> Iterator[list[int]]:
+        batches = self.epoch_batches(self.epoch)
+        start = min(self._skip.pop(self.epoch, 0), len(batches))
+        self._skip.clear()
+        self.batches_yielded = start
+        for batch in batches[start:]:
+            self.batches_yielded += 1
+            yield batch
+
+    def __len__(self) -> int:
+        n_batches = len(self.lengths) // self.batch_size
+        if not self.drop_last and len(self.lengths) % self.batch_size:
+            n_batches += 1
+        return math.ceil(n_batches / self.world_size)

@@ -42,7 +42,7 @@ from src.data.collate import (
     pad_token_batch,
     training_sample,
 )
-from src.data.sampling import LengthBucketBatchSampler
+from src.data.sampling import LengthBucketBatchSampler, check_epoch_position, epoch_position
 from src.data.shards import CorruptRowError, PairRecord, load_pairs
 
 
@@ -299,20 +299,10 @@ class RewardModelDataModule(LightningDataModule):
         )
 
     def state_dict(self) -> dict[str, int]:
-        """Where the training epoch stands: from the trainer's progress when fitting (batches the model has
-        trained on; the sampler runs ahead by the workers' prefetch), else from the sampler itself."""
-        trainer = self.trainer
-        if trainer is not None and getattr(trainer, "fit_loop", None) is not None:
-            epoch_loop = trainer.fit_loop.epoch_loop
-            return {"epoch": trainer.current_epoch, "batches_done": epoch_loop.batch_progress.current.processed}
-        if self._train_sampler is None:
-            return {"epoch": 0, "batches_done": 0}
-        return {"epoch": self._train_sampler.epoch, "batches_done": self._train_sampler.batches_yielded}
+        """Where the training epoch stands (see ``src.data.sampling.epoch_position``); Lightning checkpoints it."""
+        return epoch_position(self.trainer, self._train_sampler)
 
     def load_state_dict(self, state_dict: dict[str, int]) -> None:
-        for key in ("epoch", "batches_done"):
-            if not isinstance(state_dict.get(key), int):
-                raise ValueError(f"datamodule state: {key!r} missing or not an int in {state_dict!r}")
-        self._resume = {"epoch": state_dict["epoch"], "batches_done": state_dict["batches_done"]}
+        self._resume = check_epoch_position(state_dict)
         if self._train_sampler is not None:
             self._train_sampler.resume(self._resume["epoch"], self._resume["batches_done"])

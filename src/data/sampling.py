@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import numpy as np
 from torch.utils.data import Sampler
@@ -112,3 +113,26 @@ class LengthBucketBatchSampler(Sampler[list[int]]):
         if not self.drop_last and len(self.lengths) % self.batch_size:
             n_batches += 1
         return math.ceil(n_batches / self.world_size)
+
+
+def epoch_position(trainer: Any, sampler: LengthBucketBatchSampler | None) -> dict[str, int]:
+    """``{"epoch", "batches_done"}`` for a DataModule's ``state_dict``.
+
+    When fitting, from the trainer's progress: the batches the model has trained on in this epoch (a checkpoint
+    saved in ``on_train_batch_end`` counts the current batch, as Lightning does on restart). The sampler's own count
+    runs ahead by the DataLoader workers' prefetch, so it is used only without a trainer (``num_workers=0``).
+    """
+    if trainer is not None and getattr(trainer, "fit_loop", None) is not None:
+        processed = trainer.fit_loop.epoch_loop.batch_progress.current.processed
+        return {"epoch": int(trainer.current_epoch), "batches_done": int(processed)}
+    if sampler is None:
+        return {"epoch": 0, "batches_done": 0}
+    return {"epoch": sampler.epoch, "batches_done": sampler.batches_yielded}
+
+
+def check_epoch_position(state: dict[str, Any]) -> dict[str, int]:
+    """Validate a loaded ``epoch_position``; a malformed checkpoint entry fails naming the key."""
+    for key in ("epoch", "batches_done"):
+        if not isinstance(state.get(key), int) or state[key] < 0:
+            raise ValueError(f"datamodule state: {key!r} missing or not a non-negative int in {state!r}")
+    return {"epoch": state["epoch"], "batches_done": state["batches_done"]}

@@ -1,0 +1,307 @@
+"""``VisionToCodeDataModule``: reference images (+ ground-truth code when known) → policy prompts for RL and eval.
+
+The policy sees one reference image and a per-domain instruction ("write matplotlib code that reproduces this
+chart"), and answers with code that the render pool turns into the candidate image the judge compares. Prompts come
+from our shards (every distinct reference image, with the seed's code as ground truth; the content-addressed image
+path merges the candidates that share a reference) and/or JSONL files of ``{image | gt_img_path, domain |
+category, code?, id?}`` rows with images on disk (relative paths resolve against the file's folder).
+
+Batch: ``{"records": [{"id", "domain", "image_path", "image" (PIL, downscaled), "reference_code" | None,
+"messages"}], "model_inputs": {prompt inputs, LEFT-padded for generate}, "domains": list[str]}``. Same seeded,
+length-aware, resumable sampling as the reward DataModule (``src.data.sampling``).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from lightning import LightningDataModule
+from torch.utils.data import DataLoader, Dataset
+
+from src.data.collate import encode_prompt, image_token_estimate, load_image, pad_id_of, pad_token_batch
+from src.data.sampling import LengthBucketBatchSampler, check_epoch_position, epoch_position
+from src.data.shards import CorruptRowError, image_size, iter_jsonl
+from src.render.job import DOMAINS
+
+# What the policy is asked to write per domain; the answer format matches what the render pool accepts (a fenced
+# block is fine: the renderers extract code from markdown).
+POLICY_INSTRUCTIONS: dict[str, str] = {
+    "chart": (
+        "Write Python code with matplotlib that reproduces this chart as exactly as possible: the same chart type, "
+        "data values, colours, text (title, axis labels, tick labels, legend), layout and figure size. "
+        "Answer with one ```python code block and nothing else."
+    ),
+    "table": (
+        "Write HTML that reproduces this table as exactly as possible: the same rows, columns, merged cells, "
+        "header, cell text and numbers, alignment, borders and emphasis. Answer with one ```html code block "
+        "containing the <table> and nothing else."
+    ),
+    "svg": (
+        "Write SVG code that reproduces this image as exactly as possible: the same shapes, positions, sizes, "
+        "colours, strokes, layering and text. Answer with one ```svg code block containing the <svg> element and "
+        "nothing else."
+    ),
+}
+
+
+def build_policy_messages(domain: str, reference_image: Any) -> list[dict[str, Any]]:
+    """Chat messages for the policy: the reference image, then the domain's instruction."""
+    if domain not in DOMAINS:
+        raise ValueError(f"domain: {domain!r} is not one of {DOMAINS}")
+    return [
+        {
+            "role": "user",
+            "content": [
+                {"type": "image", "image": reference_image},
+                {"type": "text", "text": POLICY_INSTRUCTIONS[domain]},
+            ],
+        }
+    ]
+
+
+@dataclass(frozen=True)
+class PolicyPrompt:
+    """One reference image to reproduce; ``reference_code`` is the code that drew it, when known."""
+
+    id: str
+    domain: str
+    image_path: Path
+    reference_code: str | None
+    size: tuple[int, int]
+    source: str  # "file:line" for error messages
+
+
+def load_policy_prompts(path: Path, on_corrupt: Literal["skip", "raise"]) -> tuple[list[PolicyPrompt], list]:
+    """Prompts from a manifest: our shard rows, VC-RewardBench rows or ``{image, domain, code}`` rows."""
+    prompts: list[PolicyPrompt] = []
+    corrupt: list[CorruptRowError] = []
+    for line_no, row in iter_jsonl(path, on_corrupt=on_corrupt):
+        where = f"{path}:{line_no}"
+        try:
+            image_key = next((k for k in ("reference_image", "gt_img_path", "image") if k in row), None)
+            if image_key is None or not isinstance(row[image_key], str):
+                raise ValueError("no reference image path (reference_image, gt_img_path or image)")
+            domain = str(row.get("domain", row.get("category", ""))).strip().lower()
+            if domain not in DOMAINS:
+                raise ValueError(f"domain/category: {domain!r} is not one of {DOMAINS}")
+            image_path = Path(row[image_key])
+            image_path = image_path if image_path.is_absolute() else path.parent / image_path
+            code = row.get("reference_source", row.get("code"))
+            prompts.append(
+                PolicyPrompt(
+                    id=str(row.get("id", where)),
+                    domain=domain,
+                    image_path=image_path,
+                    reference_code=code if isinstance(code, str) else None,
+                    size=image_size(image_path, image_key),
+                    source=where,
+                )
+            )
+        except (ValueError, FileNotFoundError) as exc:
+            err = CorruptRowError(path, line_no, str(exc))
+            if on_corrupt == "raise":
+                raise err from None
+            warnings.warn(str(err), stacklevel=2)
+            corrupt.append(err)
+    return prompts, corrupt
+
+
+class PolicyPromptDataset(Dataset):
+    """Encodes one prompt per item (left-padded later); an undecodable image is ``None`` or an error."""
+
+    def __init__(
+        self, prompts: list[PolicyPrompt], processor: Any, max_image_side: int, on_corrupt: Literal["skip", "raise"]
+    ) -> None:
+        self.prompts = prompts
+        self.processor = processor
+        self.max_image_side = max_image_side
+        self.on_corrupt = on_corrupt
+
+    def __len__(self) -> int:
+        return len(self.prompts)
+
+    def __getitem__(self, index: int) -> dict[str, Any] | None:
+        prompt = self.prompts[index]
+        try:
+            image = load_image(prompt.image_path, self.max_image_side)
+            messages = build_policy_messages(prompt.domain, image)
+            inputs = encode_prompt(self.processor, messages, [image])
+        except (OSError, ValueError) as exc:
+            if self.on_corrupt == "raise":
+                raise ValueError(f"{prompt.source}: {exc}") from exc
+            warnings.warn(f"skipping corrupt prompt {prompt.source}: {exc}", stacklevel=2)
+            return None
+        record = {
+            "id": prompt.id,
+            "domain": prompt.domain,
+            "image_path": str(prompt.image_path),
+            "image": image,
+            "reference_code": prompt.reference_code,
+            "messages": messages,
+        }
+        return {"record": record, "inputs": inputs}
+
+
+class PolicyPromptCollator:
+    def __init__(self, pad_id: int) -> None:
+        self.pad_id = pad_id
+
+    def __call__(self, samples: list[dict[str, Any] | None]) -> dict[str, Any] | None:
+        rows = [s for s in samples if s is not None]
+        if not rows:
+            return None
+        return {
+            "records": [r["record"] for r in rows],
+            "model_inputs": pad_token_batch([r["inputs"] for r in rows], self.pad_id, side="left"),
+            "domains": [r["record"]["domain"] for r in rows],
+        }
+
+
+class VisionToCodeDataModule(LightningDataModule):
+    """Policy prompts for GRPO (train) and vision-to-code evaluation (val).
+
+    Args:
+        data_dir: shard directory from ``tools/synthesize.py``; its distinct reference images become prompts.
+        train_split: manifest of ``data_dir`` for training prompts.
+        val_split: manifest of ``data_dir`` for evaluation prompts; ``None`` for none.
+        train_jsonl: extra training prompt files (``image``/``gt_img_path``, ``domain``/``category``, ``code``).
+        val_jsonl: extra evaluation prompt files in that layout.
+        domains: keep only these domains.
+        batch_size: prompts per batch (each gets ``n`` rollouts downstream).
+        num_workers: DataLoader worker processes.
+        seed: shuffling seed; an epoch's order depends on (seed, epoch) only.
+        max_image_side: longest image side before the processor.
+        on_corrupt: a corrupt row or image is warned about with its file and line and skipped, or raises.
+        bucket_batches: batches per length-sorting window.
+        max_val_prompts: cap on evaluation prompts; ``None`` for all.
+    """
+
+    def __init__(
+        self,
+        data_dir: str | None = "data/synth",
+        train_split: str = "train",
+        val_split: str | None = "val",
+        train_jsonl: list[str] | None = None,
+        val_jsonl: list[str] | None = None,
+        domains: list[str] | None = None,
+        batch_size: int = 8,
+        num_workers: int = 2,
+        seed: int = 0,
+        max_image_side: int = 1024,
+        on_corrupt: Literal["skip", "raise"] = "skip",
+        bucket_batches: int = 50,
+        max_val_prompts: int | None = None,
+    ) -> None:
+        super().__init__()
+        if data_dir is None and not train_jsonl:
+            raise ValueError("give data_dir or train_jsonl: there are no prompts otherwise")
+        for d in domains or []:
+            if d not in DOMAINS:
+                raise ValueError(f"domains: {d!r} is not one of {DOMAINS}")
+        self.data_dir = Path(data_dir) if data_dir is not None else None
+        self.train_split, self.val_split = train_split, val_split
+        self.train_jsonl = [Path(p) for p in train_jsonl or []]
+        self.val_jsonl = [Path(p) for p in val_jsonl or []]
+        self.domains = tuple(domains) if domains else DOMAINS
+        self.batch_size = batch_size
+        self.num_workers = num_workers
+        self.seed = seed
+        self.max_image_side = max_image_side
+        self.on_corrupt = on_corrupt
+        self.bucket_batches = bucket_batches
+        self.max_val_prompts = max_val_prompts
+        self.processor: Any = None
+        self.train_prompts: list[PolicyPrompt] = []
+        self.val_prompts: list[PolicyPrompt] = []
+        self.corrupt_rows: list[CorruptRowError] = []
+        self._train_sampler: LengthBucketBatchSampler | None = None
+        self._resume: dict[str, int] | None = None
+
+    def connect(self, processor: Any) -> None:
+        """Give the DataModule the policy's processor; call before the dataloaders are built."""
+        self.processor = processor
+
+    def setup(self, stage: str | None = None) -> None:
+        self.corrupt_rows = []
+        train_files, val_files = list(self.train_jsonl), list(self.val_jsonl)
+        if self.data_dir is not None:
+            train_files.insert(0, self.data_dir / f"{self.train_split}.jsonl")
+            if self.val_split is not None:
+                val_files.insert(0, self.data_dir / f"{self.val_split}.jsonl")
+        self.train_prompts = self._load(train_files)
+        self.val_prompts = self._load(val_files)
+        if self.max_val_prompts is not None:
+            self.val_prompts = self.val_prompts[: self.max_val_prompts]
+        if not self.train_prompts and stage in (None, "fit"):
+            raise ValueError(f"no usable training prompts in {[str(p) for p in train_files]}")
+
+    def _load(self, files: list[Path]) -> list[PolicyPrompt]:
+        """Prompts of ``files`` in the wanted domains, one per distinct reference image."""
+        out: list[PolicyPrompt] = []
+        seen: set[Path] = set()
+        for path in files:
+            if not path.is_file():
+                raise FileNotFoundError(f"prompt file {path} does not exist")
+            prompts, corrupt = load_policy_prompts(path, self.on_corrupt)
+            self.corrupt_rows += corrupt
+            for p in prompts:
+                if p.domain in self.domains and p.image_path not in seen:
+                    seen.add(p.image_path)
+                    out.append(p)
+        return out
+
+    def _require_processor(self) -> Any:
+        if self.processor is None:
+            raise RuntimeError("VisionToCodeDataModule has no processor: call connect(processor) first")
+        return self.processor
+
+    def length_estimates(self, prompts: list[PolicyPrompt]) -> list[int]:
+        """Prompt tokens: the domain's instruction plus the image's tokens."""
+        processor = self._require_processor()
+        text = {d: len(processor.tokenizer(POLICY_INSTRUCTIONS[d])["input_ids"]) + 12 for d in DOMAINS}
+        return [text[p.domain] + image_token_estimate(processor, *p.size, self.max_image_side) for p in prompts]
+
+    def _loader(self, prompts: list[PolicyPrompt], shuffle: bool) -> DataLoader:
+        processor = self._require_processor()
+        trainer = self.trainer
+        rank, world = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
+        sampler = LengthBucketBatchSampler(
+            self.length_estimates(prompts),
+            self.batch_size,
+            shuffle=shuffle,
+            seed=self.seed,
+            bucket_batches=self.bucket_batches,
+            rank=rank,
+            world_size=world,
+        )
+        if shuffle:
+            if self._resume is not None:
+                sampler.resume(self._resume["epoch"], self._resume["batches_done"])
+                sampler.set_epoch(self._resume["epoch"])
+            self._train_sampler = sampler
+        return DataLoader(
+            PolicyPromptDataset(prompts, processor, self.max_image_side, self.on_corrupt),
+            batch_sampler=sampler,
+            num_workers=self.num_workers,
+            collate_fn=PolicyPromptCollator(pad_id_of(processor)),
+            persistent_workers=self.num_workers > 0,
+            pin_memory=torch.cuda.is_available(),
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.train_prompts, shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.val_prompts, shuffle=False)
+
+    def state_dict(self) -> dict[str, int]:
+        return epoch_position(self.trainer, self._train_sampler)
+
+    def load_state_dict(self, state_dict: dict[str, int]) -> None:
+        self._resume = check_epoch_position(state_dict)
+        if self._train_sampler is not None:
+            self._train_sampler.resume(self._resume["epoch"], self._resume["batches_done"])

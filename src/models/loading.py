@@ -1,0 +1,260 @@
+"""Load a vision-language model and its processor from a Hugging Face id or a local directory.
+
+One entry point, ``load_vlm(VLMLoader(...))``, used by the SFT stage, the GRPO stage, the judge and the tools, so
+every caller gets the same dtype / attention / LoRA / QLoRA decisions. The dataclasses are the config schema:
+jsonargparse turns them into ``--model.loader.lora.r`` style options.
+
+Decisions, and why:
+- ``attn_implementation="auto"`` takes FlashAttention-2 only when ``flash_attn`` is importable *and* CUDA is up,
+  else PyTorch SDPA: flash-attn is an optional GPU extra and must never be a hard import.
+- LoRA targets are one regex over module names (peft full-matches a string ``target_modules``), by default the
+  language model's attention and MLP projections (the standard Qwen LoRA recipe). ``LoraSettings.train_vision``
+  adds the vision tower's attention/MLP linears.
+- Full fine-tuning with ``freeze_vision`` freezes the ViT but keeps the patch mergers (the projector into the
+  language model) trainable, as Qwen's own fine-tuning scripts do (tune_mm_mlp on, tune_mm_vision off).
+- QLoRA (``quantization="nf4"``): NF4 with double quantization and bf16 compute (QLoRA paper settings). The vision
+  tower and ``lm_head`` stay unquantized — the ViT is small and its features feed every image token — then peft's
+  ``prepare_model_for_kbit_training`` upcasts the remaining small params to fp32 for stable training.
+  bitsandbytes >= 0.50 runs NF4 on CPU, so the path is tested without a GPU.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from torch import nn
+from transformers import AutoModelForImageTextToText, PreTrainedModel, ProcessorMixin
+
+from src.models.processor import load_processor
+
+DType = Literal["bfloat16", "float16", "float32"]
+AttnImplementation = Literal["auto", "flash_attention_2", "sdpa", "eager"]
+
+# Qwen2/2.5/3-VL module names: model.language_model.layers.N.{self_attn,mlp}.*_proj
+LANGUAGE_LORA_TARGETS = r".*language_model\..*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
+# model.visual.blocks.N.attn.{qkv,proj} and .mlp.linear_fc{1,2}; the mergers stay out (they are tiny, train them).
+VISION_LORA_TARGETS = r".*visual\.blocks\..*\.(attn\.qkv|attn\.proj|mlp\.linear_fc1|mlp\.linear_fc2)"
+# Submodules of the vision tower that project into the language model and stay trainable under freeze_vision.
+_VISION_PROJECTORS = ("merger", "deepstack_merger_list")
+
+
+@dataclass
+class LoraSettings:
+    """LoRA adapters through peft.
+
+    Args:
+        r: adapter rank (DESIGN.md's speed reference uses 64 for the 8B model).
+        alpha: scaling numerator; the update is scaled by alpha / r.
+        dropout: dropout on the adapter input.
+        target_modules: regex full-matched against module names; default: every language-model projection.
+        train_vision: also put adapters on the vision tower's attention and MLP linears.
+    """
+
+    r: int = 16
+    alpha: int = 32
+    dropout: float = 0.05
+    target_modules: str = LANGUAGE_LORA_TARGETS
+    train_vision: bool = False
+
+    def __post_init__(self) -> None:
+        if self.r <= 0:
+            raise ValueError(f"lora.r: must be positive, got {self.r}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"lora.dropout: must be in [0, 1), got {self.dropout}")
+
+    def target_regex(self) -> str:
+        if self.train_vision:
+            return f"(?:{self.target_modules})|(?:{VISION_LORA_TARGETS})"
+        return self.target_modules
+
+
+@dataclass
+class VLMLoader:
+    """What to load and how.
+
+    Args:
+        name_or_path: Hugging Face id (``Qwen/Qwen3-VL-8B-Instruct``) or a local checkpoint directory.
+        dtype: parameter dtype of the unquantized weights.
+        attn_implementation: ``auto`` = flash_attention_2 when installed and on CUDA, else sdpa.
+        lora: adapters to add for training; ``None`` = train (or run) the full model.
+        adapter: a saved peft adapter directory to load on top (inference / evaluation); excludes ``lora``.
+        quantization: ``nf4`` loads the language model in 4-bit (QLoRA when ``lora`` is set).
+        gradient_checkpointing: recompute activations in backward to save memory (~30% slower).
+        freeze_vision: full fine-tuning only: freeze the ViT, keep its mergers trainable.
+        min_pixels: override the image processor's lower pixel budget per image (None = checkpoint's own).
+        max_pixels: override the upper pixel budget per image; bounds image tokens (pixels / 32² for Qwen3-VL).
+    """
+
+    name_or_path: str
+    dtype: DType = "bfloat16"
+    attn_implementation: AttnImplementation = "auto"
+    lora: LoraSettings | None = None
+    adapter: str | None = None
+    quantization: Literal["none", "nf4"] = "none"
+    gradient_checkpointing: bool = False
+    freeze_vision: bool = True
+    min_pixels: int | None = None
+    max_pixels: int | None = None
+
+    def __post_init__(self) -> None:
+        if not self.name_or_path:
+            raise ValueError("name_or_path: empty; give a Hugging Face id or a local checkpoint directory")
+        if self.lora is not None and self.adapter is not None:
+            raise ValueError("lora and adapter are exclusive: lora adds new adapters, adapter loads saved ones")
+        if self.lora is not None and not self.freeze_vision:
+            raise ValueError("freeze_vision applies to full fine-tuning; with LoRA set lora.train_vision instead")
+        for name in ("min_pixels", "max_pixels"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise ValueError(f"{name}: must be positive, got {value}")
+        if self.min_pixels is not None and self.max_pixels is not None and self.min_pixels > self.max_pixels:
+            raise ValueError(f"min_pixels ({self.min_pixels}) > max_pixels ({self.max_pixels})")
+
+
+def resolve_attn_implementation(requested: AttnImplementation) -> str:
+    """``auto`` → flash_attention_2 only if flash_attn is importable and CUDA is available, else sdpa."""
+    if requested != "auto":
+        return requested
+    if importlib.util.find_spec("flash_attn") is not None and torch.cuda.is_available():
+        return "flash_attention_2"
+    return "sdpa"
+
+
+def load_vlm(loader: VLMLoader) -> tuple[nn.Module, ProcessorMixin]:
+    """Load model and processor as ``loader`` says; the model is a ``PeftModel`` when LoRA/adapter is used."""
+    dtype = getattr(torch, loader.dtype)
+    kwargs: dict[str, Any] = {
+        "dtype": dtype,
+        "attn_implementation": resolve_attn_implementation(loader.attn_implementation),
+    }
+    if loader.quantization == "nf4":
+        kwargs["quantization_config"] = _nf4_config()
+        # bitsandbytes quantizes while placing weights, so they must land on their final device here.
+        kwargs["device_map"] = {"": torch.cuda.current_device()} if torch.cuda.is_available() else {"": "cpu"}
+    model: Any = AutoModelForImageTextToText.from_pretrained(loader.name_or_path, **kwargs)
+
+    if loader.gradient_checkpointing:
+        # The KV cache is useless in training and conflicts with recomputation (Qwen3-VL reads the text config's).
+        for config in (model.config, getattr(model.config, "text_config", None)):
+            if config is not None:
+                config.use_cache = False
+    if loader.quantization == "nf4":
+        model = _prepare_kbit(model, loader.gradient_checkpointing)
+    elif loader.gradient_checkpointing:
+        # Non-reentrant checkpointing needs no input-grad hook with frozen embeddings (LoRA) and works with FSDP.
+        # transformers 5 renamed the method; older releases only have the gradient_ name.
+        if hasattr(model, "activation_checkpointing_enable"):
+            model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+        else:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+
+    if loader.lora is not None:
+        model = _add_lora(model, loader.lora)
+    elif loader.adapter is not None:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, loader.adapter, is_trainable=False)
+    elif loader.freeze_vision:
+        freeze_vision_encoder(model)
+
+    processor = load_processor(loader.name_or_path)
+    _set_pixel_budget(processor, loader.min_pixels, loader.max_pixels)
+    return model, processor
+
+
+def freeze_vision_encoder(model: nn.Module) -> int:
+    """Freeze the ViT (patch embedding, positions, blocks) but not its mergers; return #params frozen."""
+    visual = _vision_tower(model)
+    frozen = 0
+    for name, param in visual.named_parameters():
+        if not name.startswith(_VISION_PROJECTORS):
+            param.requires_grad_(False)
+            frozen += param.numel()
+    return frozen
+
+
+def save_adapter(model: nn.Module, out_dir: str | Path, processor: ProcessorMixin | None = None) -> Path:
+    """Write the LoRA adapter in peft's format (adapter_config.json + adapter_model.safetensors).
+
+    The processor is saved next to it when given, so the directory alone is enough to serve the adapter
+    (vLLM ``--lora-modules`` / ``/v1/load_lora_adapter``) or to merge it with ``tools/merge_lora.py``.
+    """
+    from peft import PeftModel
+
+    if not isinstance(model, PeftModel):
+        raise TypeError(f"save_adapter: expected a peft PeftModel, got {type(model).__name__} (was LoRA enabled?)")
+    out = Path(out_dir)
+    model.save_pretrained(out)
+    if processor is not None:
+        processor.save_pretrained(out)
+    return out
+
+
+def _nf4_config() -> Any:
+    from transformers import BitsAndBytesConfig
+
+    return BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type="nf4",
+        bnb_4bit_use_double_quant=True,
+        bnb_4bit_compute_dtype=torch.bfloat16,
+        # Matched from the start of the module name in transformers 5 and as a substring in 4.x: both hold here.
+        llm_int8_skip_modules=["model.visual", "lm_head"],
+    )
+
+
+def _prepare_kbit(model: PreTrainedModel, gradient_checkpointing: bool) -> PreTrainedModel:
+    from peft import prepare_model_for_kbit_training
+
+    return prepare_model_for_kbit_training(
+        model,
+        use_gradient_checkpointing=gradient_checkpointing,
+        gradient_checkpointing_kwargs={"use_reentrant": False},
+    )
+
+
+def _add_lora(model: PreTrainedModel, settings: LoraSettings) -> nn.Module:
+    from peft import LoraConfig, get_peft_model
+
+    config = LoraConfig(
+        r=settings.r,
+        lora_alpha=settings.alpha,
+        lora_dropout=settings.dropout,
+        target_modules=settings.target_regex(),
+        bias="none",
+        task_type="CAUSAL_LM",
+    )
+    try:
+        return get_peft_model(model, config)
+    except ValueError as exc:  # peft's message when the regex matches nothing
+        raise ValueError(f"lora.target_modules {settings.target_regex()!r} matched no module: {exc}") from exc
+
+
+def _vision_tower(model: nn.Module) -> nn.Module:
+    """The ViT of Qwen2/2.5/3-VL (``model.visual``), through a PeftModel wrapper if any."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    inner = getattr(base, "model", base)
+    visual = getattr(inner, "visual", None)
+    if visual is None:
+        raise ValueError(f"{type(base).__name__} has no vision tower at .model.visual; cannot freeze it")
+    return visual
+
+
+def _set_pixel_budget(processor: ProcessorMixin, min_pixels: int | None, max_pixels: int | None) -> None:
+    if min_pixels is None and max_pixels is None:
+        return
+    image_processor = getattr(processor, "image_processor", None)
+    if image_processor is None or not hasattr(image_processor, "size"):
+        raise ValueError(f"{type(processor).__name__} has no image processor whose pixel budget could be set")
+    size = dict(image_processor.size)
+    if min_pixels is not None:
+        size["shortest_edge"] = min_pixels
+    if max_pixels is not None:
+        size["longest_edge"] = max_pixels
+    if size["shortest_edge"] > size["longest_edge"]:
+        raise ValueError(f"pixel budget: min {size['shortest_edge']} > max {size['longest_edge']}")
+    image_processor.size = size

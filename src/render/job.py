@@ -50,6 +50,23 @@ class RenderJob:
     dpi: int = 100
     tag: str = field(default="", compare=False)  # caller's id; not part of the cache key
 
+    def problem(self) -> str | None:
+        """Why this job cannot be rendered as given (names the field), or None when its options are sane."""
+        if self.domain not in DOMAINS:
+            return f"domain: {self.domain!r} is not one of {DOMAINS}"
+        if not isinstance(self.source, str):
+            return f"source: expected a string, got {type(self.source).__name__}"
+        for name, low, high in (
+            ("max_side", 16, 8192),
+            ("svg_size", 1, 8192),
+            ("table_width", 64, 8192),
+            ("dpi", 10, 1200),
+        ):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                return f"{name}: {value!r} is not an integer in [{low}, {high}]"
+        return None
+
     def cache_key(self) -> str:
         """Content address: the same domain, source and options always map to the same PNG."""
         payload = asdict(self)

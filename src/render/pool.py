@@ -1,0 +1,263 @@
+"""The renderer pool: warm worker processes, job dispatch, and replacement of workers that die or hang.
+
+Keep one pool open for the life of the process (a training run, a synthesis job): an idle pool costs its
+workers' memory (~150 MB each, plus ~300 MB per worker once Chromium is up) and no CPU, while starting it costs
+about a second per worker and the first table job launches Chromium (~0.5 s). ``render`` may be called any number
+of times, from several threads.
+
+Why this shape: the reward step renders hundreds of untrusted programs at once. Python start-up (~0.4 s) would
+dominate a ~30-80 ms render, so workers are started once; each chart runs in a sandboxed child forked from its
+worker (see ``chart.py`` and ``sandbox.py``). The pool is a thread per slot over pipes (not
+``multiprocessing.Pool``): a worker that dies mid-job is noticed as EOF on its pipe, a worker that hangs past its
+backstop is killed, and either is replaced while the other slots keep going, so throughput recovers.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from multiprocessing.connection import Connection
+from pathlib import Path
+from types import TracebackType
+
+from src.render.cache import RenderCache
+from src.render.job import RenderJob, RenderResult
+
+# Threads for numeric libraries: one per worker process, or N workers x M cores threads fight over M cores.
+_THREAD_PINS = {
+    "OMP_NUM_THREADS": "1",
+    "OPENBLAS_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    "NUMEXPR_NUM_THREADS": "1",
+    "MPLBACKEND": "Agg",
+    "PYTHONHASHSEED": "0",  # set/dict-order-dependent code draws the same picture in every worker
+}
+_PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])  # the directory holding `src/`
+_BOOT = "import sys; sys.path.insert(0, sys.argv.pop(1)); from src.render.worker import main; main()"
+
+
+class WorkerLost(RuntimeError):
+    """The worker process died or stopped answering."""
+
+
+class _Worker:
+    """Parent-side handle of one worker process."""
+
+    def __init__(self, config: dict, startup_timeout_s: float) -> None:
+        import json
+
+        job_read, self._job_write = os.pipe()
+        self._result_read, result_write = os.pipe()
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", _BOOT, _PACKAGE_ROOT, str(job_read), str(result_write), json.dumps(config)],
+            pass_fds=(job_read, result_write),
+            env={**os.environ, **_THREAD_PINS},
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # our signals to the caller's group (Ctrl-C) reach workers only through close()
+        )
+        os.close(job_read)
+        os.close(result_write)
+        self.jobs = Connection(self._job_write, readable=False)
+        self.results = Connection(self._result_read, writable=False)
+        self.browser_started = False
+        self._startup_timeout_s = startup_timeout_s
+
+    def wait_ready(self) -> None:
+        if not self.results.poll(self._startup_timeout_s):
+            self.kill()
+            raise RuntimeError(f"render worker did not start within {self._startup_timeout_s:g} s")
+        try:
+            message = self.results.recv()
+        except EOFError:
+            code = self.process.wait()
+            raise RuntimeError(f"render worker exited with code {code} during start-up (see its stderr)") from None
+        if message != "ready":
+            raise RuntimeError(f"render worker sent {message!r} instead of 'ready'")
+
+    def request(self, job: RenderJob, backstop_s: float) -> RenderResult:
+        try:
+            self.jobs.send(job)
+            if not self.results.poll(backstop_s):
+                raise WorkerLost(f"worker gave no answer within {backstop_s:g} s")
+            result = self.results.recv()
+        except (EOFError, OSError) as exc:
+            raise WorkerLost(f"worker died: {type(exc).__name__}") from exc
+        if job.domain == "table":
+            self.browser_started = True
+        return result
+
+    def stop(self, grace_s: float = 5.0) -> None:
+        try:
+            self.jobs.send(None)
+            self.process.wait(grace_s)
+        except (OSError, subprocess.TimeoutExpired):
+            self.kill()
+        self._close_pipes()
+
+    def kill(self) -> None:
+        # Only the worker itself: its chart child dies with it (PDEATHSIG), and Playwright's driver sees its pipe
+        # close and shuts Chromium down. Killing the whole group would kill the driver before it can do that.
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+        self.process.wait()
+        self._close_pipes()
+
+    def _close_pipes(self) -> None:
+        for conn in (self.jobs, self.results):
+            if not conn.closed:
+                conn.close()
+
+
+class RenderPool:
+    """Sandboxed, warm renderer processes for charts, tables and SVG.
+
+    Args:
+        workers: worker processes; one per core is right for CPU-bound rendering.
+        timeout_s: wall-clock (and, for charts, CPU) limit of one job.
+        memory_mb: address-space cap of one chart job.
+        cache_dir: content-addressed PNG cache directory; None disables caching.
+        chromium_path: Chromium binary for tables; default: ``chromium`` on PATH.
+        table_javascript: run a table page's JavaScript (off: model output is untrusted).
+        scratch_dir: where per-job scratch dirs are made and removed; default: the system temp dir.
+        worker_grace_s: how far past ``timeout_s`` a silent worker is given before it is killed and replaced.
+        startup_timeout_s: how long a new worker may take to import and warm up.
+    """
+
+    def __init__(
+        self,
+        workers: int = 2,
+        timeout_s: float = 15,
+        memory_mb: int = 2048,
+        cache_dir: str | os.PathLike[str] | None = None,
+        chromium_path: str | None = None,
+        table_javascript: bool = False,
+        scratch_dir: str | None = None,
+        worker_grace_s: float = 10.0,
+        startup_timeout_s: float = 120.0,
+    ) -> None:
+        if workers < 1:
+            raise ValueError(f"workers must be >= 1, got {workers}")
+        if timeout_s <= 0:
+            raise ValueError(f"timeout_s must be positive, got {timeout_s}")
+        if memory_mb < 256:
+            raise ValueError(f"memory_mb must be >= 256 (a warm matplotlib needs ~200 MB), got {memory_mb}")
+        self.workers = workers
+        self.timeout_s = timeout_s
+        self.worker_grace_s = worker_grace_s
+        self.startup_timeout_s = startup_timeout_s
+        self.cache = RenderCache(cache_dir) if cache_dir is not None else None
+        self._config = {
+            "timeout_s": timeout_s,
+            "memory_mb": memory_mb,
+            "chromium_path": chromium_path,
+            "table_javascript": table_javascript,
+            "scratch_dir": scratch_dir,
+        }
+        self._idle: queue.Queue[_Worker] = queue.Queue()
+        self._all: list[_Worker] = []
+        self._executor: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+        self.replaced = 0  # workers killed or lost and started afresh, for logs and tests
+
+    def __enter__(self) -> RenderPool:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def start(self) -> None:
+        with self._lock:
+            if self._executor is not None:
+                return
+            started = [_Worker(self._config, self.startup_timeout_s) for _ in range(self.workers)]
+            try:
+                for worker in started:  # they import in parallel; we only wait here
+                    worker.wait_ready()
+            except BaseException:
+                for worker in started:
+                    worker.kill()
+                raise
+            for worker in started:
+                self._all.append(worker)
+                self._idle.put(worker)
+            self._executor = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="render-slot")
+
+    def render(self, jobs: Sequence[RenderJob]) -> list[RenderResult]:
+        """Render every job; results come back in the order of ``jobs``, failures as data."""
+        self.start()
+        results: list[RenderResult | None] = [None] * len(jobs)
+        todo: list[int] = []
+        for i, job in enumerate(jobs):
+            hit = self.cache.get(job) if self.cache is not None and isinstance(job, RenderJob) else None
+            if hit is not None:
+                results[i] = hit
+            else:
+                todo.append(i)
+        assert self._executor is not None
+        for i, result in zip(todo, self._executor.map(lambda i: self._render_one(jobs[i]), todo), strict=True):
+            results[i] = result
+            if self.cache is not None and isinstance(jobs[i], RenderJob):
+                self.cache.put(jobs[i], result)
+        return results  # type: ignore[return-value]
+
+    def _render_one(self, job: RenderJob) -> RenderResult:
+        start = time.perf_counter()
+        worker = self._idle.get()
+        try:
+            for attempt in (0, 1):
+                try:
+                    result = worker.request(job, self._backstop_s(job, worker))
+                    return RenderResult(result.ok, result.png, result.error_kind, result.message,
+                                        time.perf_counter() - start, result.cached)  # fmt: skip
+                except WorkerLost as exc:
+                    hung = worker.process.poll() is None
+                    worker = self._replace(worker)
+                    if hung:
+                        return RenderResult.failure("timeout", f"{exc}; worker replaced", time.perf_counter() - start)
+                    if attempt == 1:
+                        return RenderResult.failure("crashed", f"{exc}; worker replaced", time.perf_counter() - start)
+                    # A worker found dead is retried once on its replacement: it may have died before this job.
+            raise AssertionError("unreachable")
+        finally:
+            self._idle.put(worker)
+
+    def _backstop_s(self, job: RenderJob, worker: _Worker) -> float:
+        budget = self.timeout_s + self.worker_grace_s
+        if getattr(job, "domain", None) == "table":
+            budget += self.timeout_s  # set_content and screenshot each have timeout_s
+            if not worker.browser_started:
+                budget += 60.0  # Chromium launch
+        return budget
+
+    def _replace(self, worker: _Worker) -> _Worker:
+        worker.kill()
+        self.replaced += 1
+        fresh = _Worker(self._config, self.startup_timeout_s)
+        fresh.wait_ready()
+        with self._lock:
+            self._all = [fresh if w is worker else w for w in self._all]
+        return fresh
+
+    def worker_pids(self) -> list[int]:
+        with self._lock:
+            return [w.process.pid for w in self._all]
+
+    def close(self) -> None:
+        with self._lock:
+            if self._executor is not None:
+                self._executor.shutdown(wait=True)
+                self._executor = None
+            for worker in self._all:
+                worker.stop()
+            self._all.clear()
+            self._idle = queue.Queue()

@@ -13,6 +13,7 @@ JavaScript off and for fragments, full documents and Markdown alike.
 
 from __future__ import annotations
 
+import contextlib
 import html
 import re
 import shutil
@@ -193,10 +194,8 @@ class TableBrowser:
 
     def close(self) -> None:
         for closer in (lambda: self._browser.close(), lambda: self._playwright.stop()):  # type: ignore[union-attr]
-            try:
+            with contextlib.suppress(Exception):  # best-effort shutdown of a possibly dead (or never started) browser
                 closer()
-            except Exception:  # noqa: BLE001, S110 - best-effort shutdown of a possibly dead browser
-                pass
         self._playwright = self._browser = self._page = None
 
 

@@ -161,9 +161,14 @@ def load_vlm(loader: VLMLoader) -> tuple[nn.Module, ProcessorMixin]:
     elif loader.freeze_vision:
         freeze_vision_encoder(model)
 
+    return model, load_vlm_processor(loader)
+
+
+def load_vlm_processor(loader: VLMLoader) -> ProcessorMixin:
+    """The processor alone, with the loader's pixel budget: data pipelines need it before the weights are loaded."""
     processor = load_processor(loader.name_or_path)
     _set_pixel_budget(processor, loader.min_pixels, loader.max_pixels)
-    return model, processor
+    return processor
 
 
 def freeze_vision_encoder(model: nn.Module) -> int:

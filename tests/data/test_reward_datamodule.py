@@ -1,0 +1,199 @@
+"""RewardModelDataModule: batches the tiny Qwen3-VL trains on, answer-only labels, seeded length-aware sampling,
+mid-epoch resume without repeats, corrupt rows by file and line."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from src.data.reward_datamodule import RewardModelDataModule
+from src.data.sampling import LengthBucketBatchSampler
+
+
+def make_dm(data_dir: Path, processor: Any, **kwargs: Any) -> RewardModelDataModule:
+    kwargs = {"batch_size": 3, "num_workers": 0, "seed": 7, **kwargs}
+    dm = RewardModelDataModule(data_dir=str(data_dir), **kwargs)
+    dm.prepare_data()
+    dm.setup("fit")
+    dm.connect(processor)
+    return dm
+
+
+def test_batch_runs_forward_on_tiny_qwen3_vl_with_answer_only_labels(pair_shards, tiny_processor, tiny_vlm) -> None:
+    dm = make_dm(pair_shards, tiny_processor)
+    batch = next(iter(dm.train_dataloader()))
+    inputs, labels = batch["model_inputs"], batch["labels"]
+    assert {"input_ids", "attention_mask", "pixel_values", "image_grid_thw"} <= set(inputs)
+    assert "prompt_inputs" not in batch
+    assert labels.shape == inputs["input_ids"].shape and labels.dtype == torch.long
+    assert inputs["image_grid_thw"].shape[0] == 2 * len(batch["targets"])  # reference + candidate per pair
+    with torch.no_grad():
+        loss = tiny_vlm(**inputs, labels=labels).loss
+    assert torch.isfinite(loss)
+
+    end_of_turn = tiny_processor.tokenizer.eos_token  # Qwen: <|im_end|>
+    image_pad = tiny_processor.tokenizer.convert_tokens_to_ids("<|image_pad|>")
+    for row, target in enumerate(batch["targets"]):
+        mask = labels[row] != -100
+        answer = tiny_processor.tokenizer.decode(inputs["input_ids"][row][mask])
+        assert answer == target + end_of_turn
+        json.loads(target)
+        assert torch.equal(labels[row][mask], inputs["input_ids"][row][mask])
+        # labelled tokens are one contiguous run at the end of the real tokens: the prompt (and images) never are
+        positions = mask.nonzero().flatten()
+        assert positions.max() - positions.min() + 1 == mask.sum()
+        assert positions.max() + 1 == inputs["attention_mask"][row].sum()
+        assert not (inputs["input_ids"][row][mask] == image_pad).any()
+
+
+def test_validation_batch_has_left_padded_prompts_equal_to_the_training_prefix(pair_shards, tiny_processor) -> None:
+    dm = make_dm(pair_shards, tiny_processor, val_batch_size=4)
+    batch = next(iter(dm.val_dataloader()))
+    prompts, full, labels = batch["prompt_inputs"], batch["model_inputs"], batch["labels"]
+    assert torch.equal(prompts["pixel_values"], full["pixel_values"])
+    for row in range(len(batch["targets"])):
+        real = prompts["attention_mask"][row].bool()
+        assert real[-1], "prompts must be left-padded: the last position is a real token"
+        prompt_ids = prompts["input_ids"][row][real]
+        n = prompt_ids.shape[0]
+        assert torch.equal(full["input_ids"][row][:n], prompt_ids)
+        assert (labels[row][:n] == -100).all() and labels[row][n] != -100
+
+
+def _epoch_ids(loader) -> list[str]:
+    return [i for batch in loader for i in batch["ids"]]
+
+
+def test_shuffling_is_seeded_per_epoch(pair_shards, tiny_processor) -> None:
+    a = make_dm(pair_shards, tiny_processor)
+    b = make_dm(pair_shards, tiny_processor)
+    loader_a, loader_b = a.train_dataloader(), b.train_dataloader()
+    first = _epoch_ids(loader_a)
+    assert first == _epoch_ids(loader_b)
+    assert sorted(first) == sorted(p.id for p in a.train_pairs)
+    loader_a.batch_sampler.set_epoch(1)
+    assert _epoch_ids(loader_a) != first
+    c = make_dm(pair_shards, tiny_processor, seed=8)
+    assert _epoch_ids(c.train_dataloader()) != first
+
+
+def test_resume_mid_epoch_sees_every_pair_once(pair_shards, tiny_processor) -> None:
+    dm = make_dm(pair_shards, tiny_processor)
+    loader = dm.train_dataloader()
+    loader.batch_sampler.set_epoch(2)
+    uninterrupted = _epoch_ids(loader)
+
+    killed = make_dm(pair_shards, tiny_processor)
+    loader = killed.train_dataloader()
+    loader.batch_sampler.set_epoch(2)
+    it = iter(loader)
+    seen = [i for _ in range(2) for i in next(it)["ids"]]
+    state = killed.state_dict()
+    assert state == {"epoch": 2, "batches_done": 2}
+
+    resumed = make_dm(pair_shards, tiny_processor)
+    resumed.load_state_dict(state)
+    loader = resumed.train_dataloader()
+    assert len(loader) == len(uninterrupted) // 3  # the epoch's full length: Lightning counts from batches_done
+    loader.batch_sampler.set_epoch(2)  # what Lightning does at the start of the resumed epoch
+    rest = _epoch_ids(loader)
+    assert len(seen) + len(rest) == len(set(seen) | set(rest)) == len(uninterrupted)
+    assert seen + rest == uninterrupted
+    loader.batch_sampler.set_epoch(3)  # the skip applies to the resumed epoch only
+    assert len(_epoch_ids(loader)) == len(uninterrupted)
+
+
+def test_state_dict_follows_the_trainer_progress(pair_shards, tiny_processor) -> None:
+    class Progress:
+        processed = 5
+
+    class Trainer:
+        current_epoch = 1
+        global_rank, world_size = 0, 1
+        fit_loop = type(
+            "FitLoop",
+            (),
+            {"epoch_loop": type("EpochLoop", (), {"batch_progress": type("BP", (), {"current": Progress})})},
+        )
+
+    dm = make_dm(pair_shards, tiny_processor)
+    dm.trainer = Trainer()
+    assert dm.state_dict() == {"epoch": 1, "batches_done": 5}
+    with pytest.raises(ValueError, match="batches_done"):
+        dm.load_state_dict({"epoch": 1})
+
+
+def test_length_bucketing_keeps_padding_small() -> None:
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(300, 3000, size=2000)
+
+    def padding(batches: list[list[int]]) -> float:
+        real = sum(int(lengths[b].sum()) for b in batches)
+        padded = sum(int(lengths[b].max()) * len(b) for b in batches)
+        return 1 - real / padded
+
+    bucketed = LengthBucketBatchSampler(lengths, batch_size=8, seed=0)
+    random_batches = [list(b) for b in np.array_split(rng.permutation(2000), 250)]
+    assert padding(bucketed.epoch_batches(0)) < 0.02 < 0.25 < padding(random_batches)
+    assert sorted(i for b in bucketed.epoch_batches(0) for i in b) == list(range(2000))
+
+
+def test_ranks_split_an_epoch_into_disjoint_equal_shares() -> None:
+    lengths = list(range(103))
+    shares = [LengthBucketBatchSampler(lengths, 4, seed=3, rank=r, world_size=3).epoch_batches(5) for r in range(3)]
+    assert len({len(s) for s in shares}) == 1
+    flat = [i for s in shares for b in s for i in b]
+    assert set(flat) == set(range(103))
+
+
+def test_official_jsonl_and_corrupt_rows(pair_shards, tiny_processor, tmp_path) -> None:
+    shards = tmp_path / "shards"
+    shutil.copytree(pair_shards, shards)
+    lines = (shards / "train.jsonl").read_text().splitlines()
+    lines[2] = lines[2][:30]
+    (shards / "train.jsonl").write_text("\n".join(lines) + "\n")
+    with pytest.warns(UserWarning, match=rf"{shards / 'train.jsonl'}:3: bad JSON"):
+        dm = make_dm(shards, tiny_processor, official_jsonl=[str(shards / "bench.jsonl")])
+    assert len(dm.corrupt_rows) == 1 and dm.corrupt_rows[0].line_no == 3
+    assert len(dm.train_pairs) == 17 + 3
+    with pytest.raises(ValueError, match=r"train.jsonl:3: bad JSON"):
+        make_dm(shards, tiny_processor, on_corrupt="raise")
+
+
+def test_truncated_png_is_skipped_or_fatal_by_config(pair_shards, tiny_processor, tmp_path) -> None:
+    shards = tmp_path / "shards"
+    shutil.copytree(pair_shards, shards)
+    row = json.loads((shards / "train.jsonl").read_text().splitlines()[0])
+    image = shards / row["reference_image"]
+    image.write_bytes(image.read_bytes()[:120])  # header intact, pixel data cut: only decoding finds it
+    dm = make_dm(shards, tiny_processor, batch_size=64)
+    with pytest.warns(UserWarning, match=r"train.jsonl:1: .*"):
+        (batch,) = list(dm.train_dataloader())
+    assert row["id"] not in batch["ids"] and len(batch["ids"]) == len(dm.train_pairs) - 1
+    strict = make_dm(shards, tiny_processor, batch_size=64, on_corrupt="raise")
+    with pytest.raises(ValueError, match=r"train.jsonl:1: "):
+        list(strict.train_dataloader())
+
+
+def test_needs_connect_and_existing_data(pair_shards, tmp_path) -> None:
+    dm = RewardModelDataModule(data_dir=str(pair_shards), num_workers=0)
+    dm.setup("fit")
+    with pytest.raises(RuntimeError, match=r"connect\(processor\)"):
+        dm.train_dataloader()
+    empty = RewardModelDataModule(data_dir=str(tmp_path / "nothing"), num_workers=0)
+    with pytest.raises(FileNotFoundError, match="synthesize_if_missing"):
+        empty.setup("fit")
+
+
+def test_num_workers_give_the_same_batches(pair_shards, tiny_processor) -> None:
+    inline = make_dm(pair_shards, tiny_processor)
+    workers = make_dm(pair_shards, tiny_processor, num_workers=2)
+    for a, b in zip(inline.train_dataloader(), workers.train_dataloader(), strict=True):
+        assert a["ids"] == b["ids"]
+        assert torch.equal(a["model_inputs"]["input_ids"], b["model_inputs"]["input_ids"])

@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(PYTHON) tools/demo.py --out runs/demo
+	$(PYTHON) -m src fit --config configs/reward_sft/debug.yaml
 
 test: $(STAMP)
 	$(PYTHON) -m pytest -q -m "not slow and not gpu"

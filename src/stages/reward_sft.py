@@ -1,0 +1,214 @@
+"""Reward-model SFT: teach a Qwen3-VL model to write the critique of a (reference, rendered candidate) pair.
+
+    python -m src fit --config configs/reward_sft/debug.yaml          # CPU, seconds, tiny random model
+    python -m src fit --config configs/reward_sft/qwen3vl_8b_lora.yaml  # one GPU
+
+The loss is next-token cross-entropy on the critique tokens only. Image and prompt tokens are the bulk of a sample
+(two images are ~1-3k tokens, the critique a few hundred), so the LM head is applied only at the positions that
+predict an answer token (``logits_to_keep`` with a boolean mask): the [batch, seq, 151k] logits tensor of a plain
+``model(labels=...)`` call never exists. Validation also generates critiques for a few batches and scores them
+against the true labels (parse rate, category-level precision/recall/F1, Pearson of severity sums).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from torchmetrics import MeanMetric
+from torchmetrics.regression import PearsonCorrCoef
+
+from src.data.schema import Critique
+from src.eval.critique_metrics import CritiqueDetection
+from src.models.loading import VLMLoader, load_vlm, load_vlm_processor, save_adapter
+from src.models.tiny import build_tiny_qwen3_vl
+from src.reward import CritiqueParseError, parse_critique
+
+IGNORE_INDEX = -100
+
+
+def answer_token_loss(model: torch.nn.Module, model_inputs: dict[str, torch.Tensor], labels: torch.Tensor) -> torch.Tensor:
+    """Mean next-token cross-entropy over answer tokens, computing logits only where a label follows.
+
+    Position t predicts token t+1, so the kept positions are those whose *next* label is not ignored.
+    """
+    keep = torch.zeros_like(labels, dtype=torch.bool)
+    keep[:, :-1] = labels[:, 1:] != IGNORE_INDEX
+    if not keep.any():
+        raise ValueError("batch has no answer tokens: every label is -100 (prompt longer than max_length?)")
+    out = model(**model_inputs, logits_to_keep=keep, use_cache=False)
+    logits = out.logits  # (num_kept, vocab): the boolean mask flattens batch and time
+    targets = labels[:, 1:][keep[:, :-1]]
+    return F.cross_entropy(logits.float(), targets, reduction="mean")
+
+
+class RewardModelSFT(L.LightningModule):
+    """Supervised fine-tuning of the Visual-ERM critic.
+
+    Args:
+        loader: how to load the VLM and its processor (HF id or local dir, dtype, attention, LoRA/QLoRA).
+        lr: peak learning rate (paper: 1e-5 for full SFT; LoRA usually wants ~1e-4).
+        weight_decay: AdamW weight decay.
+        betas: AdamW betas.
+        warmup_ratio: fraction of the total optimizer steps spent in linear warmup.
+        min_lr_ratio: cosine decays to ``lr * min_lr_ratio``.
+        val_generate_batches: validation batches per epoch on which critiques are generated and scored.
+        max_new_tokens: generation budget for a critique during validation.
+        adapter_dir: where to write the trained LoRA adapter (peft format) and processor at the end of fit;
+            defaults to ``<log_dir>/adapter``.
+        tiny_model_if_missing: debug configs only: when ``loader.name_or_path`` is a local path that does not
+            exist, build the tiny random-weight Qwen3-VL there first, so the debug run needs no download.
+    """
+
+    def __init__(
+        self,
+        loader: VLMLoader,
+        lr: float = 1e-5,
+        weight_decay: float = 0.0,
+        betas: tuple[float, float] = (0.9, 0.999),
+        warmup_ratio: float = 0.03,
+        min_lr_ratio: float = 0.0,
+        val_generate_batches: int = 2,
+        max_new_tokens: int = 512,
+        adapter_dir: str | None = None,
+        tiny_model_if_missing: bool = False,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.loader = loader
+        self.model: torch.nn.Module | None = None
+        self.processor: Any = None
+        # Only trainable weights go into Lightning checkpoints (see on_save_checkpoint), so loading is non-strict.
+        self.strict_loading = False
+        self.val_parse_rate = MeanMetric()
+        self.val_detection = CritiqueDetection()
+        self.val_severity_pearson = PearsonCorrCoef()
+        self._val_pred_sums: list[float] = []
+
+    # -- setup ---------------------------------------------------------------------------------------------------
+    def setup(self, stage: str) -> None:
+        path = Path(self.loader.name_or_path)
+        if self.hparams.tiny_model_if_missing and not path.exists():
+            if self.trainer.is_global_zero:
+                build_tiny_qwen3_vl(path)
+            self.trainer.strategy.barrier("tiny_model")
+        if self.processor is None:
+            self.processor = load_vlm_processor(self.loader)
+        datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
+        if datamodule is not None and hasattr(datamodule, "connect"):
+            datamodule.connect(self.processor)
+
+    def configure_model(self) -> None:
+        # Called inside the strategy's context, so FSDP can shard as the weights materialize.
+        if self.model is not None:
+            return
+        self.model, processor = load_vlm(self.loader)
+        if self.processor is None:
+            self.processor = processor
+
+    # -- training ------------------------------------------------------------------------------------------------
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+        loss = answer_token_loss(self.model, batch["model_inputs"], batch["labels"])
+        n_tokens = int((batch["labels"] != IGNORE_INDEX).sum())
+        self.log("train/loss", loss, prog_bar=True, batch_size=len(batch["domains"]))
+        self.log("train/answer_tokens", float(n_tokens), batch_size=len(batch["domains"]))
+        return loss
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        if not params:
+            raise ValueError("no trainable parameters: enable LoRA or unfreeze the model in the loader config")
+        # Fused AdamW is one kernel per step on CUDA; the foreach path is the fast one on CPU.
+        fused = torch.cuda.is_available() and all(p.is_cuda for p in params)
+        optimizer = torch.optim.AdamW(
+            params, lr=self.hparams.lr, betas=self.hparams.betas, weight_decay=self.hparams.weight_decay, fused=fused
+        )
+        total = max(1, int(self.trainer.estimated_stepping_batches))
+        warmup = int(total * self.hparams.warmup_ratio)
+        floor = self.hparams.min_lr_ratio
+
+        def lr_factor(step: int) -> float:
+            if step < warmup:
+                return (step + 1) / (warmup + 1)
+            progress = min(1.0, (step - warmup) / max(1, total - warmup))
+            return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
+
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    # -- validation ----------------------------------------------------------------------------------------------
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        batch_size = len(batch["domains"])
+        loss = answer_token_loss(self.model, batch["model_inputs"], batch["labels"])
+        self.log("val/loss", loss, prog_bar=True, batch_size=batch_size, sync_dist=True)
+        if batch_idx >= self.hparams.val_generate_batches or batch.get("prompt_inputs") is None:
+            return
+        texts = self.generate_critiques(batch["prompt_inputs"])
+        preds: list[Critique | None] = []
+        targets = [Critique.from_official(_json(t), d) for t, d in zip(batch["targets"], batch["domains"], strict=True)]
+        for text, domain in zip(texts, batch["domains"], strict=True):
+            try:
+                preds.append(parse_critique(text, domain))
+            except CritiqueParseError:
+                preds.append(None)
+        self.val_parse_rate.update(torch.tensor([p is not None for p in preds], dtype=torch.float))
+        self.val_detection.update(preds, targets)
+        parsed = [(p.severity_sum, t.severity_sum) for p, t in zip(preds, targets, strict=True) if p is not None]
+        if parsed:
+            pred_sums, true_sums = zip(*parsed, strict=True)
+            self.val_severity_pearson.update(
+                torch.tensor(pred_sums, dtype=torch.float, device=self.device),
+                torch.tensor(true_sums, dtype=torch.float, device=self.device),
+            )
+            self._val_pred_sums.extend(pred_sums)
+
+    def on_validation_epoch_end(self) -> None:
+        if self.val_parse_rate.update_count == 0:
+            return
+        self.log("val/parse_rate", self.val_parse_rate.compute())
+        for name, value in self.val_detection.compute().items():
+            self.log(f"val/{name}", value)
+        # Pearson is undefined with < 2 parsed pairs or constant sums; log it only when it means something.
+        if len(set(self._val_pred_sums)) > 1:
+            self.log("val/severity_pearson", self.val_severity_pearson.compute())
+        self.val_parse_rate.reset()
+        self.val_detection.reset()
+        self.val_severity_pearson.reset()
+        self._val_pred_sums.clear()
+
+    @torch.no_grad()
+    def generate_critiques(self, prompt_inputs: dict[str, torch.Tensor]) -> list[str]:
+        """Greedy critiques for left-padded prompts; returns only the newly generated text."""
+        tokenizer = self.processor.tokenizer
+        out = self.model.generate(
+            **prompt_inputs,
+            max_new_tokens=self.hparams.max_new_tokens,
+            do_sample=False,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+        new_tokens = out[:, prompt_inputs["input_ids"].shape[1] :]
+        return tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
+
+    # -- checkpoints and artefacts -------------------------------------------------------------------------------
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Keep only trainable weights: with LoRA the frozen 8B base is reloaded from its source anyway."""
+        if self.model is None or not any(not p.requires_grad for p in self.model.parameters()):
+            return
+        trainable = {f"model.{n}" for n, p in self.model.named_parameters() if p.requires_grad}
+        checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items() if k in trainable}
+
+    def on_train_end(self) -> None:
+        if self.model is None or not self.trainer.is_global_zero:
+            return
+        out_dir = self.hparams.adapter_dir or str(Path(self.trainer.log_dir or ".") / "adapter")
+        save_adapter(self.model, out_dir, self.processor)
+
+
+def _json(text: str) -> dict[str, Any]:
+    import json
+
+    return json.loads(text)

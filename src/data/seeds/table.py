@@ -159,13 +159,14 @@ def row_name(spec: TableSpec, body_row: int) -> str:
 
 
 def cell_location(spec: TableSpec, cell_id: str) -> str:
-    """A location phrase for a cell: "row 3 ('Net income'), column 'FY2023'" or "header cell 'Q2'"."""
+    """A location phrase for a cell: "row 'Net income', column 'FY2023'" or "header cell 'Q2'"."""
     r, c = cell_origins(spec)[cell_id]
     if r < len(spec.header):
         cell = table_grid(spec)[r][c]
         return f"header cell '{cell.text}'" if cell.text.strip() else f"header row {r + 1}, column {c + 1}"
-    body_row = r - len(spec.header)
-    return f"row {body_row + 1} ('{row_name(spec, body_row)}'), column '{column_name(spec, c)}'"
+    name = row_name(spec, r - len(spec.header))
+    row = name if name.startswith("row ") else f"row '{name}'"  # by name: stays true when other rows move
+    return f"{row}, column '{column_name(spec, c)}'"
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -226,8 +227,10 @@ def escape_text(text: str, references: bool = False) -> str:
     for ch in text:
         if ch in _NAMED_REFS:
             out.append(_NAMED_REFS[ch])
-        elif ord(ch) > 127:
+        elif ord(ch) > 127 or ch in ",():":
             out.append(f"&#{ord(ch)};")
+        elif ch.isupper():  # hexadecimal references too, so every table with a capital letter changes
+            out.append(f"&#x{ord(ch):X};")
         else:
             out.append(ch)
     return "".join(out)

@@ -1,0 +1,155 @@
+"""Critique → scalar reward for a GRPO group of candidates (one reference image, n rendered rollouts).
+
+Two schemes, chosen by ``RewardConfig.normalization``:
+
+- ``group_max`` — the paper (Eq. 3–5): S_i = Σ severities of candidate i; S̃_i = S_i / (max_j S_j + ε) over the
+  group's rendered candidates; r_verm = clip(1 − S̃_i, 0, 1); r = r_render + r_verm, with r_render = ``render_bonus``
+  when the code rendered and r = 0 when it did not. The best candidate of a group gets ~2, the worst rendered one ~1.
+- ``fixed`` — the public reward code (``omnirender_rm_v3.py``): r_verm = clip(1 − S / ``fixed_scale``, 0, 1) with
+  fixed_scale = 50 ("empirical, from RM statistics"), r = 1 + r_verm ∈ [1, 2]; 0 when no code was found, the render
+  failed, or the image is blank (the render pool reports all three as failed renders).
+
+A critique the judge got wrong (``CritiqueParseError``) counts as ``unparseable_severity`` (public code: 25, "RM's
+failure, so use avg score instead of min score") — or, with ``None``, as r_verm = 0 and outside the group max, so
+one garbled critique cannot stretch the group's scale.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from src.data.schema import Critique
+from src.render.job import RenderResult
+from src.reward.parse import CritiqueParseError, parse_critique
+
+
+@dataclass(frozen=True)
+class RewardConfig:
+    """How a group's critiques become rewards.
+
+    Args:
+        normalization: ``group_max`` (paper Eq. 4) or ``fixed`` (public code, S / fixed_scale).
+        fixed_scale: severity sum at which the fixed scheme's r_verm reaches 0.
+        eps: ε of Eq. 4; keeps a group whose candidates are all perfect (max S = 0) at r_verm = 1.
+        render_bonus: r_render for code that rendered to a non-blank image.
+        unparseable_severity: severity sum assumed for an unparseable critique; ``None`` = r_verm 0, not in the max.
+    """
+
+    normalization: Literal["group_max", "fixed"] = "group_max"
+    fixed_scale: float = 50.0
+    eps: float = 1e-6
+    render_bonus: float = 1.0
+    unparseable_severity: float | None = 25.0
+
+    def __post_init__(self) -> None:
+        if self.normalization not in ("group_max", "fixed"):
+            raise ValueError(f"normalization: {self.normalization!r} is not 'group_max' or 'fixed'")
+        if self.fixed_scale <= 0:
+            raise ValueError(f"fixed_scale: must be positive, got {self.fixed_scale}")
+        if self.eps <= 0:
+            raise ValueError(f"eps: must be positive, got {self.eps}")
+        if self.unparseable_severity is not None and self.unparseable_severity < 0:
+            raise ValueError(f"unparseable_severity: must be >= 0 or None, got {self.unparseable_severity}")
+
+
+@dataclass(frozen=True)
+class CandidateReward:
+    """One candidate's reward and how it came about (for ``reward/*`` logging and sample dumps)."""
+
+    reward: float
+    render_reward: float
+    verm_reward: float
+    rendered: bool
+    error_kind: str | None = None  # the render failure, when not rendered
+    severity_sum: float | None = None  # S (fallback value when unparseable); None when not rendered
+    n_errors: int | None = None
+    parse_error: str | None = None  # CritiqueParseError.reason when the critique was unreadable
+
+
+def critique_to_reward(
+    renders: Sequence[RenderResult | bool],
+    critiques: Sequence[Critique | str | CritiqueParseError | None],
+    domain: str,
+    config: RewardConfig | None = None,
+) -> tuple[list[float], list[CandidateReward]]:
+    """Rewards of one group, in candidate order, and the per-candidate breakdown.
+
+    Args:
+        renders: per candidate, its ``RenderResult`` (or just whether it rendered to a non-blank image).
+        critiques: per candidate, the judge's raw text, an already parsed ``Critique``, a ``CritiqueParseError``,
+            or ``None`` for candidates that did not render (they are never judged).
+        domain: ``chart`` / ``table`` / ``svg``, for parsing raw text.
+        config: the scheme; default: the paper's group-max normalization.
+    """
+    config = config or RewardConfig()
+    if len(renders) != len(critiques):
+        raise ValueError(f"renders and critiques differ in length: {len(renders)} vs {len(critiques)}")
+
+    # Pass 1: S per rendered candidate.
+    rows: list[dict] = []
+    for i, (render, critique) in enumerate(zip(renders, critiques, strict=True)):
+        ok = render.ok if isinstance(render, RenderResult) else bool(render)
+        kind = render.error_kind if isinstance(render, RenderResult) else (None if ok else "failed")
+        row: dict = {"rendered": ok, "error_kind": None if ok else kind}
+        if ok:
+            if critique is None:
+                raise ValueError(f"candidate {i} rendered but has no critique; judge every rendered candidate")
+            parsed, error = _as_critique(critique, domain)
+            if parsed is not None:
+                row.update(severity_sum=float(parsed.severity_sum), n_errors=len(parsed.errors))
+            else:
+                row.update(severity_sum=config.unparseable_severity, parse_error=error)
+        rows.append(row)
+
+    # Pass 2: normalize. Eq. 4's max runs over rendered candidates with a severity (failed renders have none).
+    severities = [r["severity_sum"] for r in rows if r["rendered"] and r.get("severity_sum") is not None]
+    group_max = max(severities, default=0.0)
+    rewards, breakdown = [], []
+    for row in rows:
+        severity = row.get("severity_sum")
+        if not row["rendered"]:
+            render_reward = verm = 0.0
+        else:
+            render_reward = config.render_bonus
+            if severity is None:  # unparseable and no fallback: worst rendered score
+                verm = 0.0
+            elif config.normalization == "group_max":
+                verm = _clip01(1.0 - severity / (group_max + config.eps))
+            else:
+                verm = _clip01(1.0 - severity / config.fixed_scale)
+        total = render_reward + verm
+        rewards.append(total)
+        breakdown.append(
+            CandidateReward(
+                reward=total,
+                render_reward=render_reward,
+                verm_reward=verm,
+                rendered=row["rendered"],
+                error_kind=row["error_kind"],
+                severity_sum=severity,
+                n_errors=row.get("n_errors"),
+                parse_error=row.get("parse_error"),
+            )
+        )
+    return rewards, breakdown
+
+
+def _as_critique(critique: Critique | str | CritiqueParseError, domain: str) -> tuple[Critique | None, str | None]:
+    if isinstance(critique, Critique):
+        if critique.domain != domain:
+            raise ValueError(f"critique is for domain {critique.domain!r}, the group is {domain!r}")
+        return critique, None
+    if isinstance(critique, CritiqueParseError):
+        return None, critique.reason
+    if isinstance(critique, str):
+        try:
+            return parse_critique(critique, domain), None
+        except CritiqueParseError as exc:
+            return None, exc.reason
+    raise TypeError(f"critique: expected Critique, str or CritiqueParseError, got {type(critique).__name__}")
+
+
+def _clip01(value: float) -> float:
+    return min(1.0, max(0.0, value))

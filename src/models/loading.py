@@ -199,6 +199,25 @@ def save_adapter(model: nn.Module, out_dir: str | Path, processor: ProcessorMixi
     return out
 
 
+def merge_adapter(base: str, adapter_dir: str | Path, out_dir: str | Path, dtype: DType = "bfloat16") -> Path:
+    """Fold a peft LoRA adapter into its base and save a plain checkpoint (+ processor) vLLM can serve.
+
+    The base is loaded unquantized in ``dtype`` (merging into NF4 weights would round the update away). The
+    processor comes from the adapter directory when ``save_adapter`` put one there, else from the base.
+    """
+    adapter_dir = Path(adapter_dir)
+    if not (adapter_dir / "adapter_config.json").exists():
+        raise FileNotFoundError(f"{adapter_dir}: no adapter_config.json; not a peft adapter directory")
+    model, processor = load_vlm(VLMLoader(base, dtype=dtype, adapter=str(adapter_dir), attn_implementation="sdpa"))
+    merged = model.merge_and_unload()
+    out = Path(out_dir)
+    merged.save_pretrained(out)
+    if (adapter_dir / "processor_config.json").exists() or (adapter_dir / "preprocessor_config.json").exists():
+        processor = type(processor).from_pretrained(adapter_dir)
+    processor.save_pretrained(out)
+    return out
+
+
 def _nf4_config() -> Any:
     from transformers import BitsAndBytesConfig
 

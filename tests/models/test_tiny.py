@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 
@@ -13,6 +14,8 @@ from transformers import AutoTokenizer, Qwen3VLForConditionalGeneration
 from src.models.processor import load_processor, torchvision_available
 from src.models.prompts import build_critic_messages
 from src.models.tiny import MAX_PIXELS, SPECIAL_TOKENS, build_tiny_qwen3_vl
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -112,3 +115,11 @@ def test_stock_auto_processor_loads_it(tiny_model_dir: Path) -> None:
     processor = AutoProcessor.from_pretrained(tiny_model_dir)
     assert type(processor).__name__ == "Qwen3VLProcessor"
     assert "mm_token_type_ids" in _two_image_inputs(processor)
+
+
+def test_make_tiny_model_cli(tmp_path: Path) -> None:
+    spec = importlib.util.spec_from_file_location("make_tiny_model_cli", REPO / "tools" / "make_tiny_model.py")
+    cli = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cli)
+    out = cli.main(["--out", str(tmp_path / "tiny"), "--seed", "1"])
+    assert (out / "model.safetensors").exists() and (out / "chat_template.jinja").exists()

@@ -1,0 +1,148 @@
+"""RewardModelSFT end to end through the real CLI on the tiny Qwen3-VL, plus the loss shortcut and resume."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from lightning.pytorch import Callback
+
+from src.cli import main
+from src.models.loading import LoraSettings, VLMLoader, load_vlm
+from src.stages.reward_sft import IGNORE_INDEX, answer_token_loss
+
+DEBUG_CONFIG = Path(__file__).parents[2] / "configs" / "reward_sft" / "debug.yaml"
+
+
+@pytest.fixture(scope="module")
+def synth_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small synthesized shard set shared by the CLI tests (the debug config's own synthesize-if-missing path)."""
+    from src.data.synthesis import SynthesisConfig, synthesize
+
+    out = tmp_path_factory.mktemp("synth")
+    synthesize(out, SynthesisConfig(domains=("chart",), n_per_domain=8, seed=0, workers=2), progress=False)
+    return out
+
+
+def _cli_args(root: Path, model_dir: Path, data_dir: Path, *extra: str, subcommand: bool = True) -> list[str]:
+    return [
+        *(["fit"] if subcommand else []),
+        "--config",
+        str(DEBUG_CONFIG),
+        "--trainer.default_root_dir",
+        str(root),
+        "--model.init_args.loader.name_or_path",
+        str(model_dir),
+        "--data.init_args.data_dir",
+        str(data_dir),
+        *extra,
+    ]
+
+
+class RecordBatches(Callback):
+    """Remembers the pair ids of every trained batch, in order."""
+
+    def __init__(self) -> None:
+        self.ids: list[list[str]] = []
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        self.ids.append(list(batch["ids"]))
+
+
+class CrashAfter(Callback):
+    """Simulates a killed run: raises at the next batch once ``steps`` steps (and their checkpoint) are done."""
+
+    def __init__(self, steps: int) -> None:
+        self.steps = steps
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        if trainer.global_step >= self.steps:
+            raise RuntimeError("simulated crash")
+
+
+def test_answer_token_loss_equals_full_logits_loss(tiny_model_dir: Path) -> None:
+    """Computing logits only at answer positions must give exactly the loss of the plain full-logits path."""
+    model, processor = load_vlm(VLMLoader(name_or_path=str(tiny_model_dir), dtype="float32", attn_implementation="eager"))
+    model.eval()
+    torch.manual_seed(0)
+    input_ids = torch.randint(10, 200, (2, 24))
+    labels = torch.full_like(input_ids, IGNORE_INDEX)
+    labels[0, 15:] = input_ids[0, 15:]
+    labels[1, 10:20] = input_ids[1, 10:20]
+    inputs = {"input_ids": input_ids, "attention_mask": torch.ones_like(input_ids)}
+    ours = answer_token_loss(model, inputs, labels)
+    reference = model(**inputs, labels=labels).loss
+    torch.testing.assert_close(ours, reference, rtol=1e-5, atol=1e-5)
+
+
+def test_answer_token_loss_rejects_batch_without_answer(tiny_model_dir: Path) -> None:
+    model, _ = load_vlm(VLMLoader(name_or_path=str(tiny_model_dir), dtype="float32"))
+    ids = torch.randint(10, 200, (1, 8))
+    with pytest.raises(ValueError, match="no answer tokens"):
+        answer_token_loss(model, {"input_ids": ids}, torch.full_like(ids, IGNORE_INDEX))
+
+
+def test_debug_config_fit_end_to_end(tmp_path: Path, tiny_model_dir: Path, synth_dir: Path) -> None:
+    """The debug YAML trains, validates with generation, checkpoints, saves its config and a peft adapter."""
+    cli = main(_cli_args(tmp_path, tiny_model_dir, synth_dir))
+    trainer = cli.trainer
+    assert trainer.global_step == 4
+    metrics = trainer.callback_metrics
+    assert torch.isfinite(metrics["train/loss"])
+    assert torch.isfinite(metrics["val/loss"])
+    assert 0.0 <= float(metrics["val/parse_rate"]) <= 1.0
+    for name in ("val/precision", "val/recall", "val/f1"):
+        assert name in metrics
+    log_dir = Path(trainer.log_dir)
+    saved = yaml.safe_load((log_dir / "config.yaml").read_text())
+    assert saved["model"]["init_args"]["loader"]["name_or_path"] == str(tiny_model_dir)
+    ckpts = sorted(p.name for p in log_dir.rglob("*.ckpt"))
+    assert "last.ckpt" in ckpts
+    adapter = log_dir / "adapter"
+    assert json.loads((adapter / "adapter_config.json").read_text())["peft_type"] == "LORA"
+    assert (adapter / "adapter_model.safetensors").exists()
+    # Checkpoints hold only the trainable (LoRA) weights, not the frozen base.
+    state = torch.load(log_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)["state_dict"]
+    assert state and all("lora_" in k for k in state)
+
+
+def test_debug_config_builds_tiny_model_when_missing(tmp_path: Path, synth_dir: Path) -> None:
+    missing = tmp_path / "tiny"
+    cli = main(_cli_args(tmp_path / "run", missing, synth_dir, "--trainer.max_steps", "1", "--trainer.limit_val_batches", "0"))
+    assert cli.trainer.global_step == 1
+    assert (missing / "config.json").exists()
+
+
+def test_resume_mid_epoch_continues_steps_without_repeating_data(
+    tmp_path: Path, tiny_model_dir: Path, synth_dir: Path
+) -> None:
+    """Kill after 2 of 4 steps, resume from last.ckpt: 4 steps in all, and the epoch's pairs are not seen twice."""
+    common = ("--trainer.limit_val_batches", "0", "--trainer.max_epochs", "1", "--trainer.max_steps", "4")
+    full = RecordBatches()
+    cli = main(_cli_args(tmp_path / "full", tiny_model_dir, synth_dir, *common, subcommand=False), run=False)
+    cli.trainer.callbacks.append(full)
+    cli.trainer.fit(cli.model, datamodule=cli.datamodule)
+    assert cli.trainer.global_step == 4
+
+    first = RecordBatches()
+    cli = main(_cli_args(tmp_path / "killed", tiny_model_dir, synth_dir, *common, subcommand=False), run=False)
+    cli.trainer.callbacks += [first, CrashAfter(2)]
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        cli.trainer.fit(cli.model, datamodule=cli.datamodule)
+    last = next((tmp_path / "killed").rglob("last.ckpt"))
+    assert torch.load(last, map_location="cpu", weights_only=False)["global_step"] == 2
+
+    second = RecordBatches()
+    cli = main(_cli_args(tmp_path / "resumed", tiny_model_dir, synth_dir, *common, subcommand=False), run=False)
+    cli.trainer.callbacks.append(second)
+    cli.trainer.fit(cli.model, datamodule=cli.datamodule, ckpt_path=str(last))
+    assert cli.trainer.global_step == 4
+
+    seen = [i for batch in first.ids[:2] + second.ids for i in batch]
+    assert len(seen) == len(set(seen)), "a pair was trained twice in the resumed epoch"
+    assert first.ids[:2] + second.ids == full.ids, "the resumed run must continue the uninterrupted order"
+    shutil.rmtree(tmp_path, ignore_errors=True)

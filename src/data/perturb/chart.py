@@ -152,7 +152,9 @@ def _fits_axis(panel: Panel) -> bool:
 
 
 def _severity_of_change(rel: float) -> int:
-    return 1 if rel < 0.10 else (2 if rel < 0.30 else 3)
+    """Grade by the percentage the label states (rounded), so label text and severity never disagree."""
+    pct = round(100 * rel)
+    return 1 if pct < 10 else (2 if pct < 30 else 3)
 
 
 _REL_BANDS = {1: (0.05, 0.08), 2: (0.14, 0.22), 3: (0.38, 0.55)}
@@ -193,7 +195,7 @@ def perturb_data_value(spec: ChartSpec, rng: random.Random) -> Perturbation | No
                 _severity_of_change(abs(rel)),
                 f"{_where(spec, i)}box '{s.name}'",
                 f"the distribution of '{s.name}' is shifted {'up' if rel > 0 else 'down'}: median about "
-                f"{new_med:,.1f} instead of {old_med:,.1f}",
+                f"{new_med:,.1f} instead of {old_med:,.1f} ({'+' if rel > 0 else '-'}{100 * abs(rel):.0f}%)",
             )
             return Perturbation("data_value", _with_panel(spec, i, new_p, f"p{i}.s{s.sid}"), (err,))
         old = s.values[j]

@@ -62,7 +62,8 @@ class SynthesisConfig:
     domains: tuple[str, ...] = DOMAINS
     n_per_domain: int = 300
     seed: int = 0
-    candidates_per_reference: int = 3
+    # One reference render serves this many candidates (renders per pair: 1 + 1/k).
+    candidates_per_reference: int = 4
     equivalent_share: float = 0.15
     identical_share: float = 0.05
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)

@@ -54,8 +54,35 @@ def _untouched_subtree(spec: SvgSpec, e: SvgElement) -> bool:
     return not any(d.id in spec.touched for d in e.walk())
 
 
+def _occluded(spec: SvgSpec, element: SvgElement, boxes: dict[str, tuple[float, float, float, float]]) -> bool:
+    """True when a later opaque filled element's box holds this element's box: an edit might not show."""
+    order = spec.all_elements()
+    box = boxes.get(element.id)
+    if box is None:
+        return True
+    inside = {d.id for d in element.walk()}
+    later = order[order.index(element) + 1 :]
+    for other in later:
+        if other.id in inside or other.kind in ("group", "line", "polyline", "text") or other.fill == "none":
+            continue
+        ob = boxes.get(other.id)
+        if other.opacity == 1.0 and ob and ob[0] <= box[0] and ob[1] <= box[1] and ob[2] >= box[2] and ob[3] >= box[3]:
+            return True
+    return False
+
+
 def _candidates(spec: SvgSpec, pred: Callable[[SvgElement], bool]) -> list[SvgElement]:
-    return [e for e in spec.all_elements() if e.id not in spec.touched and pred(e)]
+    """Untouched elements satisfying ``pred`` that nothing painted later could hide."""
+    boxes = canvas_bboxes(spec)
+    return [e for e in spec.all_elements() if e.id not in spec.touched and pred(e) and not _occluded(spec, e, boxes)]
+
+
+def _big_enough(spec: SvgSpec, e: SvgElement, share: float = 0.1) -> bool:
+    """Bounding-box diagonal at least ``share`` of the canvas: small edits to tiny parts move too few pixels."""
+    box = canvas_bboxes(spec).get(e.id)
+    if box is None:
+        return False
+    return ((box[2] - box[0]) ** 2 + (box[3] - box[1]) ** 2) ** 0.5 >= share * max(spec.view_box[2:])
 
 
 def _hex(c: str) -> tuple[int, int, int]:
@@ -259,7 +286,7 @@ def _about_centre(e: SvgElement, op: tuple[str, tuple[float, ...]]) -> SvgElemen
 
 def size(spec: SvgSpec, rng: random.Random) -> Perturbation | None:
     """Scale an element about its centre; minor within 15 %, medium within 35 %, else severe."""
-    cands = _candidates(spec, lambda e: e.kind != "text" and local_bbox(e) is not None)
+    cands = _candidates(spec, lambda e: e.kind != "text" and local_bbox(e) is not None and _big_enough(spec, e))
     if not cands:
         return None
     e = rng.choice(cands)
@@ -286,7 +313,7 @@ def rotation(spec: SvgSpec, rng: random.Random) -> Perturbation | None:
 
     def rotatable(e: SvgElement) -> bool:
         round_shape = e.kind == "circle" or (e.kind == "ellipse" and e.geom["rx"] == e.geom["ry"])
-        return not round_shape and local_bbox(e) is not None
+        return not round_shape and local_bbox(e) is not None and _big_enough(spec, e)
 
     cands = _candidates(spec, rotatable)
     if not cands:

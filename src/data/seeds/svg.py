@@ -667,8 +667,8 @@ def _make_icon(rng: random.Random) -> SvgSpec:
     palette = rng.choice(_PALETTES)
     elements = _ICONS[name](i, palette, rng)
     gradients = [Gradient("g1", stops=((0.0, palette[1]), (1.0, palette[0])))]
-    if rng.random() < 0.35:  # app-icon tile behind the pictogram
-        tile = _rect(i, "icon background tile", 0, 0, 64, 64, "#f0f4f8" if rng.random() < 0.5 else "#fff4e5", rx=12)
+    if rng.random() < 0.35:  # app-icon tile behind the pictogram; tinted enough to differ from white by > 16
+        tile = _rect(i, "icon background tile", 0, 0, 64, 64, "#dde6f0" if rng.random() < 0.5 else "#ffe9c7", rx=12)
         elements = [tile, *elements]
     if rng.random() < 0.3:  # some pictograms are drawn shifted and scaled inside a group
         s = rng.choice([0.8, 0.9])

@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import lightning as L
 import numpy as np
 import pytest
 import torch
@@ -197,3 +198,47 @@ def test_num_workers_give_the_same_batches(pair_shards, tiny_processor) -> None:
     for a, b in zip(inline.train_dataloader(), workers.train_dataloader(), strict=True):
         assert a["ids"] == b["ids"]
         assert torch.equal(a["model_inputs"]["input_ids"], b["model_inputs"]["input_ids"])
+
+
+class _Killed(Exception):
+    pass
+
+
+class _IdRecorder(L.LightningModule):
+    """Trains one scalar on the batch and records which pairs each step saw; fails once at ``fail_at``."""
+
+    def __init__(self, processor: Any, fail_at: int | None = None) -> None:
+        super().__init__()
+        self.processor, self.fail_at = processor, fail_at
+        self.weight = torch.nn.Parameter(torch.zeros(()))
+        self.seen: list[str] = []
+
+    def setup(self, stage: str) -> None:
+        self.trainer.datamodule.connect(self.processor)
+
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+        if self.fail_at is not None and self.global_step == self.fail_at:
+            raise _Killed  # the kill, after the checkpoint of the previous step was written
+        self.seen += batch["ids"]
+        return (self.weight - batch["labels"].ne(-100).float().mean()) ** 2
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+
+
+def test_trainer_resume_from_last_checkpoint_sees_no_pair_twice(pair_shards, tiny_processor, tmp_path) -> None:
+    def fit(module: _IdRecorder, ckpt_path: str | None) -> None:
+        checkpoint = L.pytorch.callbacks.ModelCheckpoint(tmp_path, save_last=True, every_n_train_steps=1, save_top_k=-1)
+        trainer = L.Trainer(
+            max_epochs=1, logger=False, enable_progress_bar=False, enable_model_summary=False, callbacks=[checkpoint]
+        )
+        dm = RewardModelDataModule(data_dir=str(pair_shards), batch_size=2, num_workers=2, seed=5, val_split=None)
+        trainer.fit(module, datamodule=dm, ckpt_path=ckpt_path)
+
+    killed = _IdRecorder(tiny_processor, fail_at=4)
+    with pytest.raises(_Killed):
+        fit(killed, None)
+    assert len(killed.seen) == 8
+    resumed = _IdRecorder(tiny_processor)
+    fit(resumed, str(tmp_path / "last.ckpt"))
+    assert len(killed.seen) + len(resumed.seen) == len(set(killed.seen) | set(resumed.seen)) == 18

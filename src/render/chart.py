@@ -36,6 +36,7 @@ from src.render.job import ERROR_KINDS, RenderJob, RenderResult
 from src.render.sandbox import apply_sandbox, default_read_paths
 
 MAX_RENDER_SIDE = 4096  # px; figures larger than min(this, 2 * max_side) are drawn at a lower DPI
+MIN_DPI = 20
 _MAGIC = b"VERM"
 _HEADER_MAX = 1 << 16
 _PR_SET_PDEATHSIG = 1
@@ -242,6 +243,8 @@ def _draw(fig: object, dpi: int, max_side: int) -> tuple[int, int, bytes]:
     render_side = min(MAX_RENDER_SIDE, 2 * max_side)  # twice the output keeps downscaling sharp
     if max(width_in, height_in, 1e-3) * dpi > render_side:
         dpi = render_side / max(width_in, height_in)
+        if dpi < MIN_DPI:  # below this FreeType cannot size text: the figure is absurd, not just large
+            raise ValueError(f"the figure is {width_in:g}x{height_in:g} inches, too large to render")
     fig.set_dpi(dpi)  # type: ignore[attr-defined]
     canvas = FigureCanvasAgg(fig)  # type: ignore[arg-type]
     canvas.draw()
@@ -256,6 +259,21 @@ def _syntax_message(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+def _caused_by_refusal(exc: BaseException) -> bool:
+    """A PermissionError anywhere in the chain (urllib wraps the sandbox's EPERM in ``URLError.reason``)."""
+    seen: set[int] = set()
+    todo: list[object] = [exc]
+    while todo:
+        err = todo.pop()
+        if not isinstance(err, BaseException) or id(err) in seen:
+            continue
+        seen.add(id(err))
+        if isinstance(err, PermissionError):
+            return True
+        todo += [err.__cause__, err.__context__, getattr(err, "reason", None)]
+    return False
+
+
 def _classify_exception(exc: BaseException) -> tuple[str, str]:
     where = ""
     for frame in reversed(traceback.extract_tb(exc.__traceback__)):
@@ -265,7 +283,7 @@ def _classify_exception(exc: BaseException) -> tuple[str, str]:
     message = f"{type(exc).__name__}: {exc}{where}"[:2000]
     if isinstance(exc, MemoryError):
         return "memory", message
-    if isinstance(exc, PermissionError):
+    if _caused_by_refusal(exc):
         return "forbidden", message
     if isinstance(exc, SystemExit):
         return "runtime", f"the code called sys.exit({exc.code!r}){where}"

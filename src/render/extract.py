@@ -25,8 +25,11 @@ def _fenced_blocks(text: str, domain: str) -> list[str]:
     return [body for lang, body in _FENCE.findall(text) if lang.lower() in _LANGS[domain]]
 
 
-def _has_call_or_import(tree: ast.AST) -> bool:
-    return any(isinstance(node, (ast.Call, ast.Import, ast.ImportFrom)) for node in ast.walk(tree))
+def _is_code(tree: ast.Module) -> bool:
+    """Prose that happens to parse ("Hello", "Yes.") is bare names or constants; code does something."""
+    return any(
+        not isinstance(stmt, ast.Expr) or any(isinstance(n, ast.Call) for n in ast.walk(stmt)) for stmt in tree.body
+    )
 
 
 def extract_chart_code(text: str) -> str | None:
@@ -45,7 +48,7 @@ def extract_chart_code(text: str) -> str | None:
         if match is None:
             return None
         return text[match.start() :]
-    return text if _has_call_or_import(tree) else None
+    return text if _is_code(tree) else None
 
 
 def extract_table_markup(text: str) -> str | None:

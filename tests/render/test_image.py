@@ -1,0 +1,46 @@
+"""Output sizing, white background and blank detection."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from PIL import Image
+
+from src.render.image import BlankImage, finalize, finalize_png, from_rgba
+
+
+def _decode(png: bytes) -> Image.Image:
+    return Image.open(io.BytesIO(png))
+
+
+def test_transparent_pixels_become_white_and_long_side_is_capped() -> None:
+    image = Image.new("RGBA", (2000, 500), (0, 0, 0, 0))
+    image.paste((200, 0, 0, 255), (0, 0, 1000, 500))
+    out = _decode(finalize(image, max_side=1024))
+    assert out.size == (1024, 256) and out.mode == "RGB"
+    assert out.getpixel((1000, 128)) == (255, 255, 255)
+    assert out.getpixel((10, 10)) == (200, 0, 0)
+
+
+def test_flat_images_are_blank() -> None:
+    with pytest.raises(BlankImage):
+        finalize(Image.new("RGB", (64, 64), (255, 255, 255)), 1024)
+    with pytest.raises(BlankImage):
+        finalize(Image.new("RGBA", (64, 64), (10, 20, 30, 0)), 1024)  # fully transparent: white after flattening
+
+
+def test_small_opaque_png_passes_through_unchanged() -> None:
+    buf = io.BytesIO()
+    image = Image.new("RGBA", (40, 40), (255, 255, 255, 255))
+    image.paste((0, 0, 255, 255), (5, 5, 20, 20))
+    image.save(buf, format="PNG")
+    assert finalize_png(buf.getvalue(), 1024) == buf.getvalue()
+    assert _decode(finalize_png(buf.getvalue(), 20)).size == (20, 20)
+
+
+def test_raw_rgba_size_must_match() -> None:
+    with pytest.raises(ValueError, match="expected 16 bytes"):
+        from_rgba(b"\x00" * 15, 2, 2)
+    with pytest.raises(ValueError, match="refusing"):
+        from_rgba(b"", 100_000, 100_000)

@@ -1,0 +1,248 @@
+"""Render throughput: the pool against the single-process limit and against a fresh Python per chart.
+
+    python benchmarks/render_throughput.py            # 200 jobs per domain, workers = cores
+    python benchmarks/render_throughput.py --n 50 --domains chart svg
+
+Everything is measured in one run on the same jobs, so the ratios compare like with like on this machine:
+- chart: the pool; a bare in-process loop (exec + savefig, no sandbox: the single-process limit); a fresh
+  ``python -c`` per chart, ``cores`` at a time (what the paper's reward code does).
+- table: the pool; a bare single-page Playwright loop (one browser, one reused page, same template, no crop).
+- svg: the pool; a bare ``cairosvg.svg2png`` loop.
+- cache: a hit against the render that filled it (chart jobs).
+Jobs come from the project's seed generators (``src.data.seeds``) when importable, else from a few hand-written
+realistic sources varied by the rng.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+from src.render import RenderJob, RenderPool
+
+TARGETS = {  # (numerator row, denominator row): minimum ratio, from the issue
+    ("chart pool", "chart bare loop"): 1.5,
+    ("chart pool", "chart process-per-job"): 5.0,
+    ("table pool", "table bare page loop"): 1.5,
+    ("svg pool", "svg bare cairosvg loop"): 1.0,
+    ("cache hit", "cache miss (render)"): 50.0,
+}
+
+_CHART_FALLBACK = """import matplotlib.pyplot as plt
+import numpy as np
+labels = {labels}
+a = {a}
+b = {b}
+x = np.arange(len(labels))
+fig, ax = plt.subplots(figsize=({w}, {h}))
+ax.bar(x - 0.2, a, 0.4, label="{s1}", color="{c1}")
+ax.plot(x, b, marker="o", color="{c2}", label="{s2}")
+ax.set_xticks(x)
+ax.set_xticklabels(labels, rotation=30)
+ax.set_title("{title}")
+ax.set_ylabel("Value")
+ax.legend()
+ax.grid(alpha=0.3)
+plt.tight_layout()
+plt.show()
+"""
+_TABLE_FALLBACK = "<table><caption>{title}</caption><tr>{head}</tr>{rows}</table>"
+_SVG_FALLBACK = """<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 100 100">
+<rect x="5" y="5" width="90" height="90" rx="{r}" fill="{c1}"/>
+<circle cx="{cx}" cy="40" r="{cr}" fill="{c2}" stroke="#333" stroke-width="2"/>
+<path d="M10 90 L{px} 50 L90 90 Z" fill="{c3}" opacity="0.8"/>
+<text x="50" y="95" font-size="8" text-anchor="middle">{title}</text></svg>"""
+
+
+def _fallback_source(domain: str, rng: random.Random) -> str:
+    colors = ["#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860"]
+    words = ["North", "South", "East", "West", "Central", "Coastal", "Metro", "Rural"]
+    title = f"{rng.choice(['Sales', 'Traffic', 'Revenue', 'Users'])} by {rng.choice(['region', 'month', 'segment'])}"
+    if domain == "chart":
+        n = rng.randint(4, 8)
+        return _CHART_FALLBACK.format(
+            labels=rng.sample(words, n), a=[round(rng.uniform(5, 50), 1) for _ in range(n)],
+            b=[round(rng.uniform(5, 50), 1) for _ in range(n)], w=rng.choice([6, 7, 8]), h=rng.choice([4, 4.5, 5]),
+            s1="2023", s2="2024", c1=rng.choice(colors), c2=rng.choice(colors), title=title,
+        )  # fmt: skip
+    if domain == "table":
+        cols = rng.randint(3, 6)
+        head = "".join(f"<th>{w}</th>" for w in rng.sample(words, cols))
+        rows = "".join(
+            "<tr>" + "".join(f"<td>{rng.uniform(0, 1000):,.1f}</td>" for _ in range(cols)) + "</tr>"
+            for _ in range(rng.randint(4, 12))
+        )
+        return _TABLE_FALLBACK.format(title=title, head=head, rows=rows)
+    return _SVG_FALLBACK.format(
+        r=rng.randint(0, 20), c1=rng.choice(colors), c2=rng.choice(colors), c3=rng.choice(colors),
+        cx=rng.randint(30, 70), cr=rng.randint(8, 20), px=rng.randint(30, 70), title=title,
+    )  # fmt: skip
+
+
+def make_jobs(domain: str, n: int) -> tuple[list[RenderJob], str]:
+    """``n`` realistic jobs for ``domain`` and where they came from."""
+    try:
+        from src.data.seeds import seed_functions
+
+        seeds = seed_functions(domain)
+        sources = [seeds.source(seeds.make_seed(random.Random(i))) for i in range(n)]
+        origin = f"src.data.seeds.{domain}"
+    except Exception as exc:  # noqa: BLE001 - seeds are another module's work; the benchmark must still run
+        sources = [_fallback_source(domain, random.Random(i)) for i in range(n)]
+        origin = f"built-in fallback ({type(exc).__name__})"
+    return [RenderJob(domain=domain, source=s) for s in sources], origin  # type: ignore[arg-type]
+
+
+def timed(fn: Callable[..., int], *args: object) -> tuple[float, int]:
+    start = time.perf_counter()
+    ok = fn(*args)
+    return time.perf_counter() - start, ok
+
+
+def bare_chart_loop(jobs: list[RenderJob]) -> int:
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from src.render.extract import extract_chart_code
+
+    ok = 0
+    for job in jobs:
+        code = extract_chart_code(job.source) or ""
+        try:
+            exec(compile(code, "<chart>", "exec"), {"__name__": "__main__", "plt": plt})
+            buffer = io.BytesIO()
+            plt.savefig(buffer, format="png", dpi=job.dpi)
+            ok += 1
+        except Exception:  # noqa: BLE001, S110 - a failing job still costs its time
+            pass
+        finally:
+            plt.close("all")
+            matplotlib.rcdefaults()
+    return ok
+
+
+def process_per_chart(jobs: list[RenderJob], parallel: int, timeout_s: float) -> int:
+    """The paper's reward code: a fresh interpreter per chart with ``savefig`` appended."""
+    from src.render.extract import extract_chart_code
+
+    scratch = tempfile.mkdtemp(prefix="verm-bench-")
+    env = {**os.environ, "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+
+    def one(index: int) -> int:
+        code = (
+            extract_chart_code(jobs[index].source) or ""
+        ) + f"\nimport matplotlib.pyplot as plt\nplt.savefig('{index}.png')\n"
+        try:
+            proc = subprocess.run(
+                [sys.executable, "-c", code], cwd=scratch, env=env, capture_output=True, timeout=timeout_s
+            )
+        except subprocess.TimeoutExpired:
+            return 0
+        return int(proc.returncode == 0)
+
+    try:
+        with ThreadPoolExecutor(parallel) as executor:
+            return sum(executor.map(one, range(len(jobs))))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def bare_table_loop(jobs: list[RenderJob]) -> int:
+    from playwright.sync_api import sync_playwright
+
+    from src.render.extract import extract_table_markup
+    from src.render.table import CHROMIUM_ARGS, to_page
+
+    ok = 0
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
+        page = browser.new_context(java_script_enabled=False, viewport={"width": 1024, "height": 64}).new_page()
+        page.set_content("<p>warm</p>")
+        for job in jobs:
+            page.set_content(to_page(extract_table_markup(job.source) or job.source))
+            ok += bool(page.screenshot(full_page=True))
+        browser.close()
+    return ok
+
+
+def bare_svg_loop(jobs: list[RenderJob]) -> int:
+    import cairosvg
+
+    from src.render.extract import extract_svg_markup
+
+    ok = 0
+    for job in jobs:
+        try:
+            markup = extract_svg_markup(job.source) or job.source
+            cairosvg.svg2png(bytestring=markup.encode(), output_width=job.svg_size, output_height=job.svg_size,
+                             background_color="white")  # fmt: skip
+            ok += 1
+        except Exception:  # noqa: BLE001, S110 - a failing job still costs its time
+            pass
+    return ok
+
+
+def pool_run(pool: RenderPool, jobs: list[RenderJob]) -> int:
+    return sum(r.ok for r in pool.render(jobs))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=200, help="jobs per domain")
+    parser.add_argument("--domains", nargs="+", default=["chart", "table", "svg"], choices=["chart", "table", "svg"])
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="pool workers (default: cores)")
+    parser.add_argument("--timeout-s", type=float, default=15.0)
+    args = parser.parse_args()
+
+    rows: dict[str, tuple[float, int, int]] = {}  # name -> (seconds, ok, n)
+    print(f"cores={os.cpu_count()} workers={args.workers} n={args.n}")
+    start = time.perf_counter()
+    with RenderPool(workers=args.workers, timeout_s=args.timeout_s) as pool:
+        print(f"pool start-up: {time.perf_counter() - start:.2f} s")
+        for domain in args.domains:
+            jobs, origin = make_jobs(domain, args.n)
+            print(f"{domain}: jobs from {origin}")
+            pool.render(jobs[: args.workers * 2])  # warm: Chromium launch, first fork, caches (not timed)
+            rows[f"{domain} pool"] = (*timed(pool_run, pool, jobs), len(jobs))
+            if domain == "chart":
+                rows["chart bare loop"] = (*timed(bare_chart_loop, jobs), len(jobs))
+                rows["chart process-per-job"] = (
+                    *timed(process_per_chart, jobs, args.workers, args.timeout_s), len(jobs))  # fmt: skip
+            elif domain == "table":
+                rows["table bare page loop"] = (*timed(bare_table_loop, jobs), len(jobs))
+            else:
+                rows["svg bare cairosvg loop"] = (*timed(bare_svg_loop, jobs), len(jobs))
+
+    cache_domain = "chart" if "chart" in args.domains else args.domains[0]
+    jobs, _ = make_jobs(cache_domain, args.n)
+    with tempfile.TemporaryDirectory() as cache_dir, RenderPool(workers=args.workers, cache_dir=cache_dir) as pool:
+        pool.render(jobs[: args.workers * 2])
+        rest = jobs[args.workers * 2 :]
+        rows["cache miss (render)"] = (*timed(pool_run, pool, rest), len(rest))
+        rows["cache hit"] = (*timed(pool_run, pool, rest), len(rest))
+
+    print(f"\n{'method':<26}{'jobs':>6}{'ok':>6}{'jobs/s':>10}{'ms/job':>10}")
+    for name, (seconds, ok, n) in rows.items():
+        print(f"{name:<26}{n:>6}{ok:>6}{n / seconds:>10.1f}{1000 * seconds / n:>10.2f}")
+    print(f"\n{'ratio (throughput)':<52}{'measured':>10}{'target':>8}  verdict")
+    for (num, den), target in TARGETS.items():
+        if num in rows and den in rows:
+            ratio = (rows[num][2] / rows[num][0]) / (rows[den][2] / rows[den][0])
+            verdict = "met" if ratio >= target else "NOT MET"
+            print(f"{num + ' / ' + den:<52}{ratio:>9.2f}x{target:>7.1f}x  {verdict}")
+
+
+if __name__ == "__main__":
+    main()

@@ -28,7 +28,7 @@ from src.render import RenderPool
 
 pytestmark = pytest.mark.browser  # tables render in Chromium
 
-N_PER_DOMAIN = 6
+N_PER_DOMAIN = 4
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -124,7 +124,7 @@ def test_resume_after_a_kill_gives_the_same_set(pool, synth_dir: Path, tmp_path:
             return pool.render(jobs)
 
     # Small batches: the kill lands with part of every domain written; the final set must not depend on them.
-    config = SynthesisConfig(n_per_domain=N_PER_DOMAIN, seed=0, workers=2, batch_pairs=4)
+    config = SynthesisConfig(n_per_domain=N_PER_DOMAIN, seed=0, workers=2, batch_pairs=3)
     with pytest.raises(KeyboardInterrupt):
         synthesize(tmp_path, config, progress=False, pool=DiesOnSecondBatch())
     partial = all_lines(tmp_path)
@@ -141,7 +141,6 @@ def test_resume_after_a_kill_gives_the_same_set(pool, synth_dir: Path, tmp_path:
     assert summary["this_run"]["renders"] == 0 and all_lines(tmp_path) == all_lines(synth_dir)
 
 
-@pytest.mark.slow  # two fresh processes, each starting a pool (~10 s); the in-process resume test covers the logic
 def test_cli_resumes_after_sigkill(tmp_path: Path) -> None:
     out = tmp_path / "cli"
     cmd = [sys.executable, str(REPO / "tools/synthesize.py"), "--domains", "svg", "--n", "10", "--out", str(out)]
@@ -217,7 +216,6 @@ def test_pixel_verdicts() -> None:
     assert changed_pixels(base, _png("red", None)[:], 16) == 400
 
 
-@pytest.mark.slow  # starts its own pool and Chromium (~12 s); the debug-config smoke test exercises it end to end
 def test_datamodule_synthesizes_a_missing_set(tmp_path: Path) -> None:
     dm = RewardModelDataModule(data_dir=str(tmp_path / "auto"), synthesize_if_missing=2, num_workers=0)
     dm.prepare_data()

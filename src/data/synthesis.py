@@ -390,7 +390,9 @@ def _verdict(
     if not cand.ok:
         return f"candidate_render_{cand.error_kind}", cand.message[:500]
     assert ref.png is not None and cand.png is not None
-    return pixel_verdict(plan, ref.png, cand.png, config), ""
+    reason = pixel_verdict(plan, ref.png, cand.png, config)
+    # Name the culprit so a perturbation or equivalence that misfires can be found from drops.jsonl alone.
+    return reason, f"{plan.kind} {','.join(plan.perturbations)}" if reason else ""
 
 
 def summarize(out_dir: str | Path) -> dict[str, Any]:

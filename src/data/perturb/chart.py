@@ -629,7 +629,7 @@ def perturb_extra_series(spec: ChartSpec, rng: random.Random) -> Perturbation | 
             "data",
             3,
             f"{_where(spec, i)}{noun} '{name}'",
-            f"an extra {noun} '{name}' that the reference does not have is plotted",
+            f"an extra series '{name}' ({noun}) is plotted that the reference does not have",
         )
         return Perturbation("extra_series", _with_panel(spec, i, new_p, f"p{i}.s{sid}"), (err,))
     return None
@@ -729,7 +729,10 @@ def perturb_axis_range(spec: ChartSpec, rng: random.Random) -> Perturbation | No
         top = (p.value_lim[1] if p.value_lim else hi) * rng.uniform(1.7, 2.2)
         new_lim = (start, _round(top, digits))
         severity = 2
-        description = f"the {axis}-axis extends to {_fmt(new_lim[1], digits)}, squeezing the data into the lower part"
+        description = (
+            f"the {axis}-axis extends to {_fmt(new_lim[1], digits)}, squeezing the data into the "
+            f"{'lower' if axis == 'y' else 'left'} part"
+        )
     new_p = replace(p, value_lim=new_lim)
     if not _fits_axis(new_p):
         return None

@@ -42,6 +42,15 @@ def pixel_cases(pool: RenderPool) -> dict[str, list[tuple[bytes, bytes, str]]]:
     for name, fn in CHART_EQUIVALENCES.items():
         specs = [(seed, make_chart_seed(random.Random(seed))) for seed in EQUIVALENCE_SEEDS]
         cases[f"equiv:{name}"] = [(chart_source(s), fn(s, random.Random(seed)), s.kind) for seed, s in specs]
+    cases["composed"] = []
+    for seed in range(3):
+        spec = final = make_chart_seed(random.Random(seed))
+        errors = []
+        for kind in ("data_value", "text", "color", "legend_position", "missing_element"):
+            result = CHART_PERTURBATIONS[kind](final, random.Random(seed))
+            if result is not None:
+                final, errors = result.spec, [*errors, *result.errors]
+        cases["composed"].append((chart_source(spec), chart_source(final), f"{spec.kind}: {errors}"))
     sources = sorted({src for pairs in cases.values() for a, b, _ in pairs for src in (a, b)})
     results = pool.render([RenderJob(domain="chart", source=src) for src in sources])
     bad = [(r.error_kind, r.message[:300]) for r in results if not r.ok]
@@ -219,6 +228,12 @@ def test_composed_perturbations_keep_every_label_true(seed: int) -> None:
 def test_every_perturbation_changes_the_pixels(kind: str, pixel_cases: dict) -> None:
     assert pixel_cases[kind], f"{kind} applied to none of 200 seeds"
     for ref, cand, what in pixel_cases[kind]:
+        assert _changed_pixels(ref, cand) >= 20, what
+
+
+@pytest.mark.browser
+def test_composed_perturbations_change_the_pixels(pixel_cases: dict) -> None:
+    for ref, cand, what in pixel_cases["composed"]:
         assert _changed_pixels(ref, cand) >= 20, what
 
 

@@ -37,24 +37,72 @@ class Preset:
 PRESETS = {
     # Qwen3-VL-8B-Instruct's published shape.
     "8b": Preset(
-        text=dict(hidden_size=4096, intermediate_size=12288, num_hidden_layers=36, num_attention_heads=32,
-                  num_key_value_heads=8, head_dim=128, vocab_size=151936, max_position_embeddings=32768,
-                  rope_parameters={"rope_type": "default", "rope_theta": 5e6, "mrope_section": [24, 20, 20],
-                                   "mrope_interleaved": True}),
-        vision=dict(depth=27, hidden_size=1152, intermediate_size=4304, num_heads=16, out_hidden_size=4096,
-                    patch_size=16, spatial_merge_size=2, temporal_patch_size=2, deepstack_visual_indexes=[8, 16, 24],
-                    num_position_embeddings=2304),
-        image_tokens=784, answer_tokens=320, seq_len=2048, batch=4,
+        text=dict(
+            hidden_size=4096,
+            intermediate_size=12288,
+            num_hidden_layers=36,
+            num_attention_heads=32,
+            num_key_value_heads=8,
+            head_dim=128,
+            vocab_size=151936,
+            max_position_embeddings=32768,
+            rope_parameters={
+                "rope_type": "default",
+                "rope_theta": 5e6,
+                "mrope_section": [24, 20, 20],
+                "mrope_interleaved": True,
+            },
+        ),
+        vision=dict(
+            depth=27,
+            hidden_size=1152,
+            intermediate_size=4304,
+            num_heads=16,
+            out_hidden_size=4096,
+            patch_size=16,
+            spatial_merge_size=2,
+            temporal_patch_size=2,
+            deepstack_visual_indexes=[8, 16, 24],
+            num_position_embeddings=2304,
+        ),
+        image_tokens=784,
+        answer_tokens=320,
+        seq_len=2048,
+        batch=4,
     ),
     "tiny": Preset(
-        text=dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-                  num_key_value_heads=2, head_dim=16, vocab_size=151936, max_position_embeddings=4096,
-                  rope_parameters={"rope_type": "default", "rope_theta": 1e4, "mrope_section": [4, 2, 2],
-                                   "mrope_interleaved": True}),
-        vision=dict(depth=1, hidden_size=32, intermediate_size=64, num_heads=2, out_hidden_size=64, patch_size=16,
-                    spatial_merge_size=2, temporal_patch_size=2, deepstack_visual_indexes=[0],
-                    num_position_embeddings=256),
-        image_tokens=64, answer_tokens=96, seq_len=512, batch=2,
+        text=dict(
+            hidden_size=64,
+            intermediate_size=128,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            head_dim=16,
+            vocab_size=151936,
+            max_position_embeddings=4096,
+            rope_parameters={
+                "rope_type": "default",
+                "rope_theta": 1e4,
+                "mrope_section": [4, 2, 2],
+                "mrope_interleaved": True,
+            },
+        ),
+        vision=dict(
+            depth=1,
+            hidden_size=32,
+            intermediate_size=64,
+            num_heads=2,
+            out_hidden_size=64,
+            patch_size=16,
+            spatial_merge_size=2,
+            temporal_patch_size=2,
+            deepstack_visual_indexes=[0],
+            num_position_embeddings=256,
+        ),
+        image_tokens=64,
+        answer_tokens=96,
+        seq_len=512,
+        batch=2,
     ),
 }
 
@@ -67,7 +115,9 @@ def build_model(preset: Preset, device: str, dtype: torch.dtype, lora_r: int):
     with torch.device(device):
         model = Qwen3VLForConditionalGeneration(config).to(dtype)
     lora = LoraConfig(
-        r=lora_r, lora_alpha=2 * lora_r, lora_dropout=0.0,
+        r=lora_r,
+        lora_alpha=2 * lora_r,
+        lora_dropout=0.0,
         target_modules=r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)",
     )
     return get_peft_model(model, lora), config
@@ -163,8 +213,10 @@ def main() -> None:
         mfu = 4 * n_params * tok_s / PEAK_FLOPS[device]
         rows.append((name, seconds, tok_s, mfu, peak))
 
-    print(f"device={device} preset={args.preset} params={n_params / 1e9:.2f}B batch={preset.batch}x{preset.seq_len} "
-          f"answer_tokens={preset.answer_tokens} lora_r={args.lora_r} grad_ckpt={args.gradient_checkpointing}")
+    print(
+        f"device={device} preset={args.preset} params={n_params / 1e9:.2f}B batch={preset.batch}x{preset.seq_len} "
+        f"answer_tokens={preset.answer_tokens} lora_r={args.lora_r} grad_ckpt={args.gradient_checkpointing}"
+    )
     print(f"{'variant':<26}{'s/step':>10}{'tok/s':>12}{'MFU':>8}{'peak GiB':>10}")
     for name, seconds, tok_s, mfu, peak in rows:
         print(f"{name:<26}{seconds:>10.3f}{tok_s:>12.0f}{mfu:>8.1%}{peak:>10.1f}")

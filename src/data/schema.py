@@ -124,7 +124,9 @@ class Critique:
             raw_errors = []
         if not isinstance(raw_errors, list):
             raise SchemaError(f"errors: expected a list, got {type(raw_errors).__name__}")
-        return cls(domain=domain, errors=tuple(discrepancy_from_official(e, domain, i) for i, e in enumerate(raw_errors)))
+        return cls(
+            domain=domain, errors=tuple(discrepancy_from_official(e, domain, i) for i, e in enumerate(raw_errors))
+        )
 
 
 def discrepancy_from_official(obj: Any, domain: str, index: int = 0) -> Discrepancy:

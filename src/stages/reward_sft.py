@@ -31,7 +31,9 @@ from src.reward import CritiqueParseError, parse_critique
 IGNORE_INDEX = -100
 
 
-def answer_token_loss(model: torch.nn.Module, model_inputs: dict[str, torch.Tensor], labels: torch.Tensor) -> torch.Tensor:
+def answer_token_loss(
+    model: torch.nn.Module, model_inputs: dict[str, torch.Tensor], labels: torch.Tensor
+) -> torch.Tensor:
     """Mean next-token cross-entropy over answer tokens, computing logits only where a label follows.
 
     Position t predicts token t+1, so the kept positions are those whose *next* label is not ignored.

@@ -12,7 +12,7 @@ import yaml
 from lightning.pytorch import Callback
 
 from src.cli import main
-from src.models.loading import LoraSettings, VLMLoader, load_vlm
+from src.models.loading import VLMLoader, load_vlm
 from src.stages.reward_sft import IGNORE_INDEX, answer_token_loss
 
 DEBUG_CONFIG = Path(__file__).parents[2] / "configs" / "reward_sft" / "debug.yaml"
@@ -24,7 +24,7 @@ def synth_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from src.data.synthesis import SynthesisConfig, synthesize
 
     out = tmp_path_factory.mktemp("synth")
-    synthesize(out, SynthesisConfig(domains=("chart",), n_per_domain=8, seed=0, workers=2), progress=False)
+    synthesize(out, SynthesisConfig(n_per_domain=4, seed=0, workers=2), progress=False)
     return out
 
 
@@ -66,7 +66,9 @@ class CrashAfter(Callback):
 
 def test_answer_token_loss_equals_full_logits_loss(tiny_model_dir: Path) -> None:
     """Computing logits only at answer positions must give exactly the loss of the plain full-logits path."""
-    model, processor = load_vlm(VLMLoader(name_or_path=str(tiny_model_dir), dtype="float32", attn_implementation="eager"))
+    model, processor = load_vlm(
+        VLMLoader(name_or_path=str(tiny_model_dir), dtype="float32", attn_implementation="eager")
+    )
     model.eval()
     torch.manual_seed(0)
     input_ids = torch.randint(10, 200, (2, 24))
@@ -112,7 +114,9 @@ def test_debug_config_fit_end_to_end(tmp_path: Path, tiny_model_dir: Path, synth
 
 def test_debug_config_builds_tiny_model_when_missing(tmp_path: Path, synth_dir: Path) -> None:
     missing = tmp_path / "tiny"
-    cli = main(_cli_args(tmp_path / "run", missing, synth_dir, "--trainer.max_steps", "1", "--trainer.limit_val_batches", "0"))
+    cli = main(
+        _cli_args(tmp_path / "run", missing, synth_dir, "--trainer.max_steps", "1", "--trainer.limit_val_batches", "0")
+    )
     assert cli.trainer.global_step == 1
     assert (missing / "config.json").exists()
 

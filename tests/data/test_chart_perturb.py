@@ -237,7 +237,7 @@ def test_composed_perturbations_change_the_pixels(pixel_cases: dict) -> None:
         assert _changed_pixels(ref, cand) >= 20, what
 
 
-def _pixel_region(spec: ChartSpec, png_ref: bytes, png_cand: bytes) -> tuple[float, float]:
+def _pixel_region(png_ref: bytes, png_cand: bytes) -> tuple[float, float]:
     """Centre (as fractions of width and height) of the pixels that changed."""
     x, y = _image(png_ref), _image(png_cand)
     rows, cols = np.nonzero(np.abs(x - y).max(axis=2) > 8)
@@ -259,8 +259,8 @@ def test_changes_land_where_the_label_says(pool: RenderPool) -> None:
             legend_moves.append((spec, r))
     assert title_typos and legend_moves
     pairs = _render_pairs(pool, [(chart_source(s), chart_source(r.spec)) for s, r in title_typos + legend_moves])
-    for (spec, _), (ref, cand) in zip(title_typos, pairs[: len(title_typos)], strict=True):
-        _, cy = _pixel_region(spec, ref, cand)
+    for ref, cand in pairs[: len(title_typos)]:
+        _, cy = _pixel_region(ref, cand)
         assert cy < 0.15, "a title change should only touch the top of the image"
     for _, (ref, cand) in zip(legend_moves, pairs[len(title_typos) :], strict=True):
         # Old legend (top) vanishes and new (bottom) appears: the changes span both halves.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import random
 from collections import Counter
+from dataclasses import replace
 
 import pytest
 
@@ -86,6 +87,24 @@ def test_bad_spec_is_rejected_with_the_field_named() -> None:
         ChartSpec("sunburst", spec.figsize, spec.panels)
     with pytest.raises(ValueError, match="grid"):
         ChartSpec(spec.kind, spec.figsize, spec.panels, nrows=2, ncols=2)
+    with pytest.raises(ValueError, match="style"):
+        ChartSpec(spec.kind, spec.figsize, spec.panels, style="no-such-style")
+    panel = spec.panels[0]
+    with pytest.raises(ValueError, match="legend_loc"):
+        replace(panel, legend_loc="top middle")
+    with pytest.raises(ValueError, match="value_scale"):
+        replace(panel, value_scale="symlog-ish")
+    with pytest.raises(ValueError, match="series"):
+        replace(panel, series=())
+    with pytest.raises(TypeError, match="random.Random"):
+        make_chart_seed(0)  # type: ignore[arg-type]
+
+
+def test_series_length_must_match_the_categories() -> None:
+    spec = next(s for s in (make_chart_seed(random.Random(n)) for n in range(100)) if s.kind == "bar")
+    panel = spec.panels[0]
+    with pytest.raises(ValueError, match="values"):
+        replace(panel, series=(replace(panel.series[0], values=panel.series[0].values[:-1]),))
 
 
 def test_color_notations_name_the_same_colour() -> None:

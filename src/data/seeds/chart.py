@@ -102,6 +102,25 @@ class Panel:
     errorbar_bars: bool = False
     despine: bool = False
 
+    def __post_init__(self) -> None:
+        if self.kind not in PANEL_KINDS:
+            raise ValueError(f"Panel.kind: {self.kind!r} is not one of {PANEL_KINDS}")
+        if self.legend_loc is not None and self.legend_loc not in LEGEND_LOCS + ("lower left", "upper left"):
+            raise ValueError(f"Panel.legend_loc: {self.legend_loc!r} is not one of {LEGEND_LOCS} or None")
+        if self.value_scale not in ("linear", "log"):
+            raise ValueError(f"Panel.value_scale: {self.value_scale!r} is not 'linear' or 'log'")
+        if not self.series:
+            raise ValueError("Panel.series: a panel needs at least one series")
+        for s in self.series:
+            if (
+                self.categories
+                and self.kind not in ("scatter", "hist", "box")
+                and len(s.values) != len(self.categories)
+            ):
+                raise ValueError(
+                    f"Panel.series[{s.name!r}].values: {len(s.values)} values for {len(self.categories)} categories"
+                )
+
     @property
     def value_axis(self) -> str:
         """The axis that carries the data values (x for horizontal bars)."""
@@ -143,9 +162,8 @@ class ChartSpec:
             raise ValueError(f"ChartSpec.kind: {self.kind!r} is not one of {CHART_KINDS}")
         if self.nrows * self.ncols != len(self.panels):
             raise ValueError(f"ChartSpec: {len(self.panels)} panels do not fill a {self.nrows}x{self.ncols} grid")
-        for p in self.panels:
-            if p.kind not in PANEL_KINDS:
-                raise ValueError(f"Panel.kind: {p.kind!r} is not one of {PANEL_KINDS}")
+        if self.style != "default" and self.style not in matplotlib.style.available:
+            raise ValueError(f"ChartSpec.style: {self.style!r} is not a matplotlib style")
 
     @property
     def title(self) -> str:
@@ -810,6 +828,8 @@ def _code_style(rng: random.Random) -> CodeStyle:
 
 def make_chart_seed(rng: random.Random) -> ChartSpec:
     """One chart spec of a kind drawn uniformly from ``CHART_KINDS``; the same rng state gives the same spec."""
+    if not isinstance(rng, random.Random):
+        raise TypeError(f"make_chart_seed: rng must be a random.Random, got {type(rng).__name__}")
     kind = rng.choice(CHART_KINDS)
     style = rng.choice(STYLES)
     code = _code_style(rng)

@@ -6,9 +6,11 @@ a data value off by ~5% is 1, by ~15% is 2, by ~40% is 3; a shade change 1, anot
 swapped 3 (the legend now misleads); a typo 1, a changed label 2, a wrong title 3.
 
 Composition: the synthesis pipeline applies several perturbations to one running spec. Element ids in
-``spec.touched`` are dotted paths (``p0.s2.v3`` = panel 0, series 2, value 3; ``p0.legend``; ``fig.layout``). A
-perturbation refuses an element when it, an ancestor or a descendant was already touched, so no later step can
-remove or overwrite what an earlier label describes. Locations name reference-side elements, so a perturbation
+``spec.touched`` are dotted paths (``p0.plot.s2.v3`` = panel 0, series 2, value 3; ``p0.legend``; ``fig.layout``).
+Everything a chart-type change redraws (series, values, ticks, value axis) sits under ``p<i>.plot``; titles,
+labels, legend, grid and annotations sit beside it and survive a type change. A perturbation refuses an element
+when it, an ancestor or a descendant was already touched, so no later step can remove or overwrite what an earlier
+label describes. Locations name reference-side elements, so a perturbation
 also refuses an element whose name an earlier step changed.
 
 Every edit is sized to move pixels at the rendered size: targets are values ≥ 25% of the panel's largest, minor
@@ -174,11 +176,11 @@ def perturb_data_value(spec: ChartSpec, rng: random.Random) -> Perturbation | No
             peak = max(abs(v) for s in p.series for v in s.values)
             for s in p.series:
                 for j, v in enumerate(s.values):
-                    ids = (f"p{i}.s{s.sid}.v{j}", f"p{i}.s{s.sid}.name", f"p{i}.cat{j}")
+                    ids = (f"p{i}.plot.s{s.sid}.v{j}", f"p{i}.plot.s{s.sid}.name", f"p{i}.plot.cat{j}")
                     if v >= 0.25 * peak and _is_free(spec, *ids):
                         candidates.append((i, s, j))
         elif p.kind == "box":
-            candidates += [(i, s, -1) for s in p.series if _is_free(spec, f"p{i}.s{s.sid}")]
+            candidates += [(i, s, -1) for s in p.series if _is_free(spec, f"p{i}.plot.s{s.sid}")]
     rng.shuffle(candidates)
     for i, s, j in candidates[:12]:
         p = spec.panels[i]
@@ -197,7 +199,7 @@ def perturb_data_value(spec: ChartSpec, rng: random.Random) -> Perturbation | No
                 f"the distribution of '{s.name}' is shifted {'up' if rel > 0 else 'down'}: median about "
                 f"{new_med:,.1f} instead of {old_med:,.1f} ({'+' if rel > 0 else '-'}{100 * abs(rel):.0f}%)",
             )
-            return Perturbation("data_value", _with_panel(spec, i, new_p, f"p{i}.s{s.sid}"), (err,))
+            return Perturbation("data_value", _with_panel(spec, i, new_p, f"p{i}.plot.s{s.sid}"), (err,))
         old = s.values[j]
         decimals = 1 if p.kind in ("pie", "donut") else p.decimals
         new = _round(old * (1 + rel), decimals)
@@ -235,7 +237,7 @@ def perturb_data_value(spec: ChartSpec, rng: random.Random) -> Perturbation | No
             description = f"the {noun} shows {_fmt(new, decimals)} instead of {_fmt(old, decimals)}"
         description += f" ({'+' if new > old else '-'}{100 * actual:.0f}%)"
         err = Discrepancy("data", severity, location, description)
-        return Perturbation("data_value", _with_panel(spec, i, new_p, f"p{i}.s{s.sid}.v{j}"), (err,))
+        return Perturbation("data_value", _with_panel(spec, i, new_p, f"p{i}.plot.s{s.sid}.v{j}"), (err,))
     return None
 
 
@@ -272,7 +274,7 @@ def perturb_chart_type(spec: ChartSpec, rng: random.Random) -> Perturbation | No
     rng.shuffle(options)
     for i, to, severity in options:
         p = spec.panels[i]
-        if not _is_free(spec, f"p{i}"):
+        if not _is_free(spec, f"p{i}.plot"):
             continue
         if to == "barh" and (p.annotations or p.value_lim):
             continue
@@ -291,7 +293,7 @@ def perturb_chart_type(spec: ChartSpec, rng: random.Random) -> Perturbation | No
             f"{_where(spec, i)}plot area",
             f"the data are drawn as {_KIND_PHRASE[to]} instead of {_KIND_PHRASE[p.kind]}",
         )
-        return Perturbation("chart_type", _with_panel(spec, i, new_p, f"p{i}"), (err,))
+        return Perturbation("chart_type", _with_panel(spec, i, new_p, f"p{i}.plot"), (err,))
     return None
 
 
@@ -313,7 +315,7 @@ def perturb_color(spec: ChartSpec, rng: random.Random) -> Perturbation | None:
             if _is_free(spec, f"p{i}.cmap"):
                 options.append((i, "cmap"))
             continue
-        free = [s for s in p.series if _is_free(spec, f"p{i}.s{s.sid}.color", f"p{i}.s{s.sid}.name")]
+        free = [s for s in p.series if _is_free(spec, f"p{i}.plot.s{s.sid}.color", f"p{i}.plot.s{s.sid}.name")]
         if free:
             options += [(i, "shade"), (i, "hue")]
         if len({s.color for s in free}) >= 2:
@@ -327,7 +329,7 @@ def perturb_color(spec: ChartSpec, rng: random.Random) -> Perturbation | None:
         cmap = rng.choice([c for c in CMAPS if c != p.cmap])
         err = Discrepancy("style", 2, f"{where}heatmap colour scale", f"the colour map is {cmap} instead of {p.cmap}")
         return Perturbation("color", _with_panel(spec, i, replace(p, cmap=cmap), f"p{i}.cmap"), (err,))
-    free = [s for s in p.series if _is_free(spec, f"p{i}.s{s.sid}.color", f"p{i}.s{s.sid}.name")]
+    free = [s for s in p.series if _is_free(spec, f"p{i}.plot.s{s.sid}.color", f"p{i}.plot.s{s.sid}.name")]
     noun = _SERIES_NOUN[p.kind]
     if how == "swap":
         a, b = rng.sample([s for s in free if s.color != free[0].color] + [free[0]], 2)
@@ -338,7 +340,7 @@ def perturb_color(spec: ChartSpec, rng: random.Random) -> Perturbation | None:
             f"{where}{noun} '{a.name}' and '{b.name}'",
             f"the colours of '{a.name}' and '{b.name}' are swapped",
         )
-        touch = (f"p{i}.s{a.sid}.color", f"p{i}.s{b.sid}.color")
+        touch = (f"p{i}.plot.s{a.sid}.color", f"p{i}.plot.s{b.sid}.color")
         return Perturbation("color", _with_panel(spec, i, new_p, *touch), (err,))
     s = rng.choice(free)
     h, light, sat = hex_to_hls(s.color)
@@ -358,7 +360,7 @@ def perturb_color(spec: ChartSpec, rng: random.Random) -> Perturbation | None:
         return None
     err = Discrepancy("style", severity, f"{where}{noun} '{s.name}'", f"'{s.name}' is drawn in {what}")
     new_p = _with_series(p, replace(s, color=color))
-    return Perturbation("color", _with_panel(spec, i, new_p, f"p{i}.s{s.sid}.color"), (err,))
+    return Perturbation("color", _with_panel(spec, i, new_p, f"p{i}.plot.s{s.sid}.color"), (err,))
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -436,11 +438,11 @@ def perturb_text(spec: ChartSpec, rng: random.Random) -> Perturbation | None:
             if getattr(p, field_name) and _is_free(spec, f"p{i}.{field_name}"):
                 options.append((field_name, i, None))
         if _names_visible(p):
-            options += [("name", i, s) for s in p.series if _is_free(spec, f"p{i}.s{s.sid}")]
+            options += [("name", i, s) for s in p.series if _is_free(spec, f"p{i}.plot.s{s.sid}")]
         if p.kind not in ("scatter", "hist", "pie", "donut", "box") and not (
             p.kind in ("line", "multi_line", "area") and all(c.isdigit() for c in p.categories)
         ):
-            options += [("tick", i, j) for j in range(len(p.categories)) if _is_free(spec, f"p{i}.cat{j}")]
+            options += [("tick", i, j) for j in range(len(p.categories)) if _is_free(spec, f"p{i}.plot.cat{j}")]
         options += [("annotation", i, k) for k in range(len(p.annotations)) if _is_free(spec, f"p{i}.annot{k}")]
         if p.colorbar_label and _is_free(spec, f"p{i}.colorbar"):
             options.append(("colorbar", i, None))
@@ -486,7 +488,7 @@ def perturb_text(spec: ChartSpec, rng: random.Random) -> Perturbation | None:
                 "text", 1 if typo else 2, f"{where}{place} '{s.name}'", _text_description(place, s.name, new, typo)
             )
             new_p = _with_series(p, replace(s, name=new))
-            return Perturbation("text", _with_panel(spec, i, new_p, f"p{i}.s{s.sid}.name"), (err,))
+            return Perturbation("text", _with_panel(spec, i, new_p, f"p{i}.plot.s{s.sid}.name"), (err,))
         if what == "tick":
             j = target
             assert isinstance(j, int)
@@ -505,7 +507,7 @@ def perturb_text(spec: ChartSpec, rng: random.Random) -> Perturbation | None:
                 _text_description("tick label", old, new, typo),
             )
             cats = p.categories[:j] + (new,) + p.categories[j + 1 :]
-            return Perturbation("text", _with_panel(spec, i, replace(p, categories=cats), f"p{i}.cat{j}"), (err,))
+            return Perturbation("text", _with_panel(spec, i, replace(p, categories=cats), f"p{i}.plot.cat{j}"), (err,))
         if what == "annotation":
             k = target
             assert isinstance(k, int)
@@ -569,7 +571,7 @@ def perturb_missing_series(spec: ChartSpec, rng: random.Random) -> Perturbation 
         for n, s in enumerate(p.series):
             if n == 0 and p.annotations:
                 continue  # the annotation points at the first series
-            if _is_free(spec, f"p{i}.s{s.sid}"):
+            if _is_free(spec, f"p{i}.plot.s{s.sid}"):
                 options.append((i, s))
     if not options:
         return None
@@ -578,7 +580,7 @@ def perturb_missing_series(spec: ChartSpec, rng: random.Random) -> Perturbation 
     new_p = replace(p, series=tuple(r for r in p.series if r.sid != s.sid))
     noun = _SERIES_NOUN[p.kind]
     err = Discrepancy("data", 3, f"{_where(spec, i)}{noun} '{s.name}'", f"the {noun} '{s.name}' is missing")
-    return Perturbation("missing_series", _with_panel(spec, i, new_p, f"p{i}.s{s.sid}"), (err,))
+    return Perturbation("missing_series", _with_panel(spec, i, new_p, f"p{i}.plot.s{s.sid}"), (err,))
 
 
 _EXTRA_KINDS = ("grouped_bar", "stacked_bar", "multi_line", "area", "errorbar", "box")
@@ -597,7 +599,7 @@ def perturb_extra_series(spec: ChartSpec, rng: random.Random) -> Perturbation | 
             pool = [n for t in CATEGORY_TOPICS if names <= set(t.series) for n in t.series]
             pool += [n for t in ERRORBAR_TOPICS if names <= set(t[4]) for n in t[4]]
         pool = [n for n in dict.fromkeys(pool) if n not in names]
-        if pool and f"p{i}" not in spec.touched:
+        if pool and f"p{i}.plot" not in spec.touched:
             options.append((i, pool))
     rng.shuffle(options)
     for i, pool in options:
@@ -631,7 +633,7 @@ def perturb_extra_series(spec: ChartSpec, rng: random.Random) -> Perturbation | 
             f"{_where(spec, i)}{noun} '{name}'",
             f"an extra series '{name}' ({noun}) is plotted that the reference does not have",
         )
-        return Perturbation("extra_series", _with_panel(spec, i, new_p, f"p{i}.s{sid}"), (err,))
+        return Perturbation("extra_series", _with_panel(spec, i, new_p, f"p{i}.plot.s{sid}"), (err,))
     return None
 
 
@@ -654,7 +656,7 @@ def perturb_missing_element(spec: ChartSpec, rng: random.Random) -> Perturbation
             options.append(("colorbar", i, 0))
         if p.title and _is_free(spec, f"p{i}.title"):
             options.append(("title", i, 0))
-        if p.bar_labels and _is_free(spec, f"p{i}.barlabels"):
+        if p.bar_labels and _is_free(spec, f"p{i}.plot.barlabels"):
             options.append(("barlabels", i, 0))
     if not options:
         return None
@@ -682,7 +684,7 @@ def perturb_missing_element(spec: ChartSpec, rng: random.Random) -> Perturbation
         new_p, eid = replace(p, title=""), f"p{i}.title"
     else:
         err = Discrepancy("text", 2, f"{where}bar value labels", "the value labels above the bars are missing")
-        new_p, eid = replace(p, bar_labels=False), f"p{i}.barlabels"
+        new_p, eid = replace(p, bar_labels=False), f"p{i}.plot.barlabels"
     return Perturbation("missing_element", _with_panel(spec, i, new_p, eid), (err,))
 
 
@@ -710,7 +712,7 @@ def perturb_axis_range(spec: ChartSpec, rng: random.Random) -> Perturbation | No
     options = [
         i
         for i, p in enumerate(spec.panels)
-        if p.kind in _AXIS_KINDS and p.value_scale == "linear" and _is_free(spec, f"p{i}.axis")
+        if p.kind in _AXIS_KINDS and p.value_scale == "linear" and _is_free(spec, f"p{i}.plot.axis")
     ]
     if not options:
         return None
@@ -737,7 +739,7 @@ def perturb_axis_range(spec: ChartSpec, rng: random.Random) -> Perturbation | No
     if not _fits_axis(new_p):
         return None
     err = Discrepancy("structure", severity, f"{_where(spec, i)}{axis}-axis", description)
-    return Perturbation("axis_range", _with_panel(spec, i, new_p, f"p{i}.axis"), (err,))
+    return Perturbation("axis_range", _with_panel(spec, i, new_p, f"p{i}.plot.axis"), (err,))
 
 
 def perturb_axis_scale(spec: ChartSpec, rng: random.Random) -> Perturbation | None:
@@ -750,7 +752,7 @@ def perturb_axis_scale(spec: ChartSpec, rng: random.Random) -> Perturbation | No
         and p.value_scale == "linear"
         and _value_extent(p)[0] > 0
         and not (p.kind == "errorbar" and p.errorbar_bars)
-        and _is_free(spec, f"p{i}.axis")
+        and _is_free(spec, f"p{i}.plot.axis")
     ]
     if not options:
         return None
@@ -764,7 +766,7 @@ def perturb_axis_scale(spec: ChartSpec, rng: random.Random) -> Perturbation | No
         f"{_where(spec, i)}{p.value_axis}-axis",
         f"the {p.value_axis}-axis uses a logarithmic scale instead of a linear one",
     )
-    return Perturbation("axis_scale", _with_panel(spec, i, new_p, f"p{i}.axis"), (err,))
+    return Perturbation("axis_scale", _with_panel(spec, i, new_p, f"p{i}.plot.axis"), (err,))
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -843,7 +845,7 @@ def perturb_marker_style(spec: ChartSpec, rng: random.Random) -> Perturbation | 
     for i, p in enumerate(spec.panels):
         if p.kind not in ("line", "multi_line", "scatter", "errorbar") or (p.kind == "errorbar" and p.errorbar_bars):
             continue
-        options += [(i, s) for s in p.series if _is_free(spec, f"p{i}.s{s.sid}.style", f"p{i}.s{s.sid}.name")]
+        options += [(i, s) for s in p.series if _is_free(spec, f"p{i}.plot.s{s.sid}.style", f"p{i}.plot.s{s.sid}.name")]
     if not options:
         return None
     i, s = rng.choice(options)
@@ -883,7 +885,7 @@ def perturb_marker_style(spec: ChartSpec, rng: random.Random) -> Perturbation | 
             "style", 1, where, f"the line is {'thicker' if new_w > s.linewidth else 'thinner'} than in the reference"
         )
     new_p = _with_series(p, new_s)
-    return Perturbation("marker_style", _with_panel(spec, i, new_p, f"p{i}.s{s.sid}.style"), (err,))
+    return Perturbation("marker_style", _with_panel(spec, i, new_p, f"p{i}.plot.s{s.sid}.style"), (err,))
 
 
 CHART_PERTURBATIONS: dict[str, PerturbFn] = {

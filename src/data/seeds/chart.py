@@ -181,7 +181,7 @@ EARTH = ("#264653", "#2a9d8f", "#e9c46a", "#f4a261", "#e76f51", "#6d597a", "#b56
 PALETTES: tuple[tuple[str, ...], ...] = (TAB10, NAMED, DEEP, EARTH)
 CMAPS: tuple[str, ...] = ("viridis", "YlGnBu", "Blues", "coolwarm", "magma", "OrRd", "Greens", "plasma")
 
-_HEX_TO_NAME: dict[str, str] = {v.lower(): f"{k}" for k, v in mcolors.CSS4_COLORS.items()}
+_HEX_TO_NAME: dict[str, str] = {v.lower(): k for k, v in mcolors.CSS4_COLORS.items()}
 _HEX_TO_NAME.update({v.lower(): k for k, v in mcolors.TABLEAU_COLORS.items()})
 
 
@@ -189,7 +189,7 @@ def color_literal(hex_color: str, notation: str) -> str:
     """Write one colour in the given notation; all notations give the same RGBA in matplotlib."""
     hex_color = hex_color.lower()
     if notation == "HEX":
-        return repr(hex_color.upper().replace("#", "#"))
+        return repr(hex_color.upper())
     if notation == "name" and hex_color in _HEX_TO_NAME:
         return repr(_HEX_TO_NAME[hex_color])
     if notation == "rgb":

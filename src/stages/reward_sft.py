@@ -84,8 +84,6 @@ class RewardModelSFT(L.LightningModule):
         self.loader = loader
         self.model: torch.nn.Module | None = None
         self.processor: Any = None
-        # Only trainable weights go into Lightning checkpoints (see on_save_checkpoint), so loading is non-strict.
-        self.strict_loading = False
         self.val_parse_rate = MeanMetric()
         self.val_detection = CritiqueDetection()
         self.val_severity_pearson = PearsonCorrCoef()
@@ -111,6 +109,8 @@ class RewardModelSFT(L.LightningModule):
         self.model, processor = load_vlm(self.loader)
         if self.processor is None:
             self.processor = processor
+        # Adapter checkpoints hold only the adapters (see on_save_checkpoint); full ones must load strictly.
+        self.strict_loading = not _is_peft(self.model)
 
     # -- training ------------------------------------------------------------------------------------------------
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
@@ -197,17 +197,26 @@ class RewardModelSFT(L.LightningModule):
 
     # -- checkpoints and artefacts -------------------------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Keep only trainable weights: with LoRA the frozen 8B base is reloaded from its source anyway."""
-        if self.model is None or not any(not p.requires_grad for p in self.model.parameters()):
+        """With adapters, keep only their weights: the frozen 8B base is reloaded from its source anyway.
+
+        Full fine-tuning (FSDP) keeps the whole state dict, so nothing is silently lost from a sharded checkpoint.
+        """
+        if not _is_peft(self.model):
             return
         trainable = {f"model.{n}" for n, p in self.model.named_parameters() if p.requires_grad}
         checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items() if k in trainable}
 
     def on_train_end(self) -> None:
-        if self.model is None or not self.trainer.is_global_zero:
+        if not _is_peft(self.model) or not self.trainer.is_global_zero:
             return
         out_dir = self.hparams.adapter_dir or str(Path(self.trainer.log_dir or ".") / "adapter")
         save_adapter(self.model, out_dir, self.processor)
+
+
+def _is_peft(model: torch.nn.Module | None) -> bool:
+    from peft import PeftModel
+
+    return isinstance(model, PeftModel)
 
 
 def _json(text: str) -> dict[str, Any]:

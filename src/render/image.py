@@ -53,8 +53,10 @@ def cap_longest_side(image: Image.Image, max_side: int) -> Image.Image:
 
 
 def encode_png(image: Image.Image) -> bytes:
+    # Level 1, measured on a 700x500 chart: 4.4 ms / 20 KB against 6.5 ms / 17 KB at the default 6. Lossless
+    # either way; the render path is hot (RL), the disk is not.
     buffer = io.BytesIO()
-    image.save(buffer, format="PNG", compress_level=6)
+    image.save(buffer, format="PNG", compress_level=1)
     return buffer.getvalue()
 
 

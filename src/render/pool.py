@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import os
 import queue
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Sequence
@@ -53,6 +55,9 @@ class _Worker:
     def __init__(self, config: dict, startup_timeout_s: float) -> None:
         import json
 
+        # A private scratch root: whatever a killed worker's last job left behind is removed with it.
+        self.scratch_root = tempfile.mkdtemp(prefix="verm-worker-", dir=config["scratch_dir"])
+        config = {**config, "scratch_dir": self.scratch_root}
         job_read, self._job_write = os.pipe()
         self._result_read, result_write = os.pipe()
         self.process = subprocess.Popen(
@@ -113,6 +118,7 @@ class _Worker:
         for conn in (self.jobs, self.results):
             if not conn.closed:
                 conn.close()
+        shutil.rmtree(self.scratch_root, ignore_errors=True)
 
 
 class RenderPool:

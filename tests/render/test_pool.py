@@ -51,7 +51,7 @@ def test_hostile_chart_code_is_contained(pool: RenderPool, name: str) -> None:
     assert after.ok, after.message
     assert not Path("/tmp/x_verm_test").exists() and not Path("/tmp/verm_pwned").exists()
     assert _stat(Path.home() / ".bashrc") == before_bashrc
-    assert list(pool.scratch_root.iterdir()) == []  # type: ignore[attr-defined]
+    assert list(pool.scratch_root.glob("*/verm-job-*")) == []  # type: ignore[attr-defined]
 
 
 def _stat(path: Path) -> tuple[int, float] | None:
@@ -115,6 +115,7 @@ def test_a_hung_worker_is_killed_at_the_backstop_and_replaced(pool: RenderPool) 
     kinds = [r.error_kind for r in results]
     assert kinds.count("timeout") == 1 and kinds.count(None) == 3, [r.message for r in results]
     assert victim not in pool.worker_pids()
+    assert len(list(pool.scratch_root.glob("verm-worker-*"))) == pool.workers  # type: ignore[attr-defined]
     assert all(r.ok for r in pool.render([RenderJob("chart", LINE_CHART)] * 2))
 
 

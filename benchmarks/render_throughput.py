@@ -123,32 +123,47 @@ class _Clock:
 
 
 def bare_chart_loop(jobs: list[RenderJob]) -> tuple[float, int]:
+    """exec + one PNG per chart, in this process: the code's own ``savefig`` is the one saved (into memory, not
+    the working directory), else one is appended, so every chart is drawn once, as in the pool."""
     import io
 
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     from src.render.extract import extract_chart_code
 
+    real_savefig = Figure.savefig
+    saved: list[bytes] = []
+
+    def savefig_to_memory(fig: Figure, *args: object, **kwargs: object) -> None:
+        buffer = io.BytesIO()
+        real_savefig(fig, buffer, format="png")
+        saved.append(buffer.getvalue())
+
+    Figure.savefig = savefig_to_memory  # type: ignore[method-assign]
     ok = 0
     clock = _Clock()
-    for index, job in enumerate([jobs[0], *jobs]):
-        if index == 1:
-            clock.start()
-            ok = 0
-        code = extract_chart_code(job.source) or ""
-        try:
-            exec(compile(code, "<chart>", "exec"), {"__name__": "__main__", "plt": plt})
-            buffer = io.BytesIO()
-            plt.savefig(buffer, format="png", dpi=job.dpi)
-            ok += 1
-        except Exception:  # noqa: BLE001, S110 - a failing job still costs its time
-            pass
-        finally:
-            plt.close("all")
-            matplotlib.rcdefaults()
+    try:
+        for index, job in enumerate([jobs[0], *jobs]):
+            if index == 1:
+                clock.start()
+                ok = 0
+            saved.clear()
+            try:
+                exec(compile(extract_chart_code(job.source) or "", "<chart>", "exec"), {"__name__": "__main__"})
+                if not saved:
+                    plt.savefig(io.BytesIO(), format="png", dpi=job.dpi)
+                ok += 1
+            except Exception:  # noqa: BLE001, S110 - a failing job still costs its time
+                pass
+            finally:
+                plt.close("all")
+                matplotlib.rcdefaults()
+    finally:
+        Figure.savefig = real_savefig  # type: ignore[method-assign]
     return clock.stop(ok)
 
 

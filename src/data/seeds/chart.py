@@ -300,7 +300,7 @@ CATEGORY_TOPICS: tuple[_Topic, ...] = (
         310,
     ),
     _Topic(
-        "CO\u2082 Emissions per Capita",
+        "CO2 Emissions per Capita",
         "Year",
         "Emissions (t per person)",
         _YEARS,

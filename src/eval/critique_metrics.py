@@ -24,6 +24,9 @@ class CritiqueDetection(Metric):
 
     full_state_update = False
     higher_is_better = True
+    tp: torch.Tensor
+    fp: torch.Tensor
+    fn: torch.Tensor
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)

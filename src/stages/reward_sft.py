@@ -82,6 +82,10 @@ class RewardModelSFT(L.LightningModule):
         super().__init__()
         self.save_hyperparameters()
         self.loader = loader
+        self.lr, self.weight_decay, self.betas = lr, weight_decay, betas
+        self.warmup_ratio, self.min_lr_ratio = warmup_ratio, min_lr_ratio
+        self.val_generate_batches, self.max_new_tokens = val_generate_batches, max_new_tokens
+        self.adapter_dir, self.tiny_model_if_missing = adapter_dir, tiny_model_if_missing
         self.model: torch.nn.Module | None = None
         self.processor: Any = None
         self.val_parse_rate = MeanMetric()
@@ -92,7 +96,7 @@ class RewardModelSFT(L.LightningModule):
     # -- setup ---------------------------------------------------------------------------------------------------
     def setup(self, stage: str) -> None:
         path = Path(self.loader.name_or_path)
-        if self.hparams.tiny_model_if_missing and not path.exists():
+        if self.tiny_model_if_missing and not path.exists():
             if self.trainer.is_global_zero:
                 build_tiny_qwen3_vl(path)
             self.trainer.strategy.barrier("tiny_model")
@@ -112,26 +116,31 @@ class RewardModelSFT(L.LightningModule):
         # Adapter checkpoints hold only the adapters (see on_save_checkpoint); full ones must load strictly.
         self.strict_loading = not _is_peft(self.model)
 
+    @property
+    def vlm(self) -> Any:
+        """The loaded model; ``Any`` because peft and transformers wrap it in types mypy cannot see through."""
+        if self.model is None:
+            raise RuntimeError("the model is not loaded yet: Lightning calls configure_model() before training")
+        return self.model
+
     # -- training ------------------------------------------------------------------------------------------------
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
-        loss = answer_token_loss(self.model, batch["model_inputs"], batch["labels"])
+        loss = answer_token_loss(self.vlm, batch["model_inputs"], batch["labels"])
         n_tokens = int((batch["labels"] != IGNORE_INDEX).sum())
         self.log("train/loss", loss, prog_bar=True, batch_size=len(batch["domains"]))
         self.log("train/answer_tokens", float(n_tokens), batch_size=len(batch["domains"]))
         return loss
 
-    def configure_optimizers(self) -> dict[str, Any]:
-        params = [p for p in self.model.parameters() if p.requires_grad]
+    def configure_optimizers(self) -> Any:
+        params = [p for p in self.vlm.parameters() if p.requires_grad]
         if not params:
             raise ValueError("no trainable parameters: enable LoRA or unfreeze the model in the loader config")
         # Fused AdamW is one kernel per step on CUDA; the foreach path is the fast one on CPU.
         fused = torch.cuda.is_available() and all(p.is_cuda for p in params)
-        optimizer = torch.optim.AdamW(
-            params, lr=self.hparams.lr, betas=self.hparams.betas, weight_decay=self.hparams.weight_decay, fused=fused
-        )
+        optimizer = torch.optim.AdamW(params, lr=self.lr, betas=self.betas, weight_decay=self.weight_decay, fused=fused)
         total = max(1, int(self.trainer.estimated_stepping_batches))
-        warmup = int(total * self.hparams.warmup_ratio)
-        floor = self.hparams.min_lr_ratio
+        warmup = int(total * self.warmup_ratio)
+        floor = self.min_lr_ratio
 
         def lr_factor(step: int) -> float:
             if step < warmup:
@@ -145,9 +154,9 @@ class RewardModelSFT(L.LightningModule):
     # -- validation ----------------------------------------------------------------------------------------------
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         batch_size = len(batch["domains"])
-        loss = answer_token_loss(self.model, batch["model_inputs"], batch["labels"])
+        loss = answer_token_loss(self.vlm, batch["model_inputs"], batch["labels"])
         self.log("val/loss", loss, prog_bar=True, batch_size=batch_size, sync_dist=True)
-        if batch_idx >= self.hparams.val_generate_batches or batch.get("prompt_inputs") is None:
+        if batch_idx >= self.val_generate_batches or batch.get("prompt_inputs") is None:
             return
         texts = self.generate_critiques(batch["prompt_inputs"])
         preds: list[Critique | None] = []
@@ -186,9 +195,9 @@ class RewardModelSFT(L.LightningModule):
     def generate_critiques(self, prompt_inputs: dict[str, torch.Tensor]) -> list[str]:
         """Greedy critiques for left-padded prompts; returns only the newly generated text."""
         tokenizer = self.processor.tokenizer
-        out = self.model.generate(
+        out = self.vlm.generate(
             **prompt_inputs,
-            max_new_tokens=self.hparams.max_new_tokens,
+            max_new_tokens=self.max_new_tokens,
             do_sample=False,
             pad_token_id=tokenizer.pad_token_id,
         )
@@ -203,14 +212,14 @@ class RewardModelSFT(L.LightningModule):
         """
         if not _is_peft(self.model):
             return
-        trainable = {f"model.{n}" for n, p in self.model.named_parameters() if p.requires_grad}
+        trainable = {f"model.{n}" for n, p in self.vlm.named_parameters() if p.requires_grad}
         checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items() if k in trainable}
 
     def on_train_end(self) -> None:
         if not _is_peft(self.model) or not self.trainer.is_global_zero:
             return
-        out_dir = self.hparams.adapter_dir or str(Path(self.trainer.log_dir or ".") / "adapter")
-        save_adapter(self.model, out_dir, self.processor)
+        out_dir = self.adapter_dir or str(Path(self.trainer.log_dir or ".") / "adapter")
+        save_adapter(self.vlm, out_dir, self.processor)
 
 
 def _is_peft(model: torch.nn.Module | None) -> bool:

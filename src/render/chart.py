@@ -216,7 +216,8 @@ def _child_main(job: RenderJob, code: str, write_fd: int, scratch: str, sandbox:
     def captured_savefig(fig: Figure, *args: object, **kwargs: object) -> None:
         snapshots[:] = [_draw(fig, job.dpi, job.max_side)]
 
-    Figure.savefig = captured_savefig  # type: ignore[method-assign]
+    # Deliberately swapped for a capture with a looser signature: user code may pass any savefig arguments.
+    Figure.savefig = captured_savefig  # type: ignore[method-assign,assignment]
     plt.show = lambda *args, **kwargs: None
 
     apply_sandbox(scratch, memory_mb=sandbox.memory_mb, cpu_s=max(1, math.ceil(sandbox.timeout_s)),

@@ -8,6 +8,7 @@ arrive as raw RGBA with declared dimensions that are checked against the byte co
 from __future__ import annotations
 
 import io
+from typing import cast
 
 from PIL import Image
 
@@ -16,6 +17,15 @@ MAX_DECODE_PIXELS = 64_000_000  # a backend PNG larger than this is refused, not
 
 class BlankImage(ValueError):
     """The image is one flat colour: the code ran but drew nothing visible."""
+
+
+def _band_extrema(image: Image.Image) -> tuple[tuple[float, float], ...]:
+    """(min, max) per band. Pillow returns a bare pair for a single-band image and a pair per band otherwise, and
+    annotates the union of both; the band count says which one this is, hence the casts."""
+    extrema = image.getextrema()
+    if len(image.getbands()) == 1:
+        return (cast("tuple[float, float]", extrema),)
+    return cast("tuple[tuple[float, float], ...]", extrema)
 
 
 def flatten_on_white(image: Image.Image) -> Image.Image:
@@ -28,7 +38,7 @@ def flatten_on_white(image: Image.Image) -> Image.Image:
         image = image.convert("RGBA")
     if image.mode == "LA":
         image = image.convert("RGBA")
-    if image.getextrema()[3][0] == 255:  # fully opaque: skip the composite (the common chart case)
+    if _band_extrema(image)[3][0] == 255:  # fully opaque: skip the composite (the common chart case)
         return image.convert("RGB")
     background = Image.new("RGB", image.size, (255, 255, 255))
     background.paste(image, mask=image.getchannel("A"))
@@ -37,7 +47,7 @@ def flatten_on_white(image: Image.Image) -> Image.Image:
 
 def is_blank(image: Image.Image) -> bool:
     """True when every pixel has the same colour (an empty figure, an empty page)."""
-    return all(lo == hi for lo, hi in image.getextrema())
+    return all(lo == hi for lo, hi in _band_extrema(image))
 
 
 def cap_longest_side(image: Image.Image, max_side: int) -> Image.Image:
@@ -92,7 +102,7 @@ def finalize_png(data: bytes, max_side: int) -> bytes:
     Skipping the re-encode matters for SVG, where encoding would cost as much as rendering (~1-2 ms).
     """
     image = from_png(data)
-    opaque = image.mode == "RGB" or (image.mode == "RGBA" and image.getextrema()[3][0] == 255)
+    opaque = image.mode == "RGB" or (image.mode == "RGBA" and _band_extrema(image)[3][0] == 255)
     if opaque and max(image.size) <= max_side:
         if is_blank(image.convert("RGB")):
             raise BlankImage(f"the {image.width}x{image.height} image is a single flat colour")

@@ -37,6 +37,10 @@ import struct
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ctypes import _CArgObject, _CData  # typeshed-only names for what a foreign function accepts
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.syscall.restype = ctypes.c_long
@@ -109,7 +113,7 @@ class SandboxReport:
         return self.landlock_abi > 0 and self.seccomp
 
 
-def _syscall(name: str, *args: int | ctypes.c_void_p | None) -> int:
+def _syscall(name: str, *args: int | None | _CData | _CArgObject) -> int:
     ret = _libc.syscall(_X86_64[name], *args)
     if ret < 0:
         err = ctypes.get_errno()

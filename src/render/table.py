@@ -19,12 +19,16 @@ import html
 import re
 import shutil
 import time
+from typing import TYPE_CHECKING
 
 from PIL import Image, ImageChops
 
 from src.render import image as image_ops
 from src.render.extract import looks_like_markdown_table
 from src.render.job import RenderJob, RenderResult
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, CDPSession, Page, Playwright
 
 CHROMIUM_ARGS = [
     "--headless",
@@ -141,10 +145,10 @@ class TableBrowser:
         self.timeout_s = timeout_s
         self.chromium_path = chromium_path or shutil.which("chromium") or shutil.which("chromium-browser")
         self.javascript = javascript
-        self._playwright = None
-        self._browser = None
-        self._page = None
-        self._cdp = None
+        self._playwright: Playwright | None = None
+        self._browser: Browser | None = None
+        self._page: Page | None = None
+        self._cdp: CDPSession | None = None
         self._frame_id = ""
         self._width = 0
 
@@ -153,18 +157,21 @@ class TableBrowser:
             raise FileNotFoundError("no Chromium found: install the `chromium` package or pass chromium_path")
         from playwright.sync_api import sync_playwright
 
-        self._playwright = sync_playwright().start()
-        self._browser = self._playwright.chromium.launch(executable_path=self.chromium_path, args=CHROMIUM_ARGS)
+        playwright = sync_playwright().start()
+        self._playwright = playwright
+        self._browser = playwright.chromium.launch(executable_path=self.chromium_path, args=CHROMIUM_ARGS)
         self._new_page()
 
     def _new_page(self) -> None:
-        context = self._browser.new_context(  # type: ignore[union-attr]
+        if self._browser is None:
+            raise RuntimeError("no browser to open a page in: launch it first")
+        context = self._browser.new_context(
             java_script_enabled=self.javascript, viewport={"width": 1024, "height": 64}, device_scale_factor=1
         )
         context.route("**/*", lambda route: route.abort())
-        self._page = context.new_page()
-        self._cdp = context.new_cdp_session(self._page)
-        self._frame_id = self._cdp.send("Page.getFrameTree")["frameTree"]["frame"]["id"]
+        self._page = page = context.new_page()
+        self._cdp = cdp = context.new_cdp_session(page)
+        self._frame_id = cdp.send("Page.getFrameTree")["frameTree"]["frame"]["id"]
         self._width = 1024
 
     def render(self, job: RenderJob, markup: str) -> RenderResult:
@@ -176,8 +183,10 @@ class TableBrowser:
             if self._page is None:
                 self._launch()
             page = self._page
+            if page is None:
+                raise RuntimeError("the browser was launched but has no page")
             if job.table_width != self._width:
-                page.set_viewport_size({"width": job.table_width, "height": 64})  # type: ignore[union-attr]
+                page.set_viewport_size({"width": job.table_width, "height": 64})
                 self._width = job.table_width
             shot = self._screenshot(to_page(markup))
         except PlaywrightTimeout as exc:
@@ -201,8 +210,10 @@ class TableBrowser:
         hangs Chromium is caught by the pool's backstop, which replaces the worker.
         """
         cdp = self._cdp
-        cdp.send("Page.setDocumentContent", {"frameId": self._frame_id, "html": page_html})  # type: ignore[union-attr]
-        size = cdp.send("Page.getLayoutMetrics")["cssContentSize"]  # type: ignore[union-attr]
+        if cdp is None:
+            raise RuntimeError("no CDP session: the browser is not running")
+        cdp.send("Page.setDocumentContent", {"frameId": self._frame_id, "html": page_html})
+        size = cdp.send("Page.getLayoutMetrics")["cssContentSize"]
         clip = {"x": 0, "y": 0, "width": min(size["width"], MAX_PAGE_PX), "height": min(size["height"], MAX_PAGE_PX)}
         params = {
             "format": "png",
@@ -210,7 +221,7 @@ class TableBrowser:
             "captureBeyondViewport": True,
             "clip": {**clip, "scale": 1},
         }
-        return base64.b64decode(cdp.send("Page.captureScreenshot", params)["data"])  # type: ignore[union-attr]
+        return base64.b64decode(cdp.send("Page.captureScreenshot", params)["data"])
 
     def _reset_page(self) -> None:
         try:
@@ -221,9 +232,13 @@ class TableBrowser:
             self.close()
 
     def close(self) -> None:
-        for closer in (lambda: self._browser.close(), lambda: self._playwright.stop()):  # type: ignore[union-attr]
-            with contextlib.suppress(Exception):  # best-effort shutdown of a possibly dead (or never started) browser
-                closer()
+        # Best-effort shutdown of a possibly dead (or never started) browser.
+        if self._browser is not None:
+            with contextlib.suppress(Exception):
+                self._browser.close()
+        if self._playwright is not None:
+            with contextlib.suppress(Exception):
+                self._playwright.stop()
         self._playwright = self._browser = self._page = self._cdp = None
 
 

@@ -193,7 +193,7 @@ def save_adapter(model: nn.Module, out_dir: str | Path, processor: ProcessorMixi
     if not isinstance(model, PeftModel):
         raise TypeError(f"save_adapter: expected a peft PeftModel, got {type(model).__name__} (was LoRA enabled?)")
     out = Path(out_dir)
-    model.save_pretrained(out)
+    model.save_pretrained(str(out))
     if processor is not None:
         processor.save_pretrained(out)
     return out
@@ -208,7 +208,11 @@ def merge_adapter(base: str, adapter_dir: str | Path, out_dir: str | Path, dtype
     adapter_dir = Path(adapter_dir)
     if not (adapter_dir / "adapter_config.json").exists():
         raise FileNotFoundError(f"{adapter_dir}: no adapter_config.json; not a peft adapter directory")
+    from peft import PeftModel
+
     model, processor = load_vlm(VLMLoader(base, dtype=dtype, adapter=str(adapter_dir), attn_implementation="sdpa"))
+    if not isinstance(model, PeftModel):  # load_vlm wraps the base in a PeftModel whenever an adapter is given
+        raise TypeError(f"merge_adapter: expected a peft PeftModel from load_vlm, got {type(model).__name__}")
     merged = model.merge_and_unload()
     out = Path(out_dir)
     merged.save_pretrained(out)
@@ -260,7 +264,9 @@ def _add_lora(model: PreTrainedModel, settings: LoraSettings) -> nn.Module:
 
 def _vision_tower(model: nn.Module) -> nn.Module:
     """The ViT of Qwen2/2.5/3-VL (``model.visual``), through a PeftModel wrapper if any."""
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    # getattr, not attribute access: nn.Module's __getattr__ types every unknown attribute as Tensor | Module.
+    get_base_model = getattr(model, "get_base_model", None)
+    base = get_base_model() if get_base_model is not None else model
     inner = getattr(base, "model", base)
     visual = getattr(inner, "visual", None)
     if visual is None:

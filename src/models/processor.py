@@ -59,8 +59,8 @@ class ImageOnlyQwen3VLProcessor(Qwen3VLProcessor):
         )
         return out
 
-    def save_pretrained(self, save_directory: str | Path, **kwargs: Any) -> Any:
-        saved = super().save_pretrained(save_directory, **kwargs)
+    def save_pretrained(self, save_directory: str | Path, push_to_hub: bool = False, **kwargs: Any) -> Any:
+        saved = super().save_pretrained(save_directory, push_to_hub=push_to_hub, **kwargs)
         # ProcessorMixin stamps its own class name into tokenizer_config.json; restamp the stock one (see to_dict).
         self.tokenizer._set_processor_class("Qwen3VLProcessor")
         self.tokenizer.save_pretrained(save_directory)

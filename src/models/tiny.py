@@ -23,7 +23,7 @@ import torch
 from tokenizers import AddedToken, Regex, Tokenizer, models, normalizers, pre_tokenizers, trainers
 from transformers import GenerationConfig, Qwen2Tokenizer, Qwen2VLImageProcessorPil, Qwen3VLForConditionalGeneration
 from transformers.models.qwen2.tokenization_qwen2 import PRETOKENIZE_REGEX
-from transformers.models.qwen3_vl.configuration_qwen3_vl import Qwen3VLConfig
+from transformers.models.qwen3_vl.configuration_qwen3_vl import Qwen3VLConfig, Qwen3VLTextConfig
 
 from src.data.schema import CATEGORIES, CATEGORY_KEY
 from src.models.processor import ImageOnlyQwen3VLProcessor
@@ -159,7 +159,9 @@ def _tokenizer_corpus(seed: int) -> list[str]:
                 }
                 for _ in range(n_errors)
             ]
-            critique = {f"{c}_error_count": sum(e[CATEGORY_KEY[domain]] == f"{c}_error" for e in errors) for c in cats}
+            critique: dict[str, object] = {
+                f"{c}_error_count": sum(e[CATEGORY_KEY[domain]] == f"{c}_error" for e in errors) for c in cats
+            }
             critique["errors"] = errors
             corpus.append(json.dumps(critique, indent=2))
             corpus.append(f"```json\n{json.dumps(critique)}\n```")
@@ -196,8 +198,9 @@ def build_tiny_tokenizer(seed: int = 0) -> Qwen2Tokenizer:
         vocab[token] = len(vocab)
     tokenizer = Qwen2Tokenizer(
         vocab=vocab,
-        merges=merges,
-        unk_token=None,
+        # transformers annotates merges as "a b" strings and unk_token as str; it accepts pairs and None, as here.
+        merges=merges,  # type: ignore[arg-type]
+        unk_token=None,  # type: ignore[arg-type]
         eos_token="<|im_end|>",
         pad_token="<|endoftext|>",
         model_max_length=32768,
@@ -206,6 +209,13 @@ def build_tiny_tokenizer(seed: int = 0) -> Qwen2Tokenizer:
     )
     tokenizer.add_tokens([AddedToken(t, special=False, normalized=False) for t in THINK_TOKENS])
     return tokenizer
+
+
+def _token_id(tokenizer: Qwen2Tokenizer, token: str) -> int:
+    token_id = tokenizer.convert_tokens_to_ids(token)
+    if not isinstance(token_id, int):  # one token in, one id out; the annotation also covers the list form
+        raise TypeError(f"expected one id for {token!r}, got {token_id!r}")
+    return token_id
 
 
 def build_tiny_processor(tokenizer: Qwen2Tokenizer) -> ImageOnlyQwen3VLProcessor:
@@ -223,7 +233,7 @@ def build_tiny_processor(tokenizer: Qwen2Tokenizer) -> ImageOnlyQwen3VLProcessor
 
 def tiny_qwen3_vl_config(tokenizer: Qwen2Tokenizer) -> Qwen3VLConfig:
     vocab_size = -(-len(tokenizer) // 64) * 64  # pad like real checkpoints do; every token id stays inside
-    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}
+    ids = {t: _token_id(tokenizer, t) for t in SPECIAL_TOKENS}
     text_config = {
         "vocab_size": vocab_size,
         "hidden_size": 64,
@@ -282,8 +292,11 @@ def build_tiny_qwen3_vl(out_dir: str | Path, seed: int = 0) -> Path:
     with torch.random.fork_rng(devices=[]):  # do not disturb the caller's RNG stream
         torch.manual_seed(seed)
         model = Qwen3VLForConditionalGeneration(config)
+    text_config = config.text_config
+    if not isinstance(text_config, Qwen3VLTextConfig):  # Qwen3VLConfig builds it from the dict it was given
+        raise TypeError(f"expected a Qwen3VLTextConfig, got {type(text_config).__name__}")
     model.generation_config = GenerationConfig(
-        bos_token_id=config.text_config.bos_token_id,
+        bos_token_id=text_config.bos_token_id,
         eos_token_id=[tokenizer.convert_tokens_to_ids("<|im_end|>"), tokenizer.convert_tokens_to_ids("<|endoftext|>")],
         pad_token_id=tokenizer.pad_token_id,
         do_sample=False,

@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(PYTHON) -m src fit --config configs/reward_sft/debug.yaml
+	$(PYTHON) tools/demo.py
 
 test: $(STAMP)
 	$(PYTHON) -m pytest -q -m "not slow and not gpu"

@@ -14,8 +14,11 @@ gradients), against a peak of 989 TFLOP/s dense bf16 (H100/H200 datasheet).
 from __future__ import annotations
 
 import argparse
+import shutil
+import tempfile
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
@@ -123,6 +126,33 @@ def build_model(preset: Preset, device: str, dtype: torch.dtype, lora_r: int):
     return get_peft_model(model, lora), config
 
 
+def load_qlora_model(preset: Preset, lora_r: int, workdir: Path):
+    """The same shape through the real QLoRA path: random weights saved to disk, loaded by ``load_vlm`` in NF4.
+
+    The tiny model's tokenizer/processor files are copied next to the weights only because ``load_vlm`` loads a
+    processor too; the benchmark never tokenizes.
+    """
+    from transformers import Qwen3VLConfig, Qwen3VLForConditionalGeneration
+
+    from src.models import LoraSettings, VLMLoader, build_tiny_qwen3_vl, load_vlm
+
+    config = Qwen3VLConfig(text_config=preset.text, vision_config=preset.vision, tie_word_embeddings=False)
+    model_dir = workdir / "model"
+    Qwen3VLForConditionalGeneration(config).to(torch.bfloat16).save_pretrained(model_dir)
+    tiny = build_tiny_qwen3_vl(workdir / "tiny")
+    for f in tiny.iterdir():
+        if f.is_file() and not f.name.startswith(("config", "model", "generation_config")):
+            shutil.copy(f, model_dir / f.name)
+    loader = VLMLoader(
+        name_or_path=str(model_dir),
+        dtype="bfloat16",
+        quantization="nf4",
+        lora=LoraSettings(r=lora_r, alpha=2 * lora_r, dropout=0.0),
+    )
+    model, _ = load_vlm(loader)
+    return model, config
+
+
 def make_batch(preset: Preset, config, device: str) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
     """Two images per sample at the start, prompt text, then the answer; right-padded to seq_len."""
     g = torch.Generator().manual_seed(0)
@@ -171,6 +201,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--lora-r", type=int, default=64)
     parser.add_argument("--gradient-checkpointing", action="store_true")
+    parser.add_argument("--qlora", action="store_true", help="also time the step on the NF4 (QLoRA) model via load_vlm")
     args = parser.parse_args()
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -203,8 +234,23 @@ def main() -> None:
         ours_opt.step()
         ours_opt.zero_grad(set_to_none=True)
 
+    variants = [("plain transformers+peft", plain_step), ("RewardModelSFT step", ours_step)]
+    if args.qlora:
+        workdir = Path(tempfile.mkdtemp(prefix="qlora-bench-"))
+        qmodel, _ = load_qlora_model(preset, args.lora_r, workdir)
+        q_opt = torch.optim.AdamW([p for p in qmodel.parameters() if p.requires_grad], lr=1e-5, fused=device == "cuda")
+        q_inputs = {k: (v.to(torch.bfloat16) if v.is_floating_point() else v) for k, v in inputs.items()}
+
+        def qlora_step() -> None:
+            loss = answer_token_loss(qmodel, q_inputs, labels)
+            loss.backward()
+            q_opt.step()
+            q_opt.zero_grad(set_to_none=True)
+
+        variants.append(("RewardModelSFT QLoRA step", qlora_step))
+
     rows = []
-    for name, step in (("plain transformers+peft", plain_step), ("RewardModelSFT step", ours_step)):
+    for name, step in variants:
         if device == "cuda":
             torch.cuda.reset_peak_memory_stats()
         seconds = time_steps(step, args.warmup, args.steps, device)

@@ -471,7 +471,13 @@ def perturb_text(spec: ChartSpec, rng: random.Random) -> Perturbation | None:
             place = {"title": "title", "xlabel": "x-axis label", "ylabel": "y-axis label"}[what]
             severity = 1 if typo else (3 if what == "title" else 2)
             err = Discrepancy("text", severity, f"{where}{place}", _text_description(place, old, new, typo))
-            return Perturbation("text", _with_panel(spec, i, replace(p, **{what: new}), f"p{i}.{what}"), (err,))
+            if what == "title":
+                changed = replace(p, title=new)
+            elif what == "xlabel":
+                changed = replace(p, xlabel=new)
+            else:
+                changed = replace(p, ylabel=new)
+            return Perturbation("text", _with_panel(spec, i, changed, f"p{i}.{what}"), (err,))
         if what == "name":
             s = target
             assert isinstance(s, Series)

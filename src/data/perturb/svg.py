@@ -255,8 +255,8 @@ def position(spec: SvgSpec, rng: random.Random) -> Perturbation | None:
     e = rng.choice(cands)
     size = max(spec.view_box[2], spec.view_box[3])
     frac = rng.choice([0.03, 0.07, 0.15])
-    dx, dy = rng.choice([(1, 0), (-1, 0), (0, 1), (0, -1), (1, 1)])
-    dx, dy = dx * frac * size, dy * frac * size
+    ux, uy = rng.choice([(1, 0), (-1, 0), (0, 1), (0, -1), (1, 1)])
+    dx, dy = ux * frac * size, uy * frac * size
     distance = (dx * dx + dy * dy) ** 0.5
     direction = " and ".join(w for w, v in (("right" if dx > 0 else "left", dx), ("down" if dy > 0 else "up", dy)) if v)
     new = replace(e, transform=(("translate", (round(dx, 2), round(dy, 2))),) + e.transform)
@@ -424,7 +424,7 @@ def z_order(spec: SvgSpec, rng: random.Random) -> Perturbation | None:
             pts = [(x0 + (x1 - x0) * i / 6, y0 + (y1 - y0) * j / 6) for i in range(1, 6) for j in range(1, 6)]
             hits = [p for p in pts if _inside(a, *p) and _inside(b, *p)
                     and not any(L[0] <= p[0] <= L[2] and L[1] <= p[1] <= L[3] for L in later)]  # fmt: skip
-            if len(hits) >= 3 and parent_id is None or len(hits) >= 3 and not spec.find(parent_id).transform:
+            if len(hits) >= 3 and (parent_id is None or not spec.find(parent_id).transform):
                 options.append((parent_id, k))
     if not options:
         return None
@@ -465,7 +465,7 @@ _WORD_SWAPS = {"Start": "Begin", "Deploy": "Release", "Evaluate": "Test", "Revie
 
 def text_content(spec: SvgSpec, rng: random.Random) -> Perturbation | None:
     """Change a text: a number off by a few (medium), a different word (medium) or a dropped letter (minor)."""
-    cands = _candidates(spec, lambda e: e.kind == "text" and e.text.strip())
+    cands = _candidates(spec, lambda e: e.kind == "text" and bool(e.text.strip()))
     if not cands:
         return None
     e = rng.choice(cands)

@@ -26,6 +26,7 @@ from dataclasses import replace
 from src.data.perturb.base import EquivalenceFn, Perturbation, PerturbFn
 from src.data.schema import Discrepancy
 from src.data.seeds.table import (
+    Align,
     HtmlVariant,
     TableCell,
     TableSpec,
@@ -536,8 +537,9 @@ def alignment(spec: TableSpec, rng: random.Random) -> Perturbation | None:
     if not candidates:
         return None
     col = rng.choice(candidates)
-    new = rng.choice([a for a in ("left", "center", "right") if a != spec.align[col]])
-    align = spec.align[:col] + (new,) + spec.align[col + 1 :]  # type: ignore[operator]
+    aligns: tuple[Align, ...] = ("left", "center", "right")
+    new = rng.choice([a for a in aligns if a != spec.align[col]])
+    align = spec.align[:col] + (new,) + spec.align[col + 1 :]
     name = column_name(spec, col)
     return Perturbation(
         "alignment",
@@ -561,7 +563,7 @@ def emphasis(spec: TableSpec, rng: random.Random) -> Perturbation | None:
     state = f"{'set in' if now else 'not'} {attr}" + ("" if now else f" (reference is {attr})")
     return Perturbation(
         "emphasis",
-        _replace_cell(spec, replace(cell, **{attr: now})),
+        _replace_cell(spec, replace(cell, bold=now) if attr == "bold" else replace(cell, italic=now)),
         (Discrepancy("layout", 1, cell_location(spec, cell.id), f"cell '{cell.text}' is {state}"),),
     )
 

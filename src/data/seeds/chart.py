@@ -15,7 +15,7 @@ import colorsys
 import random
 import re
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import Any, Literal
 
 import matplotlib.colors as mcolors
 import matplotlib.style
@@ -181,8 +181,9 @@ EARTH = ("#264653", "#2a9d8f", "#e9c46a", "#f4a261", "#e76f51", "#6d597a", "#b56
 PALETTES: tuple[tuple[str, ...], ...] = (TAB10, NAMED, DEEP, EARTH)
 CMAPS: tuple[str, ...] = ("viridis", "YlGnBu", "Blues", "coolwarm", "magma", "OrRd", "Greens", "plasma")
 
-_HEX_TO_NAME: dict[str, str] = {v.lower(): k for k, v in mcolors.CSS4_COLORS.items()}
-_HEX_TO_NAME.update({v.lower(): k for k, v in mcolors.TABLEAU_COLORS.items()})
+# matplotlib annotates these tables with its general ColorType; every value in them is a "#rrggbb" string.
+_HEX_TO_NAME: dict[str, str] = {v.lower(): k for k, v in mcolors.CSS4_COLORS.items() if isinstance(v, str)}
+_HEX_TO_NAME.update({v.lower(): k for k, v in mcolors.TABLEAU_COLORS.items() if isinstance(v, str)})
 
 
 def color_literal(hex_color: str, notation: str) -> str:
@@ -573,8 +574,8 @@ def _title(topic: _Topic, cats: tuple[str, ...]) -> str:
 def _category_panel(rng: random.Random, kind: str, small: bool) -> Panel:
     """bar, grouped/stacked bar, line, multi-line, area and error-bar panels over categories."""
     if kind == "errorbar":
-        title, xlabel, ylabel, all_cats, names, low, high = rng.choice(ERRORBAR_TOPICS)
-        topic = _Topic(title, xlabel, ylabel, all_cats, names, low, high)
+        title, xlabel, ylabel, all_cats, all_names, low, high = rng.choice(ERRORBAR_TOPICS)
+        topic = _Topic(title, xlabel, ylabel, all_cats, all_names, low, high)
     else:
         topic = rng.choice(CATEGORY_TOPICS)
     n_series = {"bar": 1, "line": 1, "grouped_bar": rng.randint(2, 3), "stacked_bar": rng.randint(2, 4)}.get(
@@ -600,7 +601,7 @@ def _category_panel(rng: random.Random, kind: str, small: bool) -> Panel:
         if kind in ("stacked_bar", "area"):
             high = low + (high - low) / n_series
         values = _trend_series(rng, len(cats), low, high, decimals)
-        errors = ()
+        errors: tuple[float, ...] = ()
         if kind == "errorbar":
             errors = tuple(_round(max(v * rng.uniform(0.04, 0.12), 10 ** (-decimals)), decimals) for v in values)
         series.append(
@@ -1166,7 +1167,8 @@ class _Writer:
                 self.plot.append(f"{ax}.legend(loc='upper left', bbox_to_anchor=(1.02, 1), frameon=False)")
             else:
                 self.plot.append(f"{ax}.legend(loc={p.legend_loc!r}, fontsize=9, frameon=True)")
-        style_grid = bool(matplotlib.style.library.get(self.spec.style, {}).get("axes.grid", False))
+        style_rc = matplotlib.style.library.get(self.spec.style)
+        style_grid = style_rc is not None and bool(style_rc.get("axes.grid", False))
         if p.kind not in ("pie", "donut", "heatmap"):
             if p.grid:
                 axis = "x" if p.kind == "barh" else ("both" if p.kind == "scatter" else "y")
@@ -1219,6 +1221,6 @@ def chart_source(spec: ChartSpec) -> str:
     return "\n".join(parts) + "\n"
 
 
-def with_code_style(spec: ChartSpec, **changes: object) -> ChartSpec:
-    """The same chart written differently (the equivalences use this)."""
+def with_code_style(spec: ChartSpec, **changes: Any) -> ChartSpec:
+    """The same chart written differently (the equivalences use this); ``changes`` are ``CodeStyle`` fields."""
     return replace(spec, code=replace(spec.code, **changes))

@@ -168,8 +168,7 @@ def local_bbox(e: SvgElement) -> BBox | None:
         xs, ys = [p[0] for p in e.points], [p[1] for p in e.points]
         box = (min(xs), min(ys), max(xs), max(ys))
     elif e.kind == "path":
-        xs: list[float] = []
-        ys: list[float] = []
+        xs, ys = [], []
         for cmd, args in e.path:
             if cmd == "A":  # endpoint, widened by the radii: a safe over-estimate of the arc
                 xs += [args[5] - args[0], args[5] + args[0]]
@@ -695,7 +694,11 @@ def _arrow(i: _Ids, x1: float, y1: float, x2: float, y2: float, colour: str, rol
     ang = math.atan2(y2 - y1, x2 - x1)
     back = (x2 - 9 * math.cos(ang), y2 - 9 * math.sin(ang))
     side = (5 * math.sin(ang), -5 * math.cos(ang))
-    head = ((x2, y2), (back[0] + side[0], back[1] + side[1]), (back[0] - side[0], back[1] - side[1]))
+    head: tuple[tuple[float, float], ...] = (
+        (x2, y2),
+        (back[0] + side[0], back[1] + side[1]),
+        (back[0] - side[0], back[1] - side[1]),
+    )
     head = tuple((round(x, 2), round(y, 2)) for x, y in head)
     line = SvgElement(i(), "line", f"{role} shaft", {"x1": x1, "y1": y1, "x2": back[0], "y2": back[1]},
                       stroke=colour, stroke_width=2)  # fmt: skip

@@ -432,7 +432,9 @@ def _financial(rng: random.Random, cell: _Cells, spans: bool) -> _Content:
         f"{company}: consolidated statement of operations ({unit})" if not spans else f"{company}: income statement"
     )
     footnote = rng.choice([None, "Figures are unaudited. Negative values shown in parentheses."])
-    return caption, header, body, ["left"] + ["right"] * len(periods), footnote
+    align: list[Align] = ["left"]
+    align += ["right"] * len(periods)  # `+=`, not `+`: a concatenation would lose the Literal type
+    return caption, header, body, align, footnote
 
 
 def _results(rng: random.Random, cell: _Cells, spans: bool) -> _Content:
@@ -459,7 +461,11 @@ def _results(rng: random.Random, cell: _Cells, spans: bool) -> _Content:
     for _ in models:
         base = rng.uniform(55, 90)
         rows_values.append([(base + rng.uniform(-4, 4), rng.uniform(0.1, 1.5)) for _ in splits for _ in metrics])
-    best = [max(range(len(models)), key=lambda i, j=j: rows_values[i][j][0]) for j in range(len(splits) * len(metrics))]
+    # For each numeric column, the row of the best mean.
+    best = [
+        max(range(len(models)), key=[row[j][0] for row in rows_values].__getitem__)
+        for j in range(len(splits) * len(metrics))
+    ]
     with_params = rng.random() < 0.6
     header: list[list[TableCell]]
     if spans:
@@ -484,7 +490,10 @@ def _results(rng: random.Random, cell: _Cells, spans: bool) -> _Content:
     )
     footnote = rng.choice([None, "Best results in bold. Std over three random seeds."])
     n_num = len(splits) * len(metrics) + (1 if with_params else 0)
-    return caption, header, body, ["left"] + [rng.choice(["center", "right"])] * n_num, footnote
+    numeric_align: Align = rng.choice(["center", "right"])
+    align: list[Align] = ["left"]
+    align += [numeric_align] * n_num
+    return caption, header, body, align, footnote
 
 
 def _schedule(rng: random.Random, cell: _Cells, spans: bool) -> _Content:
@@ -540,7 +549,7 @@ def _product_specs(rng: random.Random, cell: _Cells, spans: bool) -> _Content:
     header = [[cell("Specification")] + [cell(p) for p in products]]
     body = []
     for name, value in chosen:
-        kind = "text" if name in ("Resolution",) else "number"
+        kind: Literal["text", "number"] = "text" if name in ("Resolution",) else "number"
         body.append([cell(name, bold=rng.random() < 0.3)] + [cell(value(), kind) for _ in products])
     if spans:
         header = [
@@ -548,7 +557,9 @@ def _product_specs(rng: random.Random, cell: _Cells, spans: bool) -> _Content:
             [cell(p) for p in products],
         ]
     footnote = rng.choice([None, "Prices are launch prices in USD.", "Battery capacity is typical, not rated."])
-    return rng.choice([f"{brand} smartphone comparison", None]), header, body, ["left"] + ["center"] * 3, footnote
+    align: list[Align] = ["left"]
+    align += ["center"] * 3
+    return rng.choice([f"{brand} smartphone comparison", None]), header, body, align, footnote
 
 
 def _dataset_stats(rng: random.Random, cell: _Cells, spans: bool) -> _Content:
@@ -618,7 +629,9 @@ def _regional_sales(rng: random.Random, cell: _Cells, spans: bool) -> _Content:
             row.append(cell(f"{currency}{sum(values):,}", "number", bold=True))
             body.append(row)
     caption = rng.choice([f"Quarterly sales by region ({currency or 'units'})", "Sales report 2023", None])
-    return caption, header, body, ["left", "left"] + ["right"] * 5, None
+    align: list[Align] = ["left", "left"]
+    align += ["right"] * 5
+    return caption, header, body, align, None
 
 
 _GENERATORS = (_financial, _results, _schedule, _product_specs, _dataset_stats, _regional_sales)

@@ -30,7 +30,9 @@ def load_image(path: str | Path, max_side: int) -> Image.Image:
         rgb = img.convert("RGB")
     if max(rgb.size) > max_side:
         scale = max_side / max(rgb.size)
-        rgb = rgb.resize((max(1, round(rgb.width * scale)), max(1, round(rgb.height * scale))), Image.BICUBIC)
+        rgb = rgb.resize(
+            (max(1, round(rgb.width * scale)), max(1, round(rgb.height * scale))), Image.Resampling.BICUBIC
+        )
     return rgb
 
 

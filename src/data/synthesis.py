@@ -46,7 +46,7 @@ from src.data.perturb import equivalences, perturbations
 from src.data.schema import Critique, Discrepancy
 from src.data.seeds import seed_functions
 from src.data.shards import DROPS_FILE, SPLITS, ShardWriter, iter_jsonl, split_of
-from src.render.job import DOMAINS, RenderJob, RenderResult
+from src.render.job import DOMAINS, Domain, RenderJob, RenderResult
 
 CandidateKind = Literal["perturbed", "equivalent", "identical"]
 # How many perturbations a perturbed candidate carries: 1..4 with falling weights.
@@ -59,7 +59,7 @@ MAX_SIDE: dict[str, int] = {"chart": 1024, "table": 768, "svg": 1024}
 class SynthesisConfig:
     """Settings of one synthesis run (the CLI flags of ``tools/synthesize.py``)."""
 
-    domains: tuple[str, ...] = DOMAINS
+    domains: tuple[Domain, ...] = DOMAINS
     n_per_domain: int = 300
     seed: int = 0
     # One reference render serves this many candidates (renders per pair: 1 + 1/k).
@@ -99,7 +99,7 @@ class CandidatePlan:
     """What one pair will be, before rendering: the candidate code and its true discrepancies."""
 
     pair_id: str
-    domain: str
+    domain: Domain
     index: int
     kind: CandidateKind
     reference_source: str
@@ -124,7 +124,7 @@ def reference_spec(seed: int, domain: str, group: int) -> Any:
 
 
 def plan_candidate(
-    config: SynthesisConfig, domain: str, index: int, ref_spec: Any, ref_source: str
+    config: SynthesisConfig, domain: Domain, index: int, ref_spec: Any, ref_source: str
 ) -> CandidatePlan | PlanDrop:
     """Decide and build pair ``index``'s candidate from the reference spec (a pure function of the pair id)."""
     pid = pair_id(config.seed, domain, index)
@@ -134,10 +134,10 @@ def plan_candidate(
         if draw < config.identical_share:
             return CandidatePlan(pid, domain, index, "identical", ref_source, ref_source, (), ())
         if draw < config.identical_share + config.equivalent_share:
-            table = equivalences(domain)
-            if table:
-                name = rng.choice(sorted(table))
-                source = table[name](copy.deepcopy(ref_spec), rng)
+            rewrites = equivalences(domain)
+            if rewrites:
+                name = rng.choice(sorted(rewrites))
+                source = rewrites[name](copy.deepcopy(ref_spec), rng)
                 return CandidatePlan(pid, domain, index, "equivalent", ref_source, source, (), (f"equiv:{name}",))
         table = perturbations(domain)
         want = rng.choices(list(PERTURBATION_COUNT_WEIGHTS), weights=list(PERTURBATION_COUNT_WEIGHTS.values()))[0]
@@ -230,7 +230,7 @@ def pair_rows(plan: CandidatePlan, ref_path: str, cand_path: str, seed: int) -> 
 class _DomainCursor:
     """Walks one domain's pair indices in order, skipping ids already recorded."""
 
-    def __init__(self, config: SynthesisConfig, domain: str, writer: ShardWriter) -> None:
+    def __init__(self, config: SynthesisConfig, domain: Domain, writer: ShardWriter) -> None:
         self.config, self.domain, self.writer = config, domain, writer
         prefix = f"{domain}-s{config.seed}-"
         self.kept = sum(1 for pid in writer.kept_ids if pid.startswith(prefix))
@@ -266,7 +266,7 @@ def synthesize(
     out_dir = Path(out_dir)
     writer = ShardWriter(out_dir)
     cursors = [_DomainCursor(config, d, writer) for d in config.domains]
-    run = Counter()
+    run: Counter[str] = Counter()
     run_drops: Counter[str] = Counter()
     started = time.perf_counter()
     bar = tqdm(

@@ -262,7 +262,7 @@ class VisionToCodeDataModule(LightningDataModule):
     def length_estimates(self, prompts: list[PolicyPrompt]) -> list[int]:
         """Prompt tokens: the domain's instruction plus the image's tokens."""
         processor = self._require_processor()
-        text = {d: len(processor.tokenizer(POLICY_INSTRUCTIONS[d])["input_ids"]) + 12 for d in DOMAINS}
+        text: dict[str, int] = {d: len(processor.tokenizer(POLICY_INSTRUCTIONS[d])["input_ids"]) + 12 for d in DOMAINS}
         return [text[p.domain] + image_token_estimate(processor, *p.size, self.max_image_side) for p in prompts]
 
     def _loader(self, prompts: list[PolicyPrompt], shuffle: bool) -> DataLoader:

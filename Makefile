@@ -24,8 +24,9 @@ test: $(STAMP)
 	$(PYTHON) -m pytest -q -m "not slow and not gpu"
 
 lint: $(STAMP)
-	ruff check src tests tools benchmarks
-	ruff format --check src tests tools benchmarks
+	$(PYTHON) -m ruff check src tests tools benchmarks
+	$(PYTHON) -m ruff format --check src tests tools benchmarks
+	$(PYTHON) -m mypy src
 
 bench: $(STAMP)
 	$(PYTHON) benchmarks/render_throughput.py

@@ -4,8 +4,11 @@ Why fork per job: the worker imports matplotlib and draws one warm-up chart once
 primed), so ``fork`` hands every job a pristine, already-warm interpreter for ~4 ms instead of the ~0.4 s a fresh
 Python costs (the paper's reward code starts one per chart). Isolation comes for free: the child's rcParams,
 globals and leaked figures die with it, so no job can change the next one's image, and the worker itself never
-runs untrusted code. The child closes every inherited descriptor except its result pipe (so it cannot talk to the
-pool, or to the worker's Playwright driver) before ``sandbox.apply_sandbox`` confines it.
+runs untrusted code. The child closes every inherited descriptor except its result pipe and read-only regular files
+(so it cannot talk to the pool, or to the worker's Playwright driver) before ``sandbox.apply_sandbox`` confines it.
+The read-only files are the warm font cache: matplotlib's FT2Font objects stream glyphs lazily from their open
+font files, and closing those let a later ``open`` in the child reuse the descriptor number, so glyphs were read
+from the wrong file (~2 in 300 synthesized charts failed with FT_Load_Glyph "invalid stream operation").
 
 What is saved: the figure the code saved last (its ``savefig`` calls are captured, not written to their paths,
 so ``plt.close()`` right after ``savefig`` still works), else the current figure, like the ``savefig`` the paper
@@ -20,12 +23,14 @@ from __future__ import annotations
 
 import builtins
 import ctypes
+import fcntl
 import json
 import math
 import os
 import select
 import shutil
 import signal
+import stat
 import struct
 import tempfile
 import time
@@ -189,14 +194,29 @@ def _send(write_fd: int, header: dict, pixels: bytes | memoryview = b"") -> None
             part = part[written:]
 
 
+def _close_inherited_descriptors(keep: int) -> None:
+    """Close pipes, sockets and writable files inherited from the worker; keep ``keep`` and read-only files."""
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd <= 2 or fd == keep:
+            continue
+        try:
+            mode = os.fstat(fd).st_mode
+            flags = fcntl.fcntl(fd, fcntl.F_GETFL)
+        except OSError:  # the listing's own directory descriptor, already closed
+            continue
+        if stat.S_ISREG(mode) and flags & os.O_ACCMODE == os.O_RDONLY:
+            continue
+        os.close(fd)
+
+
 def _child_main(job: RenderJob, code: str, write_fd: int, scratch: str, sandbox: ChartSandbox) -> None:
     """Confine this process, run the code, send back the pixels. Runs only in the forked child."""
     ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # never outlive the worker
     devnull = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(devnull, fd)
-    os.closerange(3, write_fd)
-    os.closerange(write_fd + 1, 1 << 16)
+    _close_inherited_descriptors(keep=write_fd)
     os.chdir(scratch)
     for var in ("HOME", "TMPDIR", "MPLCONFIGDIR"):
         os.environ[var] = scratch

@@ -90,3 +90,39 @@ def test_max_side_caps_the_output(pool: RenderPool) -> None:
 def test_bad_job_options_are_invalid_input(pool: RenderPool) -> None:
     (result,) = pool.render([RenderJob("chart", LINE_CHART, max_side=0)])
     assert result.error_kind == "invalid_input" and "max_side" in result.message
+
+
+def test_child_keeps_read_only_font_files_and_closes_channels(tmp_path) -> None:
+    """The forked child must keep matplotlib's open font files (glyphs stream from them lazily; a closed one's
+    descriptor number gets reused by the next open) but close pipes and writable files (channels out)."""
+    import json
+    import os
+
+    from src.render.chart import _close_inherited_descriptors
+
+    font = tmp_path / "font.ttf"
+    font.write_bytes(b"glyph data")
+    read_only = os.open(font, os.O_RDONLY)
+    writable = os.open(tmp_path / "log.txt", os.O_WRONLY | os.O_CREAT)
+    pipe_r, pipe_w = os.pipe()
+    report_r, report_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child
+        try:
+            _close_inherited_descriptors(keep=report_w)
+            alive = []
+            for fd in (read_only, writable, pipe_r, pipe_w):
+                try:
+                    os.fstat(fd)
+                    alive.append(fd)
+                except OSError:
+                    pass
+            os.write(report_w, json.dumps(alive).encode())
+        finally:
+            os._exit(0)
+    os.close(report_w)
+    os.waitpid(pid, 0)
+    alive = json.loads(os.read(report_r, 1024))
+    for fd in (read_only, writable, pipe_r, pipe_w, report_r):
+        os.close(fd)
+    assert alive == [read_only]

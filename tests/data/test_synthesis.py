@@ -221,3 +221,48 @@ def test_datamodule_synthesizes_a_missing_set(tmp_path: Path) -> None:
     dm.prepare_data()
     dm.setup("fit")
     assert len(dm.train_pairs) + len(dm.val_pairs) + len(manifest_rows(tmp_path / "auto")["bench"]) == 6
+
+
+def _png(colour: tuple[int, int, int], box: tuple[int, int, int, int] | None = None) -> bytes:
+    image = Image.new("RGB", (40, 40), "white")
+    if box is not None:
+        image.paste(colour, box)
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def test_every_step_of_a_composed_pair_must_change_pixels() -> None:
+    """A composed pair whose second perturbation changed nothing visible is dropped, naming that step."""
+    from src.data.synthesis import _verdict
+    from src.render import RenderResult
+
+    errors = (Discrepancy("data", 2, "bar 'Q1'", "taller"), Discrepancy("style", 1, "bar 'Q2'", "recoloured"))
+    shots = {"ref": _png((0, 0, 0)), "s1": _png((200, 0, 0), (0, 0, 20, 20)), "s2": _png((200, 0, 0), (0, 0, 20, 20))}
+    results = {("chart", src): RenderResult(ok=True, png=png) for src, png in shots.items()}
+    config = SynthesisConfig(n_per_domain=1)
+    invisible_second = CandidatePlan(
+        "p", "chart", 0, "perturbed", "ref", "s2", errors, ("data_value", "color"), ("s1",)
+    )
+    reason, message = _verdict(invisible_second, results, config)
+    assert reason == "step_invisible" and "step 2" in message and "color" in message
+
+    shots["s2"] = _png((0, 0, 200), (10, 10, 40, 40))
+    results[("chart", "s2")] = RenderResult(ok=True, png=shots["s2"])
+    assert _verdict(invisible_second, results, config) == (None, "")
+
+
+def test_planned_steps_end_at_the_candidate() -> None:
+    """A perturbed plan's intermediate sources are the spec after each step but the last."""
+    config = SynthesisConfig(n_per_domain=40, seed=0)
+    seeds = seed_functions("chart")
+    composed = []
+    for index in range(40):
+        spec = synthesis.reference_spec(0, "chart", index)
+        plan = plan_candidate(config, "chart", index, spec, seeds.source(spec))
+        if isinstance(plan, CandidatePlan) and plan.kind == "perturbed":
+            assert len(plan.step_sources) == len(plan.perturbations) - 1
+            assert plan.candidate_source not in plan.step_sources
+            if plan.step_sources:
+                composed.append(plan)
+    assert composed, "no composed pair among 40 plans"

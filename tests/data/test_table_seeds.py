@@ -77,3 +77,24 @@ def test_bad_specs_are_rejected_with_a_clear_error() -> None:
     with pytest.raises(ValueError, match="markdown"):
         TableSpec(header=((TableCell("a", "A", colspan=2),),), body=((TableCell("c", "1"), TableCell("d", "2")),),
                   align=("left", "left"), col_ids=("c0", "c1"), fmt="markdown")  # fmt: skip
+
+
+def test_markdown_variants_parse_to_the_same_table() -> None:
+    """Padding and outer pipes are presentation only: the renderer must read every variant as the same table
+    (an empty first header cell without its outer pipe used to lose a column)."""
+    from src.data.seeds.table import markdown_source
+    from src.render.table import markdown_to_html
+
+    checked = 0
+    for seed in range(60):
+        spec = make_table_seed(random.Random(seed), fmt="markdown")
+        reference = markdown_to_html(markdown_source(spec))
+        for pad in (True, False):
+            for outer in (True, False):
+                assert markdown_to_html(markdown_source(spec, pad=pad, outer_pipes=outer)) == reference, (
+                    seed,
+                    pad,
+                    outer,
+                )
+        checked += 1
+    assert checked == 60

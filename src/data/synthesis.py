@@ -45,7 +45,7 @@ from typing import Any, Literal
 import numpy as np
 from PIL import Image
 
-from src.data.perturb import equivalences, perturbations
+from src.data.perturb import equivalences, kind_categories, perturbations
 from src.data.schema import Critique, Discrepancy
 from src.data.seeds import seed_functions
 from src.data.shards import DROPS_FILE, SPLITS, ShardWriter, iter_jsonl, split_of
@@ -147,8 +147,7 @@ def plan_candidate(
                 return CandidatePlan(pid, domain, index, "equivalent", ref_source, source, (), (f"equiv:{name}",))
         table = perturbations(domain)
         want = rng.choices(list(PERTURBATION_COUNT_WEIGHTS), weights=list(PERTURBATION_COUNT_WEIGHTS.values()))[0]
-        kinds = sorted(table)
-        rng.shuffle(kinds)
+        kinds = category_balanced_order(sorted(table), kind_categories(domain), rng)
         spec = copy.deepcopy(ref_spec)  # perturbations must never reach the reference shared by the group
         errors: list[Discrepancy] = []
         applied: list[str] = []
@@ -172,6 +171,18 @@ def plan_candidate(
         )
     except Exception as exc:  # a generator bug must cost one pair and show up in the summary, not kill a long run
         return PlanDrop(pid, domain, index, "generator_error", _last_line(exc))
+
+
+def category_balanced_order(kinds: list[str], category_of: dict[str, str], rng: random.Random) -> list[str]:
+    """A random order of ``kinds`` in which each category comes first equally often, not each kind.
+
+    Weighted sampling without replacement (Efraimidis-Spirakis keys u^(1/w)) with w = 1 / (kinds in the category):
+    drawn uniformly, a category split into many kinds (table layout: 9 of 13) would crowd out one split into few
+    (table numeric: 1 kind, 6% of the labels).
+    """
+    sizes = Counter(category_of.get(kind, kind) for kind in kinds)
+    keys = {kind: rng.random() ** sizes[category_of.get(kind, kind)] for kind in kinds}
+    return sorted(kinds, key=lambda kind: keys[kind], reverse=True)
 
 
 def _last_line(exc: BaseException) -> str:

@@ -266,3 +266,40 @@ def test_planned_steps_end_at_the_candidate() -> None:
             if plan.step_sources:
                 composed.append(plan)
     assert composed, "no composed pair among 40 plans"
+
+
+@pytest.mark.parametrize("domain", ["chart", "table", "svg"])
+def test_every_kind_declares_the_category_its_labels_carry(domain: str) -> None:
+    import copy
+    import random
+
+    from src.data.perturb import kind_categories, perturbations
+
+    declared = kind_categories(domain)
+    assert set(declared) == set(perturbations(domain))
+    seeds = seed_functions(domain)
+    seen: dict[str, set[str]] = {kind: set() for kind in declared}
+    for s in range(30):
+        spec = seeds.make_seed(random.Random(s))
+        for kind, fn in perturbations(domain).items():
+            result = fn(copy.deepcopy(spec), random.Random(s))
+            if result is not None:
+                seen[kind].update(e.category for e in result.errors)
+    for kind, category in declared.items():
+        assert not seen[kind] or category in seen[kind], (kind, category, seen[kind])
+
+
+def test_category_balanced_order_puts_each_category_first_equally_often() -> None:
+    import random
+    from collections import Counter
+
+    from src.data.perturb import kind_categories
+    from src.data.synthesis import category_balanced_order
+
+    category_of = kind_categories("table")  # 9 layout kinds, 3 text, 1 numeric
+    rng = random.Random(0)
+    firsts = Counter(
+        category_of[category_balanced_order(sorted(category_of), category_of, rng)[0]] for _ in range(3000)
+    )
+    for category in ("layout", "text", "numeric"):
+        assert abs(firsts[category] / 3000 - 1 / 3) < 0.04, firsts

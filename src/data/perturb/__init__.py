@@ -26,6 +26,23 @@ def perturbations(domain: str) -> dict[str, PerturbFn]:
     raise ValueError(f"domain {domain!r} is not one of {DOMAINS}")
 
 
+def kind_categories(domain: str) -> dict[str, str]:
+    """The category each perturbation kind of ``domain`` labels (its main one), for category-balanced drawing."""
+    if domain == "chart":
+        from src.data.perturb.chart import CHART_KIND_CATEGORY
+
+        return CHART_KIND_CATEGORY
+    if domain == "table":
+        from src.data.perturb.table import TABLE_KIND_CATEGORY
+
+        return TABLE_KIND_CATEGORY
+    if domain == "svg":
+        from src.data.perturb.svg import SVG_KIND_CATEGORY
+
+        return SVG_KIND_CATEGORY
+    raise ValueError(f"domain {domain!r} is not one of {DOMAINS}")
+
+
 def equivalences(domain: str) -> dict[str, EquivalenceFn]:
     """Rewrites of ``domain`` that change the code but not the pixels, by name."""
     if domain == "chart":

@@ -909,6 +909,23 @@ CHART_PERTURBATIONS: dict[str, PerturbFn] = {
     "marker_style": perturb_marker_style,
 }
 
+# The category each kind's labels mostly carry (missing_element also labels text and style): synthesis draws kinds
+# so that categories, not kinds, are balanced — otherwise the most-subdivided category dominates the labels.
+CHART_KIND_CATEGORY: dict[str, str] = {
+    "data_value": "data",
+    "missing_series": "data",
+    "extra_series": "data",
+    "chart_type": "structure",
+    "axis_range": "structure",
+    "axis_scale": "structure",
+    "legend_position": "structure",
+    "subplot_layout": "structure",
+    "missing_element": "structure",
+    "text": "text",
+    "color": "style",
+    "marker_style": "style",
+}
+
 
 # ----------------------------------------------------------------------------------------------------------------
 # Equivalences: other code, same pixels

@@ -520,6 +520,23 @@ SVG_PERTURBATIONS: dict[str, PerturbFn] = {
     "symbol_direction": symbol_direction,
 }
 
+# The category each kind's labels carry: synthesis draws kinds so that categories, not kinds, are balanced.
+SVG_KIND_CATEGORY: dict[str, str] = {
+    "fill_colour": "style",
+    "stroke_style": "style",
+    "opacity": "style",
+    "gradient": "style",
+    "shape_kind": "shape",
+    "position": "shape",
+    "size": "shape",
+    "rotation": "shape",
+    "missing_element": "structure",
+    "extra_element": "structure",
+    "z_order": "structure",
+    "text_content": "text_symbol",
+    "symbol_direction": "text_symbol",
+}
+
 # ---------------------------------------------------------------------------------------------------------------
 # Equivalences.
 

@@ -150,3 +150,29 @@ def test_resume_mid_epoch_continues_steps_without_repeating_data(
     assert len(seen) == len(set(seen)), "a pair was trained twice in the resumed epoch"
     assert first.ids[:2] + second.ids == full.ids, "the resumed run must continue the uninterrupted order"
     shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def test_qlora_debug_run_trains_adapters_on_a_4bit_base(tmp_path: Path, tiny_model_dir: Path, synth_dir: Path) -> None:
+    """The QLoRA path of the 8B config, on the tiny model: NF4 base (bitsandbytes runs it on the CPU), LoRA on top."""
+    import bitsandbytes as bnb
+
+    cli = main(
+        _cli_args(
+            tmp_path,
+            tiny_model_dir,
+            synth_dir,
+            "--model.init_args.loader.quantization",
+            "nf4",
+            "--trainer.max_steps",
+            "2",
+            "--trainer.limit_val_batches",
+            "0",
+        )
+    )
+    assert cli.trainer.global_step == 2
+    assert torch.isfinite(cli.trainer.callback_metrics["train/loss"])
+    modules = list(cli.model.vlm.modules())
+    assert any(isinstance(m, bnb.nn.Linear4bit) for m in modules), "the base was not quantized"
+    trainable = [n for n, p in cli.model.vlm.named_parameters() if p.requires_grad]
+    assert trainable and all("lora_" in n for n in trainable)
+    assert (Path(cli.trainer.log_dir) / "adapter" / "adapter_config.json").exists()

@@ -36,16 +36,36 @@ def answer_token_loss(
 ) -> torch.Tensor:
     """Mean next-token cross-entropy over answer tokens, computing logits only where a label follows.
 
-    Position t predicts token t+1, so the kept positions are those whose *next* label is not ignored.
+    Position t predicts token t+1, so the kept positions are those whose *next* label is not ignored. The backbone
+    and the LM head are called separately (rather than through ``logits_to_keep``, whose boolean-mask form only
+    recent transformers releases accept), so only [answer tokens, vocab] logits are ever formed.
     """
     keep = torch.zeros_like(labels, dtype=torch.bool)
     keep[:, :-1] = labels[:, 1:] != IGNORE_INDEX
     if not keep.any():
         raise ValueError("batch has no answer tokens: every label is -100 (prompt longer than max_length?)")
-    out = model(**model_inputs, logits_to_keep=keep, use_cache=False)
-    logits = out.logits  # (num_kept, vocab): the boolean mask flattens batch and time
+    backbone, head = _backbone_and_head(model)
+    hidden = backbone(**model_inputs, use_cache=False).last_hidden_state
+    logits = head(hidden[keep])  # (answer tokens in the batch, vocab)
     targets = labels[:, 1:][keep[:, :-1]]
     return F.cross_entropy(logits.float(), targets, reduction="mean")
+
+
+def _backbone_and_head(model: torch.nn.Module) -> tuple[Any, Any]:
+    """The multimodal backbone (``.model``) and LM head of a HF VLM, through a peft wrapper if there is one.
+
+    LoRA layers live inside these modules, so calling them directly trains the adapters exactly as the full
+    forward would; under FSDP the root unit is Lightning's wrapper, so the submodules' own units still gather.
+    """
+    wrapped: Any = model  # nn.Module's __getattr__ types every attribute as Tensor | Module
+    base: Any = wrapped.get_base_model() if hasattr(wrapped, "get_base_model") else wrapped
+    backbone = getattr(base, "model", None)
+    head = base.get_output_embeddings() if hasattr(base, "get_output_embeddings") else None
+    if backbone is None or head is None:
+        raise TypeError(
+            f"{type(base).__name__} has no .model backbone and LM head; expected a HF *ForConditionalGeneration"
+        )
+    return backbone, head
 
 
 class RewardModelSFT(L.LightningModule):

@@ -5,7 +5,7 @@
 
 The loss is next-token cross-entropy on the critique tokens only. Image and prompt tokens are the bulk of a sample
 (two images are ~1-3k tokens, the critique a few hundred), so the LM head is applied only at the positions that
-predict an answer token (``logits_to_keep`` with a boolean mask): the [batch, seq, 151k] logits tensor of a plain
+predict an answer token (see ``answer_token_loss``): the [batch, seq, 151k] logits tensor of a plain
 ``model(labels=...)`` call never exists. Validation also generates critiques for a few batches and scores them
 against the true labels (parse rate, category-level precision/recall/F1, Pearson of severity sums).
 """

@@ -274,7 +274,6 @@ class RewardModelDataModule(LightningDataModule):
         )
         if self._resume is not None:
             sampler.resume(self._resume["epoch"], self._resume["batches_done"])
-            sampler.set_epoch(self._resume["epoch"])
         self._train_sampler = sampler
         dataset = CriticPairDataset(self.train_pairs, processor, self.max_length, self.max_image_side, self.on_corrupt)
         return self._loader(dataset, sampler, CriticCollator(pad_id_of(processor), with_prompt=False))

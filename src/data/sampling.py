@@ -71,10 +71,11 @@ class LengthBucketBatchSampler(Sampler[list[int]]):
         self.epoch = epoch
 
     def resume(self, epoch: int, batches_done: int) -> None:
-        """Skip the first ``batches_done`` batches the next time epoch ``epoch`` is iterated."""
+        """Continue epoch ``epoch`` after its first ``batches_done`` batches (the next iteration skips them)."""
         if batches_done < 0:
             raise ValueError(f"batches_done: must be >= 0, got {batches_done}")
         self._skip = {epoch: batches_done}
+        self.epoch = epoch
 
     def epoch_batches(self, epoch: int) -> list[list[int]]:
         """This rank's batches of ``epoch``, in order."""

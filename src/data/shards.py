@@ -47,6 +47,17 @@ class CorruptRowError(ValueError):
         super().__init__(f"{path}:{line_no}: {reason}")
 
 
+def report_corrupt(
+    err: CorruptRowError, on_corrupt: Literal["skip", "raise"], corrupt: list[CorruptRowError] | None = None
+) -> None:
+    """Raise ``err``, or warn about it and append it to ``corrupt``: the one policy for every manifest reader."""
+    if on_corrupt == "raise":
+        raise err from None
+    warnings.warn(str(err), stacklevel=3)
+    if corrupt is not None:
+        corrupt.append(err)
+
+
 def split_of(pair_id: str) -> str:
     """Deterministic split from a hash of the id, so a resumed or re-run synthesis puts a pair where it was."""
     bucket = int(hashlib.sha256(pair_id.encode()).hexdigest()[:8], 16) % 100
@@ -145,8 +156,10 @@ class ShardWriter:
         self.dropped_ids.add(pair_id)
 
 
-def iter_jsonl(path: str | Path, on_corrupt: Literal["skip", "raise"] = "raise") -> Iterator[tuple[int, dict]]:
-    """Yield ``(line_no, object)`` (1-based); a bad line raises ``CorruptRowError`` or is warned about and skipped."""
+def iter_jsonl(
+    path: str | Path, on_corrupt: Literal["skip", "raise"] = "raise", corrupt: list[CorruptRowError] | None = None
+) -> Iterator[tuple[int, dict]]:
+    """Yield ``(line_no, object)`` (1-based); a line that is not a JSON object goes to ``report_corrupt``."""
     path = Path(path)
     if not path.exists():
         return
@@ -159,10 +172,7 @@ def iter_jsonl(path: str | Path, on_corrupt: Literal["skip", "raise"] = "raise")
                 if not isinstance(obj, dict):
                     raise ValueError(f"expected a JSON object, got {type(obj).__name__}")
             except ValueError as exc:
-                err = CorruptRowError(path, line_no, f"bad JSON: {exc}")
-                if on_corrupt == "raise":
-                    raise err from None
-                warnings.warn(str(err), stacklevel=2)
+                report_corrupt(CorruptRowError(path, line_no, f"bad JSON: {exc}"), on_corrupt, corrupt)
                 continue
             yield line_no, obj
 
@@ -269,20 +279,9 @@ def load_pairs(
         raise FileNotFoundError(f"manifest {path} does not exist")
     pairs: list[PairRecord] = []
     corrupt: list[CorruptRowError] = []
-    with open(path, encoding="utf-8") as f:
-        for line_no, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-                if not isinstance(row, dict):
-                    raise ValueError(f"expected a JSON object, got {type(row).__name__}")
-                pairs.append(parse_pair_row(row, path.parent, f"{path}:{line_no}", check_images))
-            except (ValueError, FileNotFoundError) as exc:
-                reason = f"bad JSON: {exc}" if isinstance(exc, json.JSONDecodeError) else str(exc)
-                err = CorruptRowError(path, line_no, reason)
-                if on_corrupt == "raise":
-                    raise err from None
-                warnings.warn(str(err), stacklevel=2)
-                corrupt.append(err)
+    for line_no, row in iter_jsonl(path, on_corrupt, corrupt):
+        try:
+            pairs.append(parse_pair_row(row, path.parent, f"{path}:{line_no}", check_images))
+        except (ValueError, FileNotFoundError) as exc:
+            report_corrupt(CorruptRowError(path, line_no, str(exc)), on_corrupt, corrupt)
     return pairs, corrupt

@@ -24,7 +24,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from src.data.collate import encode_prompt, image_token_estimate, load_image, pad_id_of, pad_token_batch
 from src.data.sampling import LengthBucketBatchSampler, check_epoch_position, epoch_position
-from src.data.shards import CorruptRowError, image_size, iter_jsonl
+from src.data.shards import CorruptRowError, image_size, iter_jsonl, report_corrupt
 from src.render.job import DOMAINS
 
 # What the policy is asked to write per domain; the answer format matches what the render pool accepts (a fenced
@@ -79,7 +79,7 @@ def load_policy_prompts(path: Path, on_corrupt: Literal["skip", "raise"]) -> tup
     """Prompts from a manifest: our shard rows, VC-RewardBench rows or ``{image, domain, code}`` rows."""
     prompts: list[PolicyPrompt] = []
     corrupt: list[CorruptRowError] = []
-    for line_no, row in iter_jsonl(path, on_corrupt=on_corrupt):
+    for line_no, row in iter_jsonl(path, on_corrupt, corrupt):
         where = f"{path}:{line_no}"
         try:
             image_key = next((k for k in ("reference_image", "gt_img_path", "image") if k in row), None)
@@ -102,11 +102,7 @@ def load_policy_prompts(path: Path, on_corrupt: Literal["skip", "raise"]) -> tup
                 )
             )
         except (ValueError, FileNotFoundError) as exc:
-            err = CorruptRowError(path, line_no, str(exc))
-            if on_corrupt == "raise":
-                raise err from None
-            warnings.warn(str(err), stacklevel=2)
-            corrupt.append(err)
+            report_corrupt(CorruptRowError(path, line_no, str(exc)), on_corrupt, corrupt)
     return prompts, corrupt
 
 
@@ -281,7 +277,6 @@ class VisionToCodeDataModule(LightningDataModule):
         if shuffle:
             if self._resume is not None:
                 sampler.resume(self._resume["epoch"], self._resume["batches_done"])
-                sampler.set_epoch(self._resume["epoch"])
             self._train_sampler = sampler
         return DataLoader(
             PolicyPromptDataset(prompts, processor, self.max_image_side, self.on_corrupt),

@@ -34,6 +34,7 @@ from src.data.seeds.chart import (
     HEATMAP_TOPICS,
     LEGEND_LOCS,
     PALETTES,
+    PANEL_KINDS,
     PIE_TOPICS,
     RANKING_TOPICS,
     SCATTER_TOPICS,
@@ -697,19 +698,8 @@ def perturb_missing_element(spec: ChartSpec, rng: random.Random) -> Perturbation
 # ----------------------------------------------------------------------------------------------------------------
 # Axes
 
-_AXIS_KINDS = (
-    "bar",
-    "grouped_bar",
-    "stacked_bar",
-    "barh",
-    "line",
-    "multi_line",
-    "scatter",
-    "area",
-    "errorbar",
-    "hist",
-    "box",
-)
+# Panels with a value axis: every kind but the round ones and the heatmap (whose axes are categories).
+_AXIS_KINDS = tuple(kind for kind in PANEL_KINDS if kind not in ("pie", "donut", "heatmap"))
 _BAR_KINDS = ("bar", "grouped_bar", "stacked_bar", "barh", "hist")
 
 

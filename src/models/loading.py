@@ -126,6 +126,11 @@ def resolve_attn_implementation(requested: AttnImplementation) -> str:
 
 def load_vlm(loader: VLMLoader) -> tuple[nn.Module, ProcessorMixin]:
     """Load model and processor as ``loader`` says; the model is a ``PeftModel`` when LoRA/adapter is used."""
+    return load_vlm_model(loader), load_vlm_processor(loader)
+
+
+def load_vlm_model(loader: VLMLoader) -> nn.Module:
+    """The model alone, for callers that already hold the processor (the SFT stage loads it in ``setup``)."""
     dtype = getattr(torch, loader.dtype)
     kwargs: dict[str, Any] = {
         "dtype": dtype,
@@ -161,7 +166,7 @@ def load_vlm(loader: VLMLoader) -> tuple[nn.Module, ProcessorMixin]:
     elif loader.freeze_vision:
         freeze_vision_encoder(model)
 
-    return model, load_vlm_processor(loader)
+    return model
 
 
 def load_vlm_processor(loader: VLMLoader) -> ProcessorMixin:

@@ -12,6 +12,7 @@ against the true labels (parse rate, category-level precision/recall/F1, Pearson
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from torchmetrics.regression import PearsonCorrCoef
 
 from src.data.schema import Critique
 from src.eval.critique_metrics import CritiqueDetection
-from src.models.loading import VLMLoader, load_vlm, load_vlm_processor, save_adapter
+from src.models.loading import VLMLoader, load_vlm_model, load_vlm_processor, save_adapter
 from src.models.tiny import build_tiny_qwen3_vl
 from src.reward import CritiqueParseError, parse_critique
 
@@ -130,9 +131,7 @@ class RewardModelSFT(L.LightningModule):
         # Called inside the strategy's context, so FSDP can shard as the weights materialize.
         if self.model is not None:
             return
-        self.model, processor = load_vlm(self.loader)
-        if self.processor is None:
-            self.processor = processor
+        self.model = load_vlm_model(self.loader)  # the processor came with setup()
         # Adapter checkpoints hold only the adapters (see on_save_checkpoint); full ones must load strictly.
         self.strict_loading = not _is_peft(self.model)
 
@@ -180,7 +179,9 @@ class RewardModelSFT(L.LightningModule):
             return
         texts = self.generate_critiques(batch["prompt_inputs"])
         preds: list[Critique | None] = []
-        targets = [Critique.from_official(_json(t), d) for t, d in zip(batch["targets"], batch["domains"], strict=True)]
+        targets = [
+            Critique.from_official(json.loads(t), d) for t, d in zip(batch["targets"], batch["domains"], strict=True)
+        ]
         for text, domain in zip(texts, batch["domains"], strict=True):
             try:
                 preds.append(parse_critique(text, domain))
@@ -246,9 +247,3 @@ def _is_peft(model: torch.nn.Module | None) -> bool:
     from peft import PeftModel
 
     return isinstance(model, PeftModel)
-
-
-def _json(text: str) -> dict[str, Any]:
-    import json
-
-    return json.loads(text)

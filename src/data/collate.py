@@ -110,6 +110,33 @@ def pad_token_batch(
     return out
 
 
+def pack_token_batch(
+    rows: Sequence[dict[str, torch.Tensor]],
+) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """Concatenate ``rows`` into one padding-free row of shape (1, total tokens), plus where each sample lies.
+
+    Returns ``(tokens, packing)``: ``tokens`` has the per-token keys (``labels`` included) without an attention
+    mask, and the images concatenated in row order; ``packing`` holds ``seq_lens`` and ``images_per_seq``, from
+    which the model side builds per-sample positions (``src.models.packing``), so that no token attends across a
+    sample boundary. The first token of every sample is a prompt token (label -100), so no loss term predicts
+    one sample from the end of another.
+    """
+    tokens: dict[str, torch.Tensor] = {}
+    for key in ("input_ids", "mm_token_type_ids", "token_type_ids", "labels"):
+        if key in rows[0]:
+            tokens[key] = torch.cat([r[key] for r in rows])[None]
+    for key in ("pixel_values", "image_grid_thw"):
+        if key in rows[0]:
+            tokens[key] = torch.cat([r[key] for r in rows])
+    packing = {
+        "seq_lens": torch.tensor([r["input_ids"].shape[0] for r in rows], dtype=torch.long),
+        "images_per_seq": torch.tensor(
+            [r["image_grid_thw"].shape[0] if "image_grid_thw" in r else 0 for r in rows], dtype=torch.long
+        ),
+    }
+    return tokens, packing
+
+
 def pad_id_of(processor: Any) -> int:
     tok = processor.tokenizer
     if tok.pad_token_id is not None:

@@ -16,6 +16,10 @@ Batch contract (``RewardModelSFT`` relies on it)::
      "domains": list[str], "targets": list[str], "ids": list[str],
      "prompt_inputs": {same keys, prompt only, LEFT-padded for generate}}   # validation batches only
 
+With ``packing=True`` the training and loss batches are padding-free instead: ``model_inputs`` and ``labels`` are
+one row (1, total tokens) with no attention mask, and ``batch["packing"] = {"seq_lens", "images_per_seq"}`` says
+where each sample lies (``src.data.collate.pack_token_batch``); the stage turns it into per-sample positions.
+
 Resuming mid-epoch: ``state_dict()`` stores (epoch, batches trained in it) from the trainer's progress, and the
 seeded sampler skips exactly those batches after ``load_state_dict`` — no sample is seen twice in that epoch.
 Under DDP/FSDP set ``Trainer(use_distributed_sampler=False)``: the sampler shards batches by rank itself.
@@ -38,6 +42,7 @@ from src.data.collate import (
     encode_prompt,
     image_token_estimate,
     load_image,
+    pack_token_batch,
     pad_id_of,
     pad_token_batch,
     training_sample,
@@ -91,25 +96,32 @@ class CriticPairDataset(Dataset):
 
 
 class CriticCollator:
-    """Pads samples into the batch contract above; drops ``None`` (skipped) samples."""
+    """Pads (or packs) samples into the batch contract above; drops ``None`` (skipped) samples."""
 
-    def __init__(self, pad_id: int, with_prompt: bool) -> None:
+    def __init__(self, pad_id: int, with_prompt: bool, packing: bool = False) -> None:
         self.pad_id = pad_id
         self.with_prompt = with_prompt
+        self.packing = packing
 
     def __call__(self, samples: list[dict[str, Any] | None]) -> dict[str, Any] | None:
         rows = [s for s in samples if s is not None]
         if not rows:
             return None
-        padded = pad_token_batch(rows, self.pad_id, side="right", with_labels=True)
-        labels = padded.pop("labels")
+        packing: dict[str, torch.Tensor] | None = None
+        if self.packing:
+            model_inputs, packing = pack_token_batch(rows)
+        else:
+            model_inputs = pad_token_batch(rows, self.pad_id, side="right", with_labels=True)
+        labels = model_inputs.pop("labels")
         batch: dict[str, Any] = {
-            "model_inputs": padded,
+            "model_inputs": model_inputs,
             "labels": labels,
             "domains": [r["domain"] for r in rows],
             "targets": [r["target"] for r in rows],
             "ids": [r["id"] for r in rows],
         }
+        if packing is not None:
+            batch["packing"] = packing
         if self.with_prompt:
             batch["prompt_inputs"] = pad_token_batch([r["prompt"] for r in rows], self.pad_id, side="left")
         return batch
@@ -137,6 +149,10 @@ class RewardModelDataModule(LightningDataModule):
             domain into it first (the debug config uses a few); 0 to require existing data.
         bucket_batches: batches per length-sorting window (see ``src.data.sampling``).
         max_val_pairs: cap on validation pairs (validation generates, which is slow); ``None`` for all.
+        packing: padding-free batches (samples concatenated into one row, attention kept within each sample).
+            With ``flash_attention_2`` attention runs the variable-length kernel; under ``sdpa``/``eager`` the
+            block-diagonal mask is materialized (total tokens squared), and SDPA cannot use its flash kernel with a
+            mask, so there length bucketing (padding < 2%) is the cheaper way to avoid padding.
     """
 
     def __init__(
@@ -156,6 +172,7 @@ class RewardModelDataModule(LightningDataModule):
         synthesize_if_missing: int = 0,
         bucket_batches: int = 50,
         max_val_pairs: int | None = None,
+        packing: bool = False,
     ) -> None:
         super().__init__()
         if data_dir is None and not official_jsonl:
@@ -178,6 +195,7 @@ class RewardModelDataModule(LightningDataModule):
         self.synthesize_if_missing = synthesize_if_missing
         self.bucket_batches = bucket_batches
         self.max_val_pairs = max_val_pairs
+        self.packing = packing
         self.processor: Any = None
         self.train_pairs: list[PairRecord] = []
         self.val_pairs: list[PairRecord] = []
@@ -276,7 +294,9 @@ class RewardModelDataModule(LightningDataModule):
             sampler.resume(self._resume["epoch"], self._resume["batches_done"])
         self._train_sampler = sampler
         dataset = CriticPairDataset(self.train_pairs, processor, self.max_length, self.max_image_side, self.on_corrupt)
-        return self._loader(dataset, sampler, CriticCollator(pad_id_of(processor), with_prompt=False))
+        return self._loader(
+            dataset, sampler, CriticCollator(pad_id_of(processor), with_prompt=False, packing=self.packing)
+        )
 
     def val_dataloader(self) -> DataLoader:
         processor = self._require_processor()
@@ -285,7 +305,9 @@ class RewardModelDataModule(LightningDataModule):
             self.length_estimates(self.val_pairs), self.val_batch_size, shuffle=False, rank=rank, world_size=world
         )
         dataset = CriticPairDataset(self.val_pairs, processor, self.max_length, self.max_image_side, self.on_corrupt)
-        return self._loader(dataset, sampler, CriticCollator(pad_id_of(processor), with_prompt=True))
+        return self._loader(
+            dataset, sampler, CriticCollator(pad_id_of(processor), with_prompt=True, packing=self.packing)
+        )
 
     def _loader(self, dataset: Dataset, sampler: LengthBucketBatchSampler, collate: CriticCollator) -> DataLoader:
         return DataLoader(

@@ -14,18 +14,21 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 import torch
 import torch.nn.functional as F
+from torch.utils.checkpoint import checkpoint
 from torchmetrics import MeanMetric
 from torchmetrics.regression import PearsonCorrCoef
 
 from src.data.schema import Critique
 from src.eval.critique_metrics import CritiqueDetection
 from src.models.loading import VLMLoader, load_vlm_model, load_vlm_processor, save_adapter
+from src.models.packing import packed_position_ids
 from src.models.tiny import build_tiny_qwen3_vl
 from src.reward import CritiqueParseError, parse_critique
 
@@ -33,23 +36,65 @@ IGNORE_INDEX = -100
 
 
 def answer_token_loss(
-    model: torch.nn.Module, model_inputs: dict[str, torch.Tensor], labels: torch.Tensor
+    model: torch.nn.Module,
+    model_inputs: dict[str, torch.Tensor],
+    labels: torch.Tensor,
+    packing: dict[str, torch.Tensor] | None = None,
+    chunk_tokens: int = 2048,
 ) -> torch.Tensor:
     """Mean next-token cross-entropy over answer tokens, computing logits only where a label follows.
 
     Position t predicts token t+1, so the kept positions are those whose *next* label is not ignored. The backbone
     and the LM head are called separately (rather than through ``logits_to_keep``, whose boolean-mask form only
-    recent transformers releases accept), so only [answer tokens, vocab] logits are ever formed.
+    recent transformers releases accept), so only [answer tokens, vocab] logits are ever formed, and those
+    ``chunk_tokens`` rows at a time (``chunked_cross_entropy``). ``packing`` (``seq_lens``, ``images_per_seq``)
+    marks a padding-free batch; each sample then gets its own positions (``src.models.packing``).
     """
     keep = torch.zeros_like(labels, dtype=torch.bool)
     keep[:, :-1] = labels[:, 1:] != IGNORE_INDEX
     if not keep.any():
         raise ValueError("batch has no answer tokens: every label is -100 (prompt longer than max_length?)")
     backbone, head = _backbone_and_head(model)
+    if packing is not None:
+        position_ids = packed_position_ids(
+            backbone,
+            model_inputs["input_ids"],
+            packing["seq_lens"],
+            packing["images_per_seq"],
+            model_inputs.get("image_grid_thw"),
+            model_inputs.get("mm_token_type_ids"),
+        )
+        model_inputs = {**model_inputs, "position_ids": position_ids}
     hidden = backbone(**model_inputs, use_cache=False).last_hidden_state
-    logits = head(hidden[keep])  # (answer tokens in the batch, vocab)
     targets = labels[:, 1:][keep[:, :-1]]
-    return F.cross_entropy(logits.float(), targets, reduction="mean")
+    return chunked_cross_entropy(head, hidden[keep], targets, chunk_tokens)
+
+
+def chunked_cross_entropy(
+    head: torch.nn.Module, hidden: torch.Tensor, targets: torch.Tensor, chunk_tokens: int
+) -> torch.Tensor:
+    """Mean cross-entropy of ``head(hidden)`` against ``targets``, never holding more than ``chunk_tokens`` rows of
+    float32 logits (151k columns: 0.6 GB per 1k rows).
+
+    Each chunk runs under activation checkpointing, so its logits are freed after the forward and recomputed in the
+    backward: one extra LM-head matmul per chunk buys memory that scales with the chunk, not the batch.
+    """
+    if chunk_tokens < 1:
+        raise ValueError(f"chunk_tokens: must be >= 1, got {chunk_tokens}")
+    n = targets.numel()
+    if n <= chunk_tokens:
+        return F.cross_entropy(head(hidden).float(), targets, reduction="mean")
+    total = hidden.new_zeros((), dtype=torch.float32)
+    for start in range(0, n, chunk_tokens):
+        stop = start + chunk_tokens
+        total = total + checkpoint(
+            _cross_entropy_sum, head, hidden[start:stop], targets[start:stop], use_reentrant=False
+        )
+    return total / n
+
+
+def _cross_entropy_sum(head: torch.nn.Module, hidden: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    return F.cross_entropy(head(hidden).float(), targets, reduction="sum")
 
 
 def _backbone_and_head(model: torch.nn.Module) -> tuple[Any, Any]:
@@ -85,6 +130,11 @@ class RewardModelSFT(L.LightningModule):
             defaults to ``<log_dir>/adapter``.
         tiny_model_if_missing: debug configs only: when ``loader.name_or_path`` is a local path that does not
             exist, build the tiny random-weight Qwen3-VL there first, so the debug run needs no download.
+        loss_chunk_tokens: answer tokens per LM-head chunk in the loss (see ``chunked_cross_entropy``).
+        compile_layers: ``torch.compile`` each repeated block (decoder layers, vision blocks: the model's
+            ``_no_split_modules``) in place. Compiling blocks rather than the whole model compiles one graph per
+            block type, so the first steps stay short and the varying sequence lengths cost few recompiles.
+        compile_backend: the ``torch.compile`` backend for ``compile_layers``.
     """
 
     def __init__(
@@ -99,6 +149,9 @@ class RewardModelSFT(L.LightningModule):
         max_new_tokens: int = 512,
         adapter_dir: str | None = None,
         tiny_model_if_missing: bool = False,
+        loss_chunk_tokens: int = 2048,
+        compile_layers: bool = False,
+        compile_backend: str = "inductor",
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -107,6 +160,10 @@ class RewardModelSFT(L.LightningModule):
         self.warmup_ratio, self.min_lr_ratio = warmup_ratio, min_lr_ratio
         self.val_generate_batches, self.max_new_tokens = val_generate_batches, max_new_tokens
         self.adapter_dir, self.tiny_model_if_missing = adapter_dir, tiny_model_if_missing
+        if loss_chunk_tokens < 1:
+            raise ValueError(f"loss_chunk_tokens: must be >= 1, got {loss_chunk_tokens}")
+        self.loss_chunk_tokens = loss_chunk_tokens
+        self.compile_layers, self.compile_backend = compile_layers, compile_backend
         self.model: torch.nn.Module | None = None
         self.processor: Any = None
         self.val_parse_rate = MeanMetric()
@@ -132,6 +189,8 @@ class RewardModelSFT(L.LightningModule):
         if self.model is not None:
             return
         self.model = load_vlm_model(self.loader)  # the processor came with setup()
+        if self.compile_layers:
+            compile_repeated_blocks(self.model, self.compile_backend)
         # Adapter checkpoints hold only the adapters (see on_save_checkpoint); full ones must load strictly.
         self.strict_loading = not _is_peft(self.model)
 
@@ -144,11 +203,16 @@ class RewardModelSFT(L.LightningModule):
 
     # -- training ------------------------------------------------------------------------------------------------
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
-        loss = answer_token_loss(self.vlm, batch["model_inputs"], batch["labels"])
+        loss = self._loss(batch)
         n_tokens = int((batch["labels"] != IGNORE_INDEX).sum())
         self.log("train/loss", loss, prog_bar=True, batch_size=len(batch["domains"]))
         self.log("train/answer_tokens", float(n_tokens), batch_size=len(batch["domains"]))
         return loss
+
+    def _loss(self, batch: dict[str, Any]) -> torch.Tensor:
+        return answer_token_loss(
+            self.vlm, batch["model_inputs"], batch["labels"], batch.get("packing"), self.loss_chunk_tokens
+        )
 
     def configure_optimizers(self) -> Any:
         params = [p for p in self.vlm.parameters() if p.requires_grad]
@@ -173,7 +237,7 @@ class RewardModelSFT(L.LightningModule):
     # -- validation ----------------------------------------------------------------------------------------------
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         batch_size = len(batch["domains"])
-        loss = answer_token_loss(self.vlm, batch["model_inputs"], batch["labels"])
+        loss = self._loss(batch)
         self.log("val/loss", loss, prog_bar=True, batch_size=batch_size, sync_dist=True)
         if batch_idx >= self.val_generate_batches or batch.get("prompt_inputs") is None:
             return
@@ -241,6 +305,24 @@ class RewardModelSFT(L.LightningModule):
             return
         out_dir = self.adapter_dir or str(Path(self.trainer.log_dir or ".") / "adapter")
         save_adapter(self.vlm, out_dir, self.processor)
+
+
+def compile_repeated_blocks(model: torch.nn.Module, backend: str | Callable[..., Any] = "inductor") -> int:
+    """Compile, in place, every block of the types the model declares unsplittable; returns how many.
+
+    Those are the repeated layers (``Qwen3VLTextDecoderLayer``, ``Qwen3VLVisionBlock``) that hold nearly all the
+    FLOPs; norms, rotary embeddings, activations and LoRA additions inside them fuse. The LM head and the loss stay
+    eager (``chunked_cross_entropy`` already bounds them).
+    """
+    wrapped: Any = model
+    base: Any = wrapped.get_base_model() if hasattr(wrapped, "get_base_model") else wrapped
+    block_types = set(getattr(base, "_no_split_modules", None) or [])
+    if not block_types:
+        raise TypeError(f"{type(base).__name__} declares no _no_split_modules; cannot tell its repeated blocks")
+    blocks = [m for m in base.modules() if type(m).__name__ in block_types]
+    for block in blocks:
+        block.compile(backend=backend)
+    return len(blocks)
 
 
 def _is_peft(model: torch.nn.Module | None) -> bool:

@@ -67,6 +67,44 @@ def test_validation_batch_has_left_padded_prompts_equal_to_the_training_prefix(p
         assert (labels[row][:n] == -100).all() and labels[row][n] != -100
 
 
+@pytest.mark.parametrize("attn", ["eager", "sdpa"])
+def test_packed_batches_train_exactly_like_padded_ones(pair_shards, tiny_processor, tiny_model_dir, attn) -> None:
+    """Padding-free batches must give the padded batch's loss and gradients: no attention across samples, every
+    sample positioned as if alone, the same answer tokens scored."""
+    from src.models.loading import LoraSettings, VLMLoader, load_vlm_model
+    from src.stages.reward_sft import answer_token_loss
+
+    padded_batch = next(iter(make_dm(pair_shards, tiny_processor).train_dataloader()))
+    packed_batch = next(iter(make_dm(pair_shards, tiny_processor, packing=True).train_dataloader()))
+    assert packed_batch["ids"] == padded_batch["ids"]
+    inputs, packing = packed_batch["model_inputs"], packed_batch["packing"]
+    real_tokens = int(padded_batch["model_inputs"]["attention_mask"].sum())
+    assert inputs["input_ids"].shape == packed_batch["labels"].shape == (1, real_tokens)  # no padding left
+    assert "attention_mask" not in inputs
+    assert packing["seq_lens"].tolist() == padded_batch["model_inputs"]["attention_mask"].sum(1).tolist()
+    assert packing["images_per_seq"].tolist() == [2] * len(packed_batch["ids"])
+    assert torch.equal(inputs["pixel_values"], padded_batch["model_inputs"]["pixel_values"])
+
+    torch.manual_seed(0)
+    loader = VLMLoader(
+        name_or_path=str(tiny_model_dir), dtype="float32", attn_implementation=attn, lora=LoraSettings(dropout=0.0)
+    )
+    model = load_vlm_model(loader)
+    for name, param in model.named_parameters():
+        if "lora_B" in name:  # peft starts B at zero; make the adapters part of the forward
+            param.data.normal_(0.0, 0.05)
+    grads = []
+    for batch in (padded_batch, packed_batch):
+        model.zero_grad()
+        loss = answer_token_loss(model, batch["model_inputs"], batch["labels"], batch.get("packing"))
+        loss.backward()
+        grads.append((loss.detach(), [p.grad.clone() for p in model.parameters() if p.requires_grad]))
+    (padded_loss, padded_grads), (packed_loss, packed_grads) = grads
+    torch.testing.assert_close(packed_loss, padded_loss, rtol=1e-5, atol=1e-6)
+    for a, b in zip(packed_grads, padded_grads, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+
+
 def _epoch_ids(loader) -> list[str]:
     return [i for batch in loader for i in batch["ids"]]
 

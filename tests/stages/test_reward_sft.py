@@ -13,7 +13,7 @@ from lightning.pytorch import Callback
 
 from src.cli import main
 from src.models.loading import VLMLoader, load_vlm
-from src.stages.reward_sft import IGNORE_INDEX, answer_token_loss
+from src.stages.reward_sft import IGNORE_INDEX, answer_token_loss, chunked_cross_entropy, compile_repeated_blocks
 
 DEBUG_CONFIG = Path(__file__).parents[2] / "configs" / "reward_sft" / "debug.yaml"
 
@@ -79,6 +79,53 @@ def test_answer_token_loss_equals_full_logits_loss(tiny_model_dir: Path) -> None
     ours = answer_token_loss(model, inputs, labels)
     reference = model(**inputs, labels=labels).loss
     torch.testing.assert_close(ours, reference, rtol=1e-5, atol=1e-5)
+
+
+def test_chunked_cross_entropy_matches_one_shot_loss_and_gradients() -> None:
+    """Chunking (and recomputing each chunk's logits in the backward) must not change the loss or any gradient."""
+    torch.manual_seed(0)
+    head = torch.nn.Linear(16, 50, bias=False)
+    hidden = torch.randn(23, 16, requires_grad=True)
+    targets = torch.randint(0, 50, (23,))
+    results = []
+    for chunk in (1000, 5):  # one shot, then 5 chunks with a ragged last one
+        head.zero_grad()
+        hidden.grad = None
+        loss = chunked_cross_entropy(head, hidden, targets, chunk)
+        loss.backward()
+        results.append((loss.detach(), hidden.grad.clone(), head.weight.grad.clone()))
+    for one_shot, chunked in zip(results[0], results[1], strict=True):
+        torch.testing.assert_close(chunked, one_shot)
+    torch.testing.assert_close(results[0][0], torch.nn.functional.cross_entropy(head(hidden), targets))
+    with pytest.raises(ValueError, match="chunk_tokens"):
+        chunked_cross_entropy(head, hidden, targets, 0)
+
+
+def test_compiled_blocks_give_the_eager_loss(tiny_model_dir: Path) -> None:
+    """Regional compilation replaces every decoder layer and vision block and leaves the loss unchanged."""
+    loader = VLMLoader(name_or_path=str(tiny_model_dir), dtype="float32", attn_implementation="sdpa")
+    model, _ = load_vlm(loader)
+    model.eval()
+    input_ids = torch.randint(10, 200, (2, 24))
+    labels = torch.full_like(input_ids, IGNORE_INDEX)
+    labels[:, 12:] = input_ids[:, 12:]
+    inputs = {"input_ids": input_ids, "attention_mask": torch.ones_like(input_ids)}
+    graphs = []
+
+    def recording_backend(graph_module, example_inputs):  # a torch.compile backend that runs the graph eagerly
+        graphs.append(graph_module)
+        return graph_module.forward
+
+    with torch.no_grad():
+        eager = answer_token_loss(model, inputs, labels)
+        n_blocks = compile_repeated_blocks(model, backend=recording_backend)
+        compiled = answer_token_loss(model, inputs, labels)
+    config = model.config
+    assert n_blocks == config.text_config.num_hidden_layers + config.vision_config.depth
+    assert graphs, "the compiled blocks never went through torch.compile"
+    torch.testing.assert_close(compiled, eager)
+    with pytest.raises(TypeError, match="_no_split_modules"):
+        compile_repeated_blocks(torch.nn.Linear(2, 2))
 
 
 def test_answer_token_loss_rejects_batch_without_answer(tiny_model_dir: Path) -> None:
@@ -176,3 +223,34 @@ def test_qlora_debug_run_trains_adapters_on_a_4bit_base(tmp_path: Path, tiny_mod
     trainable = [n for n, p in cli.model.vlm.named_parameters() if p.requires_grad]
     assert trainable and all("lora_" in n for n in trainable)
     assert (Path(cli.trainer.log_dir) / "adapter" / "adapter_config.json").exists()
+
+
+def test_packed_chunked_compiled_run_through_the_cli(tmp_path: Path, tiny_model_dir: Path, synth_dir: Path) -> None:
+    """The speed options are plain config switches: packed batches, a small loss chunk and compiled blocks train and
+    validate (with generation) end to end."""
+    cli = main(
+        _cli_args(
+            tmp_path,
+            tiny_model_dir,
+            synth_dir,
+            "--data.init_args.packing",
+            "true",
+            "--model.init_args.loss_chunk_tokens",
+            "16",
+            "--model.init_args.compile_layers",
+            "true",
+            "--model.init_args.compile_backend",
+            "aot_eager",
+            "--trainer.max_steps",
+            "2",
+            "--trainer.val_check_interval",
+            "2",
+            "--trainer.limit_val_batches",
+            "1",
+        )
+    )
+    assert cli.trainer.global_step == 2
+    metrics = cli.trainer.callback_metrics
+    assert torch.isfinite(metrics["train/loss"]) and torch.isfinite(metrics["val/loss"])
+    assert "val/parse_rate" in metrics  # generation ran on the padded prompts of a packed validation batch
+    assert any(getattr(m, "_compiled_call_impl", None) is not None for m in cli.model.vlm.modules())

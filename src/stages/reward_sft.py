@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -164,6 +165,9 @@ class RewardModelSFT(L.LightningModule):
             raise ValueError(f"loss_chunk_tokens: must be >= 1, got {loss_chunk_tokens}")
         self.loss_chunk_tokens = loss_chunk_tokens
         self.compile_layers, self.compile_backend = compile_layers, compile_backend
+        self._n_params = 0  # set in configure_model; feeds flops_per_batch
+        self._batch_tokens = 0
+        self._warned_dense_packing = False
         self.model: torch.nn.Module | None = None
         self.processor: Any = None
         self.val_parse_rate = MeanMetric()
@@ -193,6 +197,18 @@ class RewardModelSFT(L.LightningModule):
             compile_repeated_blocks(self.model, self.compile_backend)
         # Adapter checkpoints hold only the adapters (see on_save_checkpoint); full ones must load strictly.
         self.strict_loading = not _is_peft(self.model)
+        base: Any = self.vlm.get_base_model() if _is_peft(self.model) else self.vlm
+        self._n_params = int(base.num_parameters())  # HF counts 4-bit weights at their unpacked size
+
+    @property
+    def flops_per_batch(self) -> int:
+        """Training FLOPs of the last batch, for Lightning's ``ThroughputMonitor`` (MFU on known GPUs).
+
+        Same convention as ``benchmarks/train_step.py``: 2N per token forward, 2N for activation gradients, and 2N
+        more for weight gradients only when the base is trained (not under LoRA/QLoRA); attention is not counted.
+        """
+        per_token = 4 if _is_peft(self.model) else 6
+        return per_token * self._n_params * self._batch_tokens
 
     @property
     def vlm(self) -> Any:
@@ -204,12 +220,24 @@ class RewardModelSFT(L.LightningModule):
     # -- training ------------------------------------------------------------------------------------------------
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         loss = self._loss(batch)
+        self._batch_tokens = tokens_in_batch(batch)
         n_tokens = int((batch["labels"] != IGNORE_INDEX).sum())
         self.log("train/loss", loss, prog_bar=True, batch_size=len(batch["domains"]))
         self.log("train/answer_tokens", float(n_tokens), batch_size=len(batch["domains"]))
         return loss
 
     def _loss(self, batch: dict[str, Any]) -> torch.Tensor:
+        if batch.get("packing") is not None and not self._warned_dense_packing:
+            self._warned_dense_packing = True
+            attn = getattr(self.vlm.config, "_attn_implementation", None)
+            if attn != "flash_attention_2":
+                # Measured (benchmarks/train_step.py, CPU, sdpa): packed steps 1.65x slower than padded+bucketed.
+                warnings.warn(
+                    f"packed batches under attn_implementation={attn!r} attend through a dense block-diagonal mask "
+                    "over the whole packed row, which costs more than the padding it removes; packing pays with "
+                    "flash_attention_2 (install the flash-attn extra) or set data.packing: false",
+                    stacklevel=2,
+                )
         return answer_token_loss(
             self.vlm, batch["model_inputs"], batch["labels"], batch.get("packing"), self.loss_chunk_tokens
         )
@@ -305,6 +333,18 @@ class RewardModelSFT(L.LightningModule):
             return
         out_dir = self.adapter_dir or str(Path(self.trainer.log_dir or ".") / "adapter")
         save_adapter(self.vlm, out_dir, self.processor)
+
+
+def pairs_in_batch(batch: dict[str, Any]) -> int:
+    """Pairs in a batch of the DataModule contract (``ThroughputMonitor.batch_size_fn``)."""
+    return len(batch["ids"])
+
+
+def tokens_in_batch(batch: dict[str, Any]) -> int:
+    """Real (unpadded) tokens in a batch, padded or packed (``ThroughputMonitor.length_fn``)."""
+    inputs = batch["model_inputs"]
+    mask = inputs.get("attention_mask")
+    return int(mask.sum()) if mask is not None else int(inputs["input_ids"].numel())
 
 
 def compile_repeated_blocks(model: torch.nn.Module, backend: str | Callable[..., Any] = "inductor") -> int:

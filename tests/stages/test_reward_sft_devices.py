@@ -1,0 +1,92 @@
+"""The stage on real compilers and devices: inductor-compiled blocks on the CPU (slow), and the debug config on a CUDA
+GPU in bf16 (gpu; CI has none, so these skip there)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from src.cli import main
+from src.models.loading import LoraSettings, VLMLoader, load_vlm_model
+from src.stages.reward_sft import IGNORE_INDEX, answer_token_loss, compile_repeated_blocks
+
+DEBUG_CONFIG = Path(__file__).parents[2] / "configs" / "reward_sft" / "debug.yaml"
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+
+
+def _batch(device: str) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    torch.manual_seed(0)
+    input_ids = torch.randint(10, 200, (2, 32), device=device)
+    labels = torch.full_like(input_ids, IGNORE_INDEX)
+    labels[:, 20:] = input_ids[:, 20:]
+    return {"input_ids": input_ids, "attention_mask": torch.ones_like(input_ids)}, labels
+
+
+def _compiled_matches_eager(model_dir: Path, device: str, dtype: str, tol: float) -> None:
+    loader = VLMLoader(name_or_path=str(model_dir), dtype=dtype, lora=LoraSettings(dropout=0.0))
+    model = load_vlm_model(loader).to(device)
+    for name, param in model.named_parameters():
+        if "lora_B" in name:
+            param.data.normal_(0.0, 0.05)
+    inputs, labels = _batch(device)
+    eager = answer_token_loss(model, inputs, labels)
+    eager.backward()
+    eager_grads = [p.grad.clone() for p in model.parameters() if p.requires_grad]
+    model.zero_grad()
+    compile_repeated_blocks(model)  # inductor
+    compiled = answer_token_loss(model, inputs, labels)
+    compiled.backward()
+    torch.testing.assert_close(compiled, eager, rtol=tol, atol=tol)
+    for got, want in zip((p.grad for p in model.parameters() if p.requires_grad), eager_grads, strict=True):
+        torch.testing.assert_close(got, want, rtol=tol, atol=tol)
+
+
+@pytest.mark.slow
+def test_inductor_compiled_blocks_train_like_eager_on_cpu(tiny_model_dir: Path) -> None:
+    _compiled_matches_eager(tiny_model_dir, "cpu", "float32", 1e-4)
+
+
+@pytest.mark.gpu
+@needs_cuda
+def test_inductor_compiled_blocks_train_like_eager_on_cuda(tiny_model_dir: Path) -> None:
+    _compiled_matches_eager(tiny_model_dir, "cuda", "float32", 1e-3)
+
+
+@pytest.mark.gpu
+@needs_cuda
+def test_debug_config_trains_in_bf16_on_one_gpu(tmp_path: Path, tiny_model_dir: Path, pair_shards: Path) -> None:
+    """The 8B configs' precision and device settings on the tiny model: bf16 weights, fused AdamW, finite loss.
+
+    Drawn pairs (``pair_shards``), not synthesized ones: the GPU machine has no browser or cairosvg to render with.
+    """
+    cli = main(
+        [
+            "fit",
+            "--config",
+            str(DEBUG_CONFIG),
+            "--trainer.default_root_dir",
+            str(tmp_path),
+            "--trainer.accelerator",
+            "gpu",
+            "--trainer.precision",
+            "bf16-true",
+            "--trainer.max_steps",
+            "2",
+            "--trainer.limit_val_batches",
+            "1",
+            "--trainer.val_check_interval",
+            "2",
+            "--model.init_args.loader.name_or_path",
+            str(tiny_model_dir),
+            "--model.init_args.loader.dtype",
+            "bfloat16",
+            "--data.init_args.data_dir",
+            str(pair_shards),
+        ]
+    )
+    assert cli.trainer.global_step == 2
+    assert torch.isfinite(cli.trainer.callback_metrics["train/loss"])
+    assert next(cli.model.vlm.parameters()).is_cuda
+    assert cli.trainer.optimizers[0].defaults["fused"] is True

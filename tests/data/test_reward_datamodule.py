@@ -72,7 +72,7 @@ def test_packed_batches_train_exactly_like_padded_ones(pair_shards, tiny_process
     """Padding-free batches must give the padded batch's loss and gradients: no attention across samples, every
     sample positioned as if alone, the same answer tokens scored."""
     from src.models.loading import LoraSettings, VLMLoader, load_vlm_model
-    from src.stages.reward_sft import answer_token_loss
+    from src.stages.reward_sft import answer_token_loss, tokens_in_batch
 
     padded_batch = next(iter(make_dm(pair_shards, tiny_processor).train_dataloader()))
     packed_batch = next(iter(make_dm(pair_shards, tiny_processor, packing=True).train_dataloader()))
@@ -84,6 +84,7 @@ def test_packed_batches_train_exactly_like_padded_ones(pair_shards, tiny_process
     assert packing["seq_lens"].tolist() == padded_batch["model_inputs"]["attention_mask"].sum(1).tolist()
     assert packing["images_per_seq"].tolist() == [2] * len(packed_batch["ids"])
     assert torch.equal(inputs["pixel_values"], padded_batch["model_inputs"]["pixel_values"])
+    assert tokens_in_batch(packed_batch) == tokens_in_batch(padded_batch) == real_tokens  # throughput counts alike
 
     torch.manual_seed(0)
     loader = VLMLoader(

@@ -202,12 +202,14 @@ class RewardModelSFT(L.LightningModule):
 
     @property
     def flops_per_batch(self) -> int:
-        """Training FLOPs of the last batch, for Lightning's ``ThroughputMonitor`` (MFU on known GPUs).
+        """FLOPs of the last batch, for Lightning's ``ThroughputMonitor`` (MFU on GPUs it knows).
 
         Same convention as ``benchmarks/train_step.py``: 2N per token forward, 2N for activation gradients, and 2N
         more for weight gradients only when the base is trained (not under LoRA/QLoRA); attention is not counted.
+        Validation counts its loss forward (2N) only, not the critiques it generates.
         """
-        per_token = 4 if _is_peft(self.model) else 6
+        training = self._trainer is not None and self.trainer.training
+        per_token = (4 if _is_peft(self.model) else 6) if training else 2
         return per_token * self._n_params * self._batch_tokens
 
     @property
@@ -266,6 +268,7 @@ class RewardModelSFT(L.LightningModule):
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         batch_size = len(batch["domains"])
         loss = self._loss(batch)
+        self._batch_tokens = tokens_in_batch(batch)
         self.log("val/loss", loss, prog_bar=True, batch_size=batch_size, sync_dist=True)
         if batch_idx >= self.val_generate_batches or batch.get("prompt_inputs") is None:
             return

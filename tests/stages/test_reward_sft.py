@@ -258,3 +258,23 @@ def test_packed_chunked_compiled_run_through_the_cli(tmp_path: Path, tiny_model_
     assert torch.isfinite(metrics["train/loss"]) and torch.isfinite(metrics["val/loss"])
     assert "val/parse_rate" in metrics  # generation ran on the padded prompts of a packed validation batch
     assert any(getattr(m, "_compiled_call_impl", None) is not None for m in cli.model.vlm.modules())
+
+
+def test_flops_per_batch_follows_the_stage_and_the_training_mode(tiny_model_dir: Path) -> None:
+    """4N per token when only adapters train, 6N for full fine-tuning, 2N (forward only) outside training."""
+    import lightning as L
+
+    from src.models.loading import LoraSettings
+    from src.stages.reward_sft import RewardModelSFT
+
+    for lora, per_token in ((LoraSettings(), 4), (None, 6)):
+        module = RewardModelSFT(VLMLoader(name_or_path=str(tiny_model_dir), dtype="float32", lora=lora))
+        module.configure_model()
+        n_params = sum(p.numel() for p in module.vlm.parameters())
+        module._batch_tokens = 100
+        trainer = L.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False)
+        module.trainer = trainer
+        trainer.training = True
+        assert module.flops_per_batch == per_token * n_params * 100
+        trainer.validating = True
+        assert module.flops_per_batch == 2 * n_params * 100

@@ -192,7 +192,7 @@ def load_qlora_model(preset: Preset, lora_r: int, workdir: Path):
         lora=LoraSettings(r=lora_r, alpha=2 * lora_r, dropout=0.0),
     )
     model, _ = load_vlm(loader)
-    return model, config
+    return model.train(), config  # from_pretrained hands back eval mode
 
 
 def make_samples(preset: Preset, config, lengths: str) -> list[dict[str, torch.Tensor]]:

@@ -193,6 +193,9 @@ class RewardModelSFT(L.LightningModule):
         if self.model is not None:
             return
         self.model = load_vlm_model(self.loader)  # the processor came with setup()
+        # from_pretrained returns the model in eval mode and Lightning (>= 2.2) keeps the modes it finds; HF applies
+        # gradient checkpointing only to layers in train mode, so without this the configs' checkpointing is off.
+        self.model.train()
         if self.compile_layers:
             compile_repeated_blocks(self.model, self.compile_backend)
         # Adapter checkpoints hold only the adapters (see on_save_checkpoint); full ones must load strictly.

@@ -278,3 +278,40 @@ def test_flops_per_batch_follows_the_stage_and_the_training_mode(tiny_model_dir:
         assert module.flops_per_batch == per_token * n_params * 100
         trainer.validating = True
         assert module.flops_per_batch == 2 * n_params * 100
+
+
+class CountLayerForwards(Callback):
+    """Counts calls into the first decoder layer's MLP during each training batch.
+
+    A pre-hook on a submodule, because HF checkpoints the layer's ``forward`` (hooks on the layer itself do not see
+    the recompute) and torch stops a recompute once the last saved tensor is back (inside the MLP, so the MLP's
+    post-forward hook would not fire either)."""
+
+    def __init__(self) -> None:
+        self.per_batch: list[int] = []
+        self._calls = 0
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        mlp = pl_module.vlm.get_base_model().model.language_model.layers[0].mlp
+        mlp.register_forward_pre_hook(lambda *_: setattr(self, "_calls", self._calls + 1))
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        self._calls = 0
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self.per_batch.append(self._calls)
+
+
+@pytest.mark.parametrize("checkpointing", [False, True])
+def test_gradient_checkpointing_really_recomputes_layers_in_training(
+    tmp_path: Path, tiny_model_dir: Path, synth_dir: Path, checkpointing: bool
+) -> None:
+    """With checkpointing on, every decoder layer runs again in the backward; off, once. (from_pretrained hands back
+    an eval-mode model, and HF skips checkpointing in eval mode: the stage must put the model in train mode.)"""
+    counter = CountLayerForwards()
+    extra = ("--trainer.max_steps", "2", "--trainer.limit_val_batches", "0")
+    extra += ("--model.init_args.loader.gradient_checkpointing", str(checkpointing).lower())
+    cli = main(_cli_args(tmp_path, tiny_model_dir, synth_dir, *extra, subcommand=False), run=False)
+    cli.trainer.callbacks.append(counter)
+    cli.trainer.fit(cli.model, datamodule=cli.datamodule)
+    assert counter.per_batch == ([2, 2] if checkpointing else [1, 1])

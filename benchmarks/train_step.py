@@ -13,12 +13,14 @@ chunks) + fused AdamW; then the same on the padding-free packed batch (``src.dat
 with ``--compile`` both again with the repeated blocks compiled. Every variant is credited the batch's real (unpadded)
 tokens, so time spent on padding counts against the padded ones.
 MFU counts 4·N·tokens FLOPs per step (forward 2N + activation gradients 2N; the frozen base gets no weight
-gradients), against a peak of 989 TFLOP/s dense bf16 (H100/H200 datasheet).
+gradients), against a peak of 989 TFLOP/s dense bf16 (H100/H200 datasheet). Peak memory: the CUDA allocator's peak
+on a GPU, the process's peak resident memory (weights included) on the CPU.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import shutil
 import tempfile
 import time
@@ -341,14 +343,35 @@ def main() -> None:
 
 
 def measure(name: str, step, args: argparse.Namespace, device: str, tokens: int, n_params: int) -> tuple:
-    """(name, s/step, tok/s, MFU, peak GiB) of ``step``; peak memory is the CUDA allocator's (nan on the CPU)."""
+    """(name, s/step, tok/s, MFU, peak GiB) of ``step``.
+
+    Peak memory is the CUDA allocator's peak on a GPU; on the CPU it is the process's peak resident memory over this
+    variant's steps (Linux ``VmHWM``, reset before each variant), weights included.
+    """
     if device == "cuda":
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats()
+    else:
+        _reset_peak_rss()
     seconds = time_steps(step, args.warmup, args.steps, device)
-    peak = torch.cuda.max_memory_allocated() / 2**30 if device == "cuda" else float("nan")
+    peak = torch.cuda.max_memory_allocated() / 2**30 if device == "cuda" else _peak_rss_gib()
     tok_s = tokens / seconds
     return name, seconds, tok_s, 4 * n_params * tok_s / PEAK_FLOPS[device], peak
+
+
+def _reset_peak_rss() -> None:
+    with contextlib.suppress(OSError):  # not Linux: the figure stays the process-lifetime peak
+        Path("/proc/self/clear_refs").write_text("5")  # 5: reset the peak resident set size (Linux >= 4.0)
+
+
+def _peak_rss_gib() -> float:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 2**20  # kB
+    except OSError:
+        pass
+    return float("nan")
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import shutil
 import tempfile
 import time
@@ -315,7 +316,9 @@ def main() -> None:
         rows.append(measure("ours, compiled blocks", ours_step, args, device, real_tokens, n_params))
         rows.append(measure("ours, packed + compiled", ours_packed_step, args, device, real_tokens, n_params))
     if args.qlora:
-        del model, plain_opt, ours_opt, params
+        # free the fp32/bf16 model first (the step closures hold it too), so the peak below is the NF4 model's
+        del model, plain_opt, ours_opt, params, plain_step, ours_step, ours_packed_step, variants
+        gc.collect()
         workdir = Path(tempfile.mkdtemp(prefix="qlora-bench-"))
         qmodel, _ = load_qlora_model(preset, args.lora_r, workdir)
         q_opt = torch.optim.AdamW([p for p in qmodel.parameters() if p.requires_grad], lr=1e-5, fused=device == "cuda")

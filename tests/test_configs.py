@@ -43,12 +43,17 @@ RUNNABLE = [p for p in CONFIGS if p.parent.name == "reward_sft" and p.name != "d
 
 
 @pytest.mark.parametrize("config", RUNNABLE, ids=[p.name for p in RUNNABLE])
-def test_gpu_config_trains_on_the_tiny_model(config: Path, tiny_model_dir: Path, pair_shards: Path, tmp_path) -> None:
+def test_gpu_config_trains_on_the_tiny_model(
+    config: Path, tiny_model_dir: Path, pair_shards: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The real configs, not only their parse: each trains and validates two batches with the tiny model swapped in
     (on the CPU, keeping the config's precision, LoRA/QLoRA, checkpointing and callbacks). FSDP configs cannot: Lightning
     runs FSDP on GPUs only, so they are parsed above and nothing more here."""
     if _needs_gpu_strategy(config):
         pytest.skip("Lightning's FSDPStrategy needs a GPU accelerator")
+    workdir = tmp_path / "cwd"
+    workdir.mkdir()
+    monkeypatch.chdir(workdir)
     cli = VisualERMCLI(
         args=[
             "fit",
@@ -73,3 +78,4 @@ def test_gpu_config_trains_on_the_tiny_model(config: Path, tiny_model_dir: Path,
     assert cli.trainer.global_step >= 1  # gradient accumulation: the two batches may make a single optimizer step
     assert torch.isfinite(cli.trainer.callback_metrics["train/loss"])
     assert "val/parse_rate" in cli.trainer.callback_metrics
+    assert not any(workdir.iterdir()), "a fast_dev_run must not write into the working directory"

@@ -128,7 +128,7 @@ class RewardModelSFT(L.LightningModule):
         val_generate_batches: validation batches per epoch on which critiques are generated and scored.
         max_new_tokens: generation budget for a critique during validation.
         adapter_dir: where to write the trained LoRA adapter (peft format) and processor at the end of fit;
-            defaults to ``<log_dir>/adapter``.
+            defaults to ``<log_dir>/adapter`` (``<default_root_dir>/adapter`` without a logger; none on fast_dev_run).
         tiny_model_if_missing: debug configs only: when ``loader.name_or_path`` is a local path that does not
             exist, build the tiny random-weight Qwen3-VL there first, so the debug run needs no download.
         loss_chunk_tokens: answer tokens per LM-head chunk in the loss (see ``chunked_cross_entropy``).
@@ -336,9 +336,10 @@ class RewardModelSFT(L.LightningModule):
         checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items() if k in trainable}
 
     def on_train_end(self) -> None:
-        if not _is_peft(self.model) or not self.trainer.is_global_zero:
+        # fast_dev_run writes no checkpoints or logs, and no adapter either (it has no log_dir to put one in).
+        if not _is_peft(self.model) or not self.trainer.is_global_zero or getattr(self.trainer, "fast_dev_run", False):
             return
-        out_dir = self.adapter_dir or str(Path(self.trainer.log_dir or ".") / "adapter")
+        out_dir = self.adapter_dir or str(Path(self.trainer.log_dir or self.trainer.default_root_dir) / "adapter")
         save_adapter(self.vlm, out_dir, self.processor)
 
 

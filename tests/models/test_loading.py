@@ -120,6 +120,32 @@ def test_gradient_checkpointing_keeps_gradients_equal(tiny_model_dir: Path) -> N
         torch.testing.assert_close(grads[0][name], grads[1][name], rtol=1e-4, atol=1e-6)
 
 
+@pytest.mark.parametrize("quantization", ["none", "nf4"])
+def test_checkpointing_every_n_layers_recomputes_only_those_layers(tiny_model_dir: Path, quantization: str) -> None:
+    """Every n-th block (vision and text counted together) is recomputed in the backward, the rest keep activations;
+    through the QLoRA path too, where peft's preparation has first checkpointed every layer."""
+    dtype = "bfloat16" if quantization == "nf4" else "float32"
+    loader = VLMLoader(
+        str(tiny_model_dir),
+        dtype=dtype,
+        quantization=quantization,
+        lora=LoraSettings(r=4, dropout=0.0),
+        gradient_checkpointing=True,
+        checkpoint_every_n_layers=2,
+    )
+    model, processor = load_vlm(loader)
+    base = model.get_base_model()
+    blocks = [*base.model.visual.blocks, *base.model.language_model.layers]
+    assert [b.gradient_checkpointing for b in blocks] == [i % 2 == 0 for i in range(len(blocks))]
+    calls = [0] * len(base.model.language_model.layers)
+    for i, layer in enumerate(base.model.language_model.layers):
+        layer.mlp.register_forward_pre_hook(lambda *_, i=i: calls.__setitem__(i, calls[i] + 1))
+    _loss_backward(model, processor)
+    text_flags = [layer.gradient_checkpointing for layer in base.model.language_model.layers]
+    assert calls == [2 if flag else 1 for flag in text_flags]
+    assert 1 in calls and 2 in calls
+
+
 def test_adapter_saves_in_peft_format_and_loads_back(tiny_model_dir: Path, tmp_path: Path) -> None:
     model, processor = load_vlm(VLMLoader(str(tiny_model_dir), dtype="float32", lora=LoraSettings(r=4)))
     with torch.no_grad():
@@ -157,6 +183,7 @@ def test_pixel_budget_override_bounds_image_tokens(tiny_model_dir: Path) -> None
         ({"lora": LoraSettings(), "adapter": "x"}, "exclusive"),
         ({"lora": LoraSettings(), "freeze_vision": False}, "train_vision"),
         ({"min_pixels": 4096, "max_pixels": 1024}, "min_pixels"),
+        ({"checkpoint_every_n_layers": 0}, "checkpoint_every_n_layers"),
     ],
 )
 def test_loader_rejects_contradictory_settings(kwargs: dict, message: str) -> None:

@@ -279,11 +279,19 @@ def _add_lora(model: PreTrainedModel, settings: LoraSettings) -> nn.Module:
         raise ValueError(f"lora.target_modules {settings.target_regex()!r} matched no module: {exc}") from exc
 
 
+def unwrap_peft(model: nn.Module) -> Any:
+    """The transformers model under a peft wrapper, or ``model`` itself when it has none.
+
+    Typed ``Any``: nn.Module's ``__getattr__`` types every attribute as Tensor | Module, and callers reach into HF
+    attributes (``.model``, ``num_parameters``, ``_no_split_modules``) that mypy cannot see.
+    """
+    get_base_model = getattr(model, "get_base_model", None)
+    return get_base_model() if get_base_model is not None else model
+
+
 def _vision_tower(model: nn.Module) -> nn.Module:
     """The ViT of Qwen2/2.5/3-VL (``model.visual``), through a PeftModel wrapper if any."""
-    # getattr, not attribute access: nn.Module's __getattr__ types every unknown attribute as Tensor | Module.
-    get_base_model = getattr(model, "get_base_model", None)
-    base = get_base_model() if get_base_model is not None else model
+    base = unwrap_peft(model)
     inner = getattr(base, "model", base)
     visual = getattr(inner, "visual", None)
     if visual is None:

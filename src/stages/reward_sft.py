@@ -28,7 +28,7 @@ from torchmetrics.regression import PearsonCorrCoef
 
 from src.data.schema import Critique
 from src.eval.critique_metrics import CritiqueDetection
-from src.models.loading import VLMLoader, load_vlm_model, load_vlm_processor, save_adapter
+from src.models.loading import VLMLoader, load_vlm_model, load_vlm_processor, save_adapter, unwrap_peft
 from src.models.packing import packed_position_ids
 from src.models.tiny import build_tiny_qwen3_vl
 from src.reward import CritiqueParseError, parse_critique
@@ -104,8 +104,7 @@ def _backbone_and_head(model: torch.nn.Module) -> tuple[Any, Any]:
     LoRA layers live inside these modules, so calling them directly trains the adapters exactly as the full
     forward would; under FSDP the root unit is Lightning's wrapper, so the submodules' own units still gather.
     """
-    wrapped: Any = model  # nn.Module's __getattr__ types every attribute as Tensor | Module
-    base: Any = wrapped.get_base_model() if hasattr(wrapped, "get_base_model") else wrapped
+    base = unwrap_peft(model)
     backbone = getattr(base, "model", None)
     head = base.get_output_embeddings() if hasattr(base, "get_output_embeddings") else None
     if backbone is None or head is None:
@@ -200,8 +199,8 @@ class RewardModelSFT(L.LightningModule):
             compile_repeated_blocks(self.model, self.compile_backend)
         # Adapter checkpoints hold only the adapters (see on_save_checkpoint); full ones must load strictly.
         self.strict_loading = not _is_peft(self.model)
-        base: Any = self.vlm.get_base_model() if _is_peft(self.model) else self.vlm
-        self._n_params = int(base.num_parameters())  # HF counts 4-bit weights at their unpacked size
+        # HF counts 4-bit weights at their unpacked size
+        self._n_params = int(unwrap_peft(self.model).num_parameters())
 
     @property
     def flops_per_batch(self) -> int:
@@ -362,8 +361,7 @@ def compile_repeated_blocks(model: torch.nn.Module, backend: str | Callable[...,
     FLOPs; norms, rotary embeddings, activations and LoRA additions inside them fuse. The LM head and the loss stay
     eager (``chunked_cross_entropy`` already bounds them).
     """
-    wrapped: Any = model
-    base: Any = wrapped.get_base_model() if hasattr(wrapped, "get_base_model") else wrapped
+    base = unwrap_peft(model)
     block_types = set(getattr(base, "_no_split_modules", None) or [])
     if not block_types:
         raise TypeError(f"{type(base).__name__} declares no _no_split_modules; cannot tell its repeated blocks")

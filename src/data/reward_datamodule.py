@@ -47,7 +47,7 @@ from src.data.collate import (
     pad_token_batch,
     training_sample,
 )
-from src.data.sampling import LengthBucketBatchSampler, check_epoch_position, epoch_position
+from src.data.sampling import LengthBucketBatchSampler, TrainEpochPosition, rank_and_world
 from src.data.shards import CorruptRowError, PairRecord, load_pairs
 
 
@@ -200,8 +200,7 @@ class RewardModelDataModule(LightningDataModule):
         self.train_pairs: list[PairRecord] = []
         self.val_pairs: list[PairRecord] = []
         self.corrupt_rows: list[CorruptRowError] = []
-        self._train_sampler: LengthBucketBatchSampler | None = None
-        self._resume: dict[str, int] | None = None
+        self._position = TrainEpochPosition()
 
     def connect(self, processor: Any, max_length: int | None = None) -> None:
         """Give the DataModule what only the model knows; call before the dataloaders are built."""
@@ -272,15 +271,9 @@ class RewardModelDataModule(LightningDataModule):
             out.append(prompt_tokens[pair.domain] + n_target + images)
         return out
 
-    def _rank_world(self) -> tuple[int, int]:
-        trainer = self.trainer
-        if trainer is None:
-            return 0, 1
-        return trainer.global_rank, trainer.world_size
-
     def train_dataloader(self) -> DataLoader:
         processor = self._require_processor()
-        rank, world = self._rank_world()
+        rank, world = rank_and_world(self.trainer)
         sampler = LengthBucketBatchSampler(
             self.length_estimates(self.train_pairs),
             self.batch_size,
@@ -290,9 +283,7 @@ class RewardModelDataModule(LightningDataModule):
             rank=rank,
             world_size=world,
         )
-        if self._resume is not None:
-            sampler.resume(self._resume["epoch"], self._resume["batches_done"])
-        self._train_sampler = sampler
+        self._position.attach(sampler)
         dataset = CriticPairDataset(self.train_pairs, processor, self.max_length, self.max_image_side, self.on_corrupt)
         return self._loader(
             dataset, sampler, CriticCollator(pad_id_of(processor), with_prompt=False, packing=self.packing)
@@ -300,7 +291,7 @@ class RewardModelDataModule(LightningDataModule):
 
     def val_dataloader(self) -> DataLoader:
         processor = self._require_processor()
-        rank, world = self._rank_world()
+        rank, world = rank_and_world(self.trainer)
         sampler = LengthBucketBatchSampler(
             self.length_estimates(self.val_pairs), self.val_batch_size, shuffle=False, rank=rank, world_size=world
         )
@@ -321,9 +312,7 @@ class RewardModelDataModule(LightningDataModule):
 
     def state_dict(self) -> dict[str, int]:
         """Where the training epoch stands (see ``src.data.sampling.epoch_position``); Lightning checkpoints it."""
-        return epoch_position(self.trainer, self._train_sampler)
+        return self._position.state_dict(self.trainer)
 
     def load_state_dict(self, state_dict: dict[str, int]) -> None:
-        self._resume = check_epoch_position(state_dict)
-        if self._train_sampler is not None:
-            self._train_sampler.resume(self._resume["epoch"], self._resume["batches_done"])
+        self._position.load_state_dict(state_dict)

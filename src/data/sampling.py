@@ -137,3 +137,38 @@ def check_epoch_position(state: dict[str, Any]) -> dict[str, int]:
         if not isinstance(state.get(key), int) or state[key] < 0:
             raise ValueError(f"datamodule state: {key!r} missing or not a non-negative int in {state!r}")
     return {"epoch": state["epoch"], "batches_done": state["batches_done"]}
+
+
+class TrainEpochPosition:
+    """A DataModule's resumable place in the training epoch, over a train sampler rebuilt by each
+    ``train_dataloader()``.
+
+    Lightning may load a checkpoint's DataModule state before or after the train dataloader exists; either way the
+    sampler skips the batches already trained. The DataModule's ``state_dict``/``load_state_dict`` delegate here.
+    """
+
+    def __init__(self) -> None:
+        self.sampler: LengthBucketBatchSampler | None = None
+        self._pending: dict[str, int] | None = None
+
+    def attach(self, sampler: LengthBucketBatchSampler) -> None:
+        """Make ``sampler`` the training sampler, resumed if a checkpoint position was loaded."""
+        if self._pending is not None:
+            sampler.resume(self._pending["epoch"], self._pending["batches_done"])
+        self.sampler = sampler
+
+    def state_dict(self, trainer: Any) -> dict[str, int]:
+        """Where the training epoch stands (see ``epoch_position``); Lightning checkpoints it."""
+        return epoch_position(trainer, self.sampler)
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._pending = check_epoch_position(state)
+        if self.sampler is not None:
+            self.sampler.resume(self._pending["epoch"], self._pending["batches_done"])
+
+
+def rank_and_world(trainer: Any) -> tuple[int, int]:
+    """This process's rank and the world size for sharding batches; (0, 1) outside a Trainer."""
+    if trainer is None:
+        return 0, 1
+    return trainer.global_rank, trainer.world_size

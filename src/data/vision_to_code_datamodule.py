@@ -23,7 +23,7 @@ from lightning import LightningDataModule
 from torch.utils.data import DataLoader, Dataset
 
 from src.data.collate import encode_prompt, image_token_estimate, load_image, pad_id_of, pad_token_batch
-from src.data.sampling import LengthBucketBatchSampler, check_epoch_position, epoch_position
+from src.data.sampling import LengthBucketBatchSampler, TrainEpochPosition, rank_and_world
 from src.data.shards import CorruptRowError, image_size, iter_jsonl, report_corrupt
 from src.render.job import DOMAINS
 
@@ -214,8 +214,7 @@ class VisionToCodeDataModule(LightningDataModule):
         self.train_prompts: list[PolicyPrompt] = []
         self.val_prompts: list[PolicyPrompt] = []
         self.corrupt_rows: list[CorruptRowError] = []
-        self._train_sampler: LengthBucketBatchSampler | None = None
-        self._resume: dict[str, int] | None = None
+        self._position = TrainEpochPosition()
 
     def connect(self, processor: Any) -> None:
         """Give the DataModule the policy's processor; call before the dataloaders are built."""
@@ -263,8 +262,7 @@ class VisionToCodeDataModule(LightningDataModule):
 
     def _loader(self, prompts: list[PolicyPrompt], shuffle: bool) -> DataLoader:
         processor = self._require_processor()
-        trainer = self.trainer
-        rank, world = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
+        rank, world = rank_and_world(self.trainer)
         sampler = LengthBucketBatchSampler(
             self.length_estimates(prompts),
             self.batch_size,
@@ -275,9 +273,7 @@ class VisionToCodeDataModule(LightningDataModule):
             world_size=world,
         )
         if shuffle:
-            if self._resume is not None:
-                sampler.resume(self._resume["epoch"], self._resume["batches_done"])
-            self._train_sampler = sampler
+            self._position.attach(sampler)
         return DataLoader(
             PolicyPromptDataset(prompts, processor, self.max_image_side, self.on_corrupt),
             batch_sampler=sampler,
@@ -294,9 +290,7 @@ class VisionToCodeDataModule(LightningDataModule):
         return self._loader(self.val_prompts, shuffle=False)
 
     def state_dict(self) -> dict[str, int]:
-        return epoch_position(self.trainer, self._train_sampler)
+        return self._position.state_dict(self.trainer)
 
     def load_state_dict(self, state_dict: dict[str, int]) -> None:
-        self._resume = check_epoch_position(state_dict)
-        if self._train_sampler is not None:
-            self._train_sampler.resume(self._resume["epoch"], self._resume["batches_done"])
+        self._position.load_state_dict(state_dict)

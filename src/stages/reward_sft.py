@@ -165,7 +165,7 @@ class RewardModelSFT(L.LightningModule):
         self.loss_chunk_tokens = loss_chunk_tokens
         self.compile_layers, self.compile_backend = compile_layers, compile_backend
         self._n_params = 0  # set in configure_model; feeds flops_per_batch
-        self._batch_tokens = 0
+        self._batch_tokens: torch.Tensor | int = 0  # read (and synced) only when flops_per_batch is asked for
         self._warned_dense_packing = False
         self.model: torch.nn.Module | None = None
         self.processor: Any = None
@@ -212,7 +212,7 @@ class RewardModelSFT(L.LightningModule):
         """
         training = self._trainer is not None and self.trainer.training
         per_token = (4 if _is_peft(self.model) else 6) if training else 2
-        return per_token * self._n_params * self._batch_tokens
+        return per_token * self._n_params * int(self._batch_tokens)
 
     @property
     def vlm(self) -> Any:
@@ -224,10 +224,12 @@ class RewardModelSFT(L.LightningModule):
     # -- training ------------------------------------------------------------------------------------------------
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         loss = self._loss(batch)
-        self._batch_tokens = tokens_in_batch(batch)
-        n_tokens = int((batch["labels"] != IGNORE_INDEX).sum())
+        # Token counts stay tensors here: int() on a CUDA tensor would stall the CPU until the forward finishes,
+        # before it could queue the backward.
+        self._batch_tokens = real_token_count(batch)
+        n_tokens = (batch["labels"] != IGNORE_INDEX).sum().float()
         self.log("train/loss", loss, prog_bar=True, batch_size=len(batch["domains"]))
-        self.log("train/answer_tokens", float(n_tokens), batch_size=len(batch["domains"]))
+        self.log("train/answer_tokens", n_tokens, batch_size=len(batch["domains"]))
         return loss
 
     def _loss(self, batch: dict[str, Any]) -> torch.Tensor:
@@ -271,7 +273,7 @@ class RewardModelSFT(L.LightningModule):
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         batch_size = len(batch["domains"])
         loss = self._loss(batch)
-        self._batch_tokens = tokens_in_batch(batch)
+        self._batch_tokens = real_token_count(batch)
         self.log("val/loss", loss, prog_bar=True, batch_size=batch_size, sync_dist=True)
         if batch_idx >= self.val_generate_batches or batch.get("prompt_inputs") is None:
             return
@@ -347,11 +349,16 @@ def pairs_in_batch(batch: dict[str, Any]) -> int:
     return len(batch["ids"])
 
 
-def tokens_in_batch(batch: dict[str, Any]) -> int:
-    """Real (unpadded) tokens in a batch, padded or packed (``ThroughputMonitor.length_fn``)."""
+def real_token_count(batch: dict[str, Any]) -> torch.Tensor | int:
+    """Real (unpadded) tokens in a batch, padded or packed; a device tensor for padded batches (no host sync)."""
     inputs = batch["model_inputs"]
     mask = inputs.get("attention_mask")
-    return int(mask.sum()) if mask is not None else int(inputs["input_ids"].numel())
+    return mask.sum() if mask is not None else int(inputs["input_ids"].numel())
+
+
+def tokens_in_batch(batch: dict[str, Any]) -> int:
+    """Real (unpadded) tokens in a batch, padded or packed (``ThroughputMonitor.length_fn``)."""
+    return int(real_token_count(batch))
 
 
 def compile_repeated_blocks(model: torch.nn.Module, backend: str | Callable[..., Any] = "inductor") -> int:

@@ -1,0 +1,1 @@
+"""Generation engines (HF ``generate``, an OpenAI-compatible server, in-process vLLM) and the rollout Callback."""

@@ -28,6 +28,7 @@ from torchmetrics.regression import PearsonCorrCoef
 
 from src.data.schema import Critique
 from src.eval.critique_metrics import CritiqueDetection
+from src.models.lm_head import backbone_and_head
 from src.models.loading import VLMLoader, load_vlm_model, load_vlm_processor, save_adapter, unwrap_peft
 from src.models.packing import packed_position_ids
 from src.models.tiny import build_tiny_qwen3_vl
@@ -55,7 +56,7 @@ def answer_token_loss(
     keep[:, :-1] = labels[:, 1:] != IGNORE_INDEX
     if not keep.any():
         raise ValueError("batch has no answer tokens: every label is -100 (prompt longer than max_length?)")
-    backbone, head = _backbone_and_head(model)
+    backbone, head = backbone_and_head(model)
     if packing is not None:
         position_ids = packed_position_ids(
             backbone,
@@ -96,22 +97,6 @@ def chunked_cross_entropy(
 
 def _cross_entropy_sum(head: torch.nn.Module, hidden: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(head(hidden).float(), targets, reduction="sum")
-
-
-def _backbone_and_head(model: torch.nn.Module) -> tuple[Any, Any]:
-    """The multimodal backbone (``.model``) and LM head of a HF VLM, through a peft wrapper if there is one.
-
-    LoRA layers live inside these modules, so calling them directly trains the adapters exactly as the full
-    forward would; under FSDP the root unit is Lightning's wrapper, so the submodules' own units still gather.
-    """
-    base = unwrap_peft(model)
-    backbone = getattr(base, "model", None)
-    head = base.get_output_embeddings() if hasattr(base, "get_output_embeddings") else None
-    if backbone is None or head is None:
-        raise TypeError(
-            f"{type(base).__name__} has no .model backbone and LM head; expected a HF *ForConditionalGeneration"
-        )
-    return backbone, head
 
 
 class RewardModelSFT(L.LightningModule):

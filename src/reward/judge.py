@@ -27,15 +27,16 @@ from __future__ import annotations
 import time
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from PIL import Image
 
 from src.data.schema import Critique
-from src.models.prompt_profiles import CriticProfile, builtin_profile
+from src.models.prompt_profiles import CriticProfile, builtin_profile, load_profile
 from src.reward.pair import RewardPair, check_pairs
 from src.reward.parse import CritiqueParseError, parse_critique
 from src.reward.reward import CandidateReward, RewardConfig, critique_to_reward
-from src.rollout.engine import ChatRequest, GenerationEngine
+from src.rollout.engine import ChatRequest, GenerationEngine, SamplingSettings
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,8 @@ class VisualERMJudge:
 
     Args:
         engine: generates the critiques (the same engine protocol as the policy's).
-        profile: critic prompt, image encoding and sampling; default: our own critic's built-in profile.
+        profile: critic prompt, image encoding and sampling, or the path of a profile JSON (``load_profile``);
+            default: our own critic's built-in profile.
         reward: how critiques become rewards (paper's group-max or the public code's fixed S/50).
         retries: how many more times an unparseable critique is asked for before the fallback (public code: 2).
         batch_size: requests per ``engine.generate`` call; bounds the memory of an in-process engine.
@@ -92,7 +94,7 @@ class VisualERMJudge:
     def __init__(
         self,
         engine: GenerationEngine,
-        profile: CriticProfile | None = None,
+        profile: CriticProfile | str | Path | None = None,
         reward: RewardConfig | None = None,
         retries: int = 2,
         batch_size: int = 32,
@@ -102,6 +104,8 @@ class VisualERMJudge:
         if batch_size < 1:
             raise ValueError(f"batch_size: must be >= 1, got {batch_size}")
         self.engine = engine
+        if isinstance(profile, str | Path):
+            profile = load_profile(profile)
         self.profile = profile or builtin_profile()
         self.reward = reward or RewardConfig()
         self.retries = retries
@@ -126,11 +130,14 @@ class VisualERMJudge:
             if not pending:
                 break
             failed = []
-            for chunk in _chunks(pending, self.batch_size):
-                requests = [
-                    self.profile.build_request(pairs[i].domain, pairs[i].reference, candidates[i]) for i in chunk
-                ]
-                texts, seconds = self._generate(requests, attempt)
+            by_domain: dict[str, list[int]] = {}  # a profile may sample each domain differently
+            for i in pending:
+                by_domain.setdefault(pairs[i].domain, []).append(i)
+            for domain, chunk in (
+                (d, c) for d, members in by_domain.items() for c in _chunks(members, self.batch_size)
+            ):
+                requests = [self.profile.build_request(domain, pairs[i].reference, candidates[i]) for i in chunk]
+                texts, seconds = self._generate(requests, self.profile.sampling_for(domain), attempt)
                 for i, text in zip(chunk, texts, strict=True):
                     attempts[i] += 1
                     judge_seconds[i] += seconds / len(chunk)
@@ -155,9 +162,10 @@ class VisualERMJudge:
         ]
         return JudgeResult(pairs=judged, seconds=time.perf_counter() - start)
 
-    def _generate(self, requests: list[ChatRequest], attempt: int) -> tuple[list[str | CritiqueParseError], float]:
+    def _generate(
+        self, requests: list[ChatRequest], sampling: SamplingSettings, attempt: int
+    ) -> tuple[list[str | CritiqueParseError], float]:
         """One engine call; a completion the engine gave up on comes back as a parse failure with its reason."""
-        sampling = self.profile.sampling
         if attempt and sampling.seed is not None:  # a re-ask with the same seed would repeat the same answer
             sampling = replace(sampling, seed=sampling.seed + attempt)
         start = time.perf_counter()

@@ -4,6 +4,7 @@ the critic per GRPO group, and the judge is built from YAML like every other com
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -11,7 +12,7 @@ from jsonargparse import ArgumentParser
 from PIL import Image
 
 from src.data.schema import Critique
-from src.models.prompt_profiles import CriticProfile
+from src.models.prompt_profiles import CriticProfile, builtin_profile, save_profile
 from src.render.job import RenderResult
 from src.reward.judge import VisualERMJudge
 from src.reward.pair import PairError, RewardFunction, RewardPair, load_reference
@@ -180,3 +181,17 @@ def test_built_from_yaml_through_jsonargparse(tmp_path) -> None:  # type: ignore
     assert judge.profile.image_format == "jpeg" and judge.profile.sampling.max_new_tokens == 4096
     assert judge.reward.normalization == "fixed" and judge.retries == 1
     assert judge([pair(rendered(REFERENCE))]) == [2.0]
+
+
+def test_each_domain_is_sampled_as_its_profile_says_and_a_profile_loads_from_a_path(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    base = builtin_profile()
+    svg_sampling = SamplingSettings(temperature=0.3, max_new_tokens=32)
+    domains = {**base.domains, "svg": replace(base.domains["svg"], sampling=svg_sampling)}
+    path = save_profile(replace(base, name="mixed", domains=domains), tmp_path / "profile.json")
+    engine = ScriptedEngine(lambda request, call: '{"errors": []}')
+    judge = VisualERMJudge(engine, profile=str(path))
+    pairs = [pair(rendered(REFERENCE)), RewardPair(REFERENCE, rendered(REFERENCE), "svg"), pair(rendered(REFERENCE))]
+    assert judge(pairs) == [2.0, 2.0, 2.0]
+    assert judge.profile.name == "mixed"
+    assert [len(call) for call in engine.calls] == [2, 1]  # one engine call per domain: sampling differs
+    assert engine.samplings == [base.sampling, svg_sampling]

@@ -27,6 +27,12 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--equivalent-share", type=float, default=SynthesisConfig.equivalent_share)
     parser.add_argument("--identical-share", type=float, default=SynthesisConfig.identical_share)
     parser.add_argument("--timeout-s", type=float, default=SynthesisConfig.timeout_s)
+    parser.add_argument(
+        "--render-attempts",
+        type=int,
+        default=SynthesisConfig.render_attempts,
+        help="tries per render before a timeout/crash stops the run (never a drop: those depend on machine load)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar (logs, CI)")
     args = parser.parse_args(argv)
     config = SynthesisConfig(
@@ -38,6 +44,7 @@ def main(argv: list[str] | None = None) -> dict:
         equivalent_share=args.equivalent_share,
         identical_share=args.identical_share,
         timeout_s=args.timeout_s,
+        render_attempts=args.render_attempts,
     )
     summary = synthesize(args.out, config, progress=not args.no_progress)
     brief = {k: summary[k] for k in ("pairs", "kept", "dropped", "drop_fraction", "drop_reasons", "this_run")}

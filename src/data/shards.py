@@ -12,7 +12,13 @@ Two row layouts are read back, told apart by their keys:
 - ours (train/val): ``id, domain, reference_image, candidate_image, reference_source, candidate_source,
   critique`` (official critique JSON), ``perturbations``, ``seed``;
 - VC-RewardBench (our bench split, and the official file): ``gt_img_path, pred_img_path, category,
-  human_errors``. Relative image paths resolve against the manifest's folder.
+  human_errors``. Relative image paths resolve against the manifest's folder, else (the official file's own
+  convention) against the working directory.
+
+The official evaluator (``evaluation/evaluation.py`` of InternLM/Visual-ERM) reads one JSON *list* of bench rows,
+each with the judge's answer under ``pred_json``; it keeps a reference error only when its ``type`` key is one of the
+domain's ``*_error`` names, and a predicted one by ``type`` or ``category``. ``official_human_errors`` writes both
+keys, and ``prediction_row`` / ``write_predictions`` write that list, so the evaluator runs on our files unchanged.
 """
 
 from __future__ import annotations
@@ -67,6 +73,61 @@ def split_of(pair_id: str) -> str:
         if bucket < edge:
             return split
     return SPLITS[-1]
+
+
+def official_human_errors(critique: Critique) -> list[dict[str, Any]]:
+    """VC-RewardBench ``human_errors``: official error objects carrying both ``type`` and ``category``.
+
+    The official evaluator filters reference errors by ``type`` only (chart/SVG critiques name it ``category``), so
+    both keys are written whatever the domain.
+    """
+    out = []
+    for err in critique.to_official()["errors"]:
+        label = err.get("category", err.get("type"))
+        out.append({**err, "type": label, "category": label})
+    return out
+
+
+def prediction_row(
+    pair: PairRecord, prediction: Critique | None, raw_text: str, relative_to: str | Path | None = None
+) -> dict[str, Any]:
+    """One item of the official evaluator's input: the bench row of ``pair`` plus the judge's answer.
+
+    ``pred_json`` is the official critique JSON, or ``{}`` when the answer did not parse (the evaluator then counts
+    no predicted errors, as for a critique that finds none). Image paths are written relative to ``relative_to``
+    (default: the working directory, where the evaluator resolves them), absolute when they lie outside it.
+    """
+    base = Path(relative_to) if relative_to is not None else Path.cwd()
+
+    def where(path: Path) -> str:
+        resolved = path.resolve()
+        try:
+            return str(resolved.relative_to(base.resolve()))
+        except ValueError:
+            return str(resolved)
+
+    pred_json = prediction.to_official() if prediction is not None else {}
+    if prediction is not None:
+        pred_json["errors"] = official_human_errors(prediction)
+    return {
+        "id": pair.id,
+        "category": pair.domain,
+        "gt_img_path": where(pair.reference_image),
+        "pred_img_path": where(pair.candidate_image),
+        "human_errors": official_human_errors(pair.critique),
+        "pred_json": pred_json,
+        "pred_text": raw_text,
+    }
+
+
+def write_predictions(path: str | Path, rows: list[dict[str, Any]]) -> Path:
+    """Write ``prediction_row`` items as one JSON list (the evaluator ``json.load``s the whole file)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(rows, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+    return path
 
 
 def image_relpath(png: bytes) -> str:
@@ -227,7 +288,9 @@ def parse_pair_row(row: dict[str, Any], base_dir: Path, where: str, check_images
         if not isinstance(value, str) or not value:
             raise SchemaError(f"{key}: missing or not a path")
         path = Path(value)
-        path = path if path.is_absolute() else base_dir / path
+        if not path.is_absolute():
+            # The manifest's folder first (our shards); the working directory is the official file's convention.
+            path = base_dir / path if (base_dir / path).exists() or not path.exists() else path.resolve()
         sizes[key] = image_size(path, key) if check_images else None
         return path
 

@@ -24,6 +24,17 @@ the image before it (``step_invisible`` otherwise), so each label of a 2–4-err
 this costs ~1.8 renders per pair instead of ~1.2 (measured 620 against 974 pairs/min on 2 cores, target 300).
 An equivalent candidate that differs in more than ``equivalent_max_pixels`` pixels is dropped. A failed
 render is dropped with its error kind. Every drop is recorded in ``drops.jsonl`` and counted in ``summary.json``.
+
+Splits are drawn per reference, not per pair: the ``k`` candidates of a group share one reference image, so a split
+per pair id put nearly every val/bench reference into train as well (before: all 90 val/bench pairs of a 300-per-domain
+set shared their reference with a train pair). A row carries its ``reference_id``.
+
+Only deterministic failures are drops. A ``timeout`` or ``crashed`` render says as much about the machine (a
+Chromium launch or a chart child starved of CPU by other processes) as about the source, and recording it as a drop
+made the kept set depend on machine load (measured: 1 run in 4 kept a different set of tables on a fresh, busy
+machine). Such jobs are rendered again, up to ``render_attempts`` times in all; a job still failing that way stops
+the run with ``TransientRenderError`` before anything of its batch is recorded, so a resumed run (or one with a
+larger ``timeout_s``) picks the set up exactly where it stood.
 """
 
 from __future__ import annotations
@@ -48,7 +59,7 @@ from PIL import Image
 from src.data.perturb import equivalences, kind_categories, perturbations
 from src.data.schema import Critique, Discrepancy
 from src.data.seeds import seed_functions
-from src.data.shards import DROPS_FILE, SPLITS, ShardWriter, iter_jsonl, split_of
+from src.data.shards import DROPS_FILE, SPLITS, ShardWriter, iter_jsonl, official_human_errors, split_of
 from src.render.job import DOMAINS, Domain, RenderJob, RenderResult
 
 CandidateKind = Literal["perturbed", "equivalent", "identical"]
@@ -56,6 +67,12 @@ CandidateKind = Literal["perturbed", "equivalent", "identical"]
 PERTURBATION_COUNT_WEIGHTS: dict[int, float] = {1: 0.4, 2: 0.3, 3: 0.2, 4: 0.1}
 # Paper's pipeline downscales tables to 768 px and charts/SVG to 1024 px before the judge sees them.
 MAX_SIDE: dict[str, int] = {"chart": 1024, "table": 768, "svg": 1024}
+# Render error kinds that can come from the machine rather than the source: retried, never recorded as a drop.
+TRANSIENT_RENDER_FAILURES: frozenset[str] = frozenset({"timeout", "crashed"})
+
+
+class TransientRenderError(RuntimeError):
+    """A render kept timing out or crashing on every attempt; nothing of its batch was recorded."""
 
 
 @dataclass(frozen=True)
@@ -78,6 +95,10 @@ class SynthesisConfig:
     pixel_tolerance: int = 16
     visible_min_pixels: int = 12
     equivalent_max_pixels: int = 0
+    # Tries per render job before a timeout/crash stops the run (see TRANSIENT_RENDER_FAILURES).
+    render_attempts: int = 3
+    # Seconds to wait before the n-th retry is n x this (a load spike gets time to pass).
+    retry_pause_s: float = 1.0
 
     def __post_init__(self) -> None:
         for d in self.domains:
@@ -91,10 +112,17 @@ class SynthesisConfig:
             raise ValueError("equivalent_share + identical_share must lie in [0, 1]")
         if self.workers < 1:
             raise ValueError(f"workers: must be >= 1, got {self.workers}")
+        if self.render_attempts < 1:
+            raise ValueError(f"render_attempts: must be >= 1, got {self.render_attempts}")
 
 
 def pair_id(seed: int, domain: str, index: int) -> str:
     return f"{domain}-s{seed}-{index:07d}"
+
+
+def reference_id(seed: int, domain: str, group: int) -> str:
+    """Id of the reference a group of candidates shares; the split is drawn from it (see the module docstring)."""
+    return f"{domain}-s{seed}-ref{group:07d}"
 
 
 @dataclass
@@ -212,22 +240,17 @@ def pixel_verdict(plan: CandidatePlan, reference: bytes, candidate: bytes, confi
     return None
 
 
-def official_human_errors(critique: Critique) -> list[dict[str, Any]]:
-    """VC-RewardBench ``human_errors``: official error objects carrying both ``type`` and ``category``."""
-    out = []
-    for err in critique.to_official()["errors"]:
-        label = err.get("category", err.get("type"))
-        out.append({**err, "type": label, "category": label})
-    return out
-
-
-def pair_rows(plan: CandidatePlan, ref_path: str, cand_path: str, seed: int) -> tuple[str, dict[str, Any]]:
-    """The manifest row of a kept pair and its split (bench rows in the official VC-RewardBench layout)."""
+def pair_rows(
+    plan: CandidatePlan, ref_path: str, cand_path: str, seed: int, reference: str
+) -> tuple[str, dict[str, Any]]:
+    """The manifest row of a kept pair and its split, drawn from its ``reference`` id so that a reference image
+    lies in one split only (bench rows in the official VC-RewardBench layout)."""
     critique = Critique(plan.domain, plan.errors)
-    split = split_of(plan.pair_id)
+    split = split_of(reference)
     if split == "bench":
         return split, {
             "id": plan.pair_id,
+            "reference_id": reference,
             "gt_img_path": ref_path,
             "pred_img_path": cand_path,
             "category": plan.domain,
@@ -236,6 +259,7 @@ def pair_rows(plan: CandidatePlan, ref_path: str, cand_path: str, seed: int) -> 
         }
     return split, {
         "id": plan.pair_id,
+        "reference_id": reference,
         "domain": plan.domain,
         "reference_image": ref_path,
         "candidate_image": cand_path,
@@ -322,6 +346,7 @@ def synthesize(
         "dropped": sum(run_drops.values()),
         "drop_reasons": dict(sorted(run_drops.items())),
         "renders": run["renders"],
+        "retried_renders": run["retried_renders"],
         "kept_pairs_per_min": round(60.0 * run["kept"] / seconds, 1) if seconds > 0 else None,
     }
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
@@ -373,9 +398,7 @@ def _render_and_record(
                     jobs.setdefault(
                         (plan.domain, source), RenderJob(plan.domain, source, max_side=MAX_SIDE[plan.domain])
                     )
-    job_list = list(jobs.values())
-    results: dict[tuple[str, str], RenderResult] = dict(zip(jobs, pool.render(job_list), strict=True))
-    run["renders"] += len(job_list)
+    results = _render_with_retries(jobs, pool, config, run)
 
     for cursor, _ in batch:
         for plan in plans[cursor.domain]:
@@ -392,11 +415,43 @@ def _render_and_record(
             ref_png = results[(plan.domain, plan.reference_source)].png
             cand_png = results[(plan.domain, plan.candidate_source)].png
             assert ref_png is not None and cand_png is not None
-            split, row = pair_rows(plan, writer.put_image(ref_png), writer.put_image(cand_png), config.seed)
+            reference = reference_id(config.seed, plan.domain, plan.index // k)
+            split, row = pair_rows(plan, writer.put_image(ref_png), writer.put_image(cand_png), config.seed, reference)
             writer.add_row(split, row)
             cursor.kept += 1
             run["kept"] += 1
             bar.update(1)
+
+
+def _render_with_retries(
+    jobs: dict[tuple[str, str], RenderJob], pool: Any, config: SynthesisConfig, run: Counter
+) -> dict[tuple[str, str], RenderResult]:
+    """Render every job; re-render those that failed transiently, and raise if one never gets a verdict."""
+    keys = list(jobs)
+    results: dict[tuple[str, str], RenderResult] = dict(zip(keys, pool.render([jobs[k] for k in keys]), strict=True))
+    run["renders"] += len(keys)
+    for attempt in range(1, config.render_attempts):
+        again = [k for k in keys if _is_transient(results[k])]
+        if not again:
+            break
+        time.sleep(config.retry_pause_s * attempt)
+        results.update(zip(again, pool.render([jobs[k] for k in again]), strict=True))
+        run["renders"] += len(again)
+        run["retried_renders"] += len(again)
+    stuck = [k for k in keys if _is_transient(results[k])]
+    if stuck:
+        domain, _ = stuck[0]
+        shot = results[stuck[0]]
+        raise TransientRenderError(
+            f"{len(stuck)} {domain} render(s) ended in {shot.error_kind!r} on all {config.render_attempts} attempts "
+            f"({shot.message[:200]}); nothing of this batch was recorded. The machine may be overloaded or timeout_s "
+            f"({config.timeout_s:g} s) too small for it: run again (it resumes) or raise timeout_s"
+        )
+    return results
+
+
+def _is_transient(result: RenderResult) -> bool:
+    return not result.ok and result.error_kind in TRANSIENT_RENDER_FAILURES
 
 
 def _verdict(

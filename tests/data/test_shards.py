@@ -122,3 +122,54 @@ def test_official_rows_accept_capitalised_category(tmp_path: Path, pair_shards: 
     (tmp_path / "official.jsonl").write_text(json.dumps(row) + "\n")
     (pair,), _ = load_pairs(tmp_path / "official.jsonl")
     assert pair.domain == "chart" and isinstance(pair.critique, Critique)
+
+
+# The official evaluator's per-domain error names (evaluation/evaluation.py keeps a reference error only by `type`).
+OFFICIAL_TYPES = {
+    "chart": {"structure_error", "data_error", "text_error", "style_error"},
+    "table": {"layout_error", "text_error", "numeric_error"},
+    "svg": {"structure_error", "shape_error", "style_error", "text_symbol_error"},
+}
+
+
+def test_prediction_file_is_what_the_official_evaluator_reads(
+    pair_shards: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A JSON list of bench rows with `pred_json`; every reference error kept by its `type`, images from the cwd."""
+    from src.data.shards import prediction_row, write_predictions
+
+    monkeypatch.chdir(pair_shards.parent)
+    pairs, _ = load_pairs(pair_shards / "bench.jsonl")
+    assert {p.domain for p in pairs} == {"chart", "table", "svg"}
+    rows = [prediction_row(p, p.critique if i % 2 == 0 else None, "raw answer") for i, p in enumerate(pairs)]
+    path = write_predictions(tmp_path / "results" / "ours.json", rows)
+    items = json.loads(path.read_text())
+    assert isinstance(items, list) and len(items) == len(pairs)
+    for item, pair in zip(items, pairs, strict=True):
+        allowed = OFFICIAL_TYPES[item["category"]]
+        kept_reference = [e for e in item["human_errors"] if e.get("type") in allowed]
+        assert len(kept_reference) == len(pair.critique.errors)  # none silently filtered away
+        predicted = (item["pred_json"] or {}).get("errors", []) or []
+        assert all((e.get("type") or e.get("category")) in allowed for e in predicted)
+        for key in ("gt_img_path", "pred_img_path"):
+            assert not Path(item[key]).is_absolute() and Path(item[key]).is_file()  # relative to the working dir
+    assert all(item["pred_json"] == {} for item in items[1::2])  # unparseable: no predicted errors
+    for item, pair in zip(items[::2], pairs[::2], strict=True):
+        assert Critique.from_official(item["pred_json"], item["category"]) == pair.critique
+
+
+def test_official_rows_with_paths_relative_to_the_working_directory(
+    pair_shards: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """VC-RewardBench writes image paths relative to where its scripts run, not to the JSONL's folder."""
+    monkeypatch.chdir(pair_shards.parent)
+    rows = [json.loads(line) for line in (pair_shards / "bench.jsonl").read_text().splitlines()]
+    for row in rows:
+        row["gt_img_path"] = str(Path(pair_shards.name) / row["gt_img_path"])
+        row["pred_img_path"] = str(Path(pair_shards.name) / row["pred_img_path"])
+    official = tmp_path / "elsewhere" / "vc_rewardbench.jsonl"
+    official.parent.mkdir()
+    official.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    pairs, corrupt = load_pairs(official)
+    assert not corrupt and len(pairs) == len(rows)
+    assert all(p.reference_image.is_file() and p.candidate_image.is_file() for p in pairs)

@@ -24,7 +24,7 @@ from src.data.schema import Critique, Discrepancy
 from src.data.seeds import SeedFunctions, seed_functions
 from src.data.shards import SPLITS
 from src.data.synthesis import CandidatePlan, SynthesisConfig, changed_pixels, pixel_verdict, plan_candidate, synthesize
-from src.render import RenderPool
+from src.render import RenderPool, RenderResult
 
 pytestmark = pytest.mark.browser  # tables render in Chromium
 
@@ -139,6 +139,64 @@ def test_resume_after_a_kill_gives_the_same_set(pool, synth_dir: Path, tmp_path:
     # A third run has nothing left to do and renders nothing.
     summary = synthesize(tmp_path, config, progress=False, pool=pool)
     assert summary["this_run"]["renders"] == 0 and all_lines(tmp_path) == all_lines(synth_dir)
+
+
+class FlakyPool:
+    """The real pool, except that a job's first ``fail_times`` renders time out (a machine under load)."""
+
+    def __init__(self, pool: RenderPool, domain: str, fail_times: int = 1, kind: str = "timeout") -> None:
+        self.pool, self.domain, self.fail_times, self.kind = pool, domain, fail_times, kind
+        self.seen: dict[str, int] = {}
+
+    def render(self, jobs):
+        results = self.pool.render(jobs)
+        out = []
+        for job, result in zip(jobs, results, strict=True):
+            self.seen[job.source] = self.seen.get(job.source, 0) + 1
+            if job.domain == self.domain and self.seen[job.source] <= self.fail_times:
+                result = RenderResult.failure(self.kind, "simulated: starved of CPU")
+            out.append(result)
+        return out
+
+
+@pytest.mark.parametrize("kind", ["timeout", "crashed"])
+def test_a_render_that_fails_only_under_load_is_retried_not_dropped(
+    pool, synth_dir: Path, tmp_path: Path, kind: str
+) -> None:
+    """Timeouts and crashes depend on the machine: the kept set must be the one an idle machine gives."""
+    config = SynthesisConfig(n_per_domain=N_PER_DOMAIN, seed=0, workers=2, retry_pause_s=0.0)
+    summary = synthesize(tmp_path, config, progress=False, pool=FlakyPool(pool, "table", kind=kind))
+    assert summary["this_run"]["retried_renders"] > 0
+    assert all_lines(tmp_path) == all_lines(synth_dir)
+    assert not any(reason.endswith(kind) for reasons in summary["drop_reasons"].values() for reason in reasons)
+
+
+def test_a_render_that_never_gets_a_verdict_stops_the_run_and_resumes(pool, synth_dir: Path, tmp_path: Path) -> None:
+    config = SynthesisConfig(n_per_domain=N_PER_DOMAIN, seed=0, workers=2, retry_pause_s=0.0, render_attempts=2)
+    with pytest.raises(synthesis.TransientRenderError, match="on all 2 attempts"):
+        synthesize(tmp_path, config, progress=False, pool=FlakyPool(pool, "svg", fail_times=2))
+    drops = tmp_path / "drops.jsonl"
+    assert not drops.exists() or "timeout" not in drops.read_text()
+    synthesize(tmp_path, config, progress=False, pool=pool)
+    assert all_lines(tmp_path) == all_lines(synth_dir)
+
+
+def test_no_reference_image_of_val_or_bench_is_in_train(pool, tmp_path: Path) -> None:
+    """Candidates share their reference: splits are drawn per reference, so no val/bench image leaks into train."""
+    config = SynthesisConfig(domains=("svg",), n_per_domain=40, seed=0, workers=2, candidates_per_reference=4)
+    synthesize(tmp_path, config, progress=False, pool=pool)
+    rows = manifest_rows(tmp_path)
+    images = {
+        split: {r.get("reference_image", r.get("gt_img_path")) for r in split_rows}
+        | {r.get("candidate_image", r.get("pred_img_path")) for r in split_rows}
+        for split, split_rows in rows.items()
+    }
+    held_out = [r for split in ("val", "bench") for r in rows[split]]
+    assert held_out, "the set must hold val/bench pairs for this test to mean anything"
+    assert not images["train"] & (images["val"] | images["bench"])
+    assert not images["val"] & images["bench"]
+    references = {split: {r["reference_id"] for r in split_rows} for split, split_rows in rows.items()}
+    assert not references["train"] & (references["val"] | references["bench"])
 
 
 def test_cli_resumes_after_sigkill(tmp_path: Path) -> None:

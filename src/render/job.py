@@ -90,3 +90,13 @@ class RenderResult:
         if error_kind not in ERROR_KINDS:
             raise ValueError(f"unknown render error kind {error_kind!r}; expected one of {ERROR_KINDS}")
         return cls(ok=False, png=None, error_kind=error_kind, message=message[:2000], seconds=seconds)
+
+
+class JobFailure(Exception):
+    """A backend's verdict on its job (``kind`` from ``ERROR_KINDS``), raised where the job runs and sent back as a
+    ``RenderResult``: the sandboxed child cannot return a result object to the worker, only a kind and a message."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind if kind in ERROR_KINDS else "runtime"
+        self.message = message

@@ -9,11 +9,18 @@ Why this shape: the reward step renders hundreds of untrusted programs at once. 
 dominate a ~30-80 ms render, so workers are started once; each chart runs in a sandboxed child forked from its
 worker (see ``chart.py`` and ``sandbox.py``). The pool is a thread per slot over pipes (not
 ``multiprocessing.Pool``): a worker that dies mid-job is noticed as EOF on its pipe, a worker that hangs past its
-backstop is killed, and either is replaced while the other slots keep going, so throughput recovers.
+backstop is killed, and either is replaced while the other slots keep going, so throughput recovers. A worker
+that reports its own state damaged after a job (see ``worker.py``) is replaced the same way.
+
+Workers see an allow-listed environment (``WORKER_ENV``: paths, locale, thread pins; never the caller's tokens or
+credentials), and a root pool gives each slot its own unprivileged uid for its jobs (``SANDBOX_UID_BASE`` + slot),
+so a job can reach no other process, not even another worker's job. What a machine cannot enforce (no Landlock,
+no user namespaces, not x86_64) is logged once, at the first start.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import queue
 import shutil
@@ -41,8 +48,19 @@ _THREAD_PINS = {
     "MPLBACKEND": "Agg",
     "PYTHONHASHSEED": "0",  # set/dict-order-dependent code draws the same picture in every worker
 }
+# What a worker may inherit from the caller: where programs, libraries and fonts are, the locale, and caches.
+WORKER_ENV = ("PATH", "HOME", "LANG", "LANGUAGE", "TZ", "LD_LIBRARY_PATH", "PYTHONPATH", "VIRTUAL_ENV",
+              "PLAYWRIGHT_BROWSERS_PATH", "FONTCONFIG_FILE", "FONTCONFIG_PATH", "XDG_CACHE_HOME", "XDG_CONFIG_HOME",
+              "XDG_DATA_HOME", "XDG_RUNTIME_DIR", "MPLCONFIGDIR", "TMPDIR")  # fmt: skip
+SANDBOX_UID_BASE = 61_000  # slot i's jobs run as uid/gid 61000 + i when the pool runs as root
+_log = logging.getLogger(__name__)
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])  # the directory holding `src/`
 _BOOT = "import sys; sys.path.insert(0, sys.argv.pop(1)); from src.render.worker import main; main()"
+
+
+def worker_environment() -> dict[str, str]:
+    """The caller's environment, cut down to ``WORKER_ENV`` and the locale (``LC_*``)."""
+    return {k: v for k, v in os.environ.items() if k in WORKER_ENV or k.startswith("LC_")}
 
 
 class WorkerLost(RuntimeError):
@@ -52,18 +70,22 @@ class WorkerLost(RuntimeError):
 class _Worker:
     """Parent-side handle of one worker process."""
 
-    def __init__(self, config: dict, startup_timeout_s: float) -> None:
+    def __init__(self, config: dict, startup_timeout_s: float, slot: int) -> None:
         import json
 
-        # A private scratch root: whatever a killed worker's last job left behind is removed with it.
+        # A private scratch root: whatever a killed worker's last job left behind is removed with it. Others may
+        # traverse it (not list it) to reach their own job's dir, which is theirs alone.
         self.scratch_root = tempfile.mkdtemp(prefix="verm-worker-", dir=config["scratch_dir"])
-        config = {**config, "scratch_dir": self.scratch_root}
+        os.chmod(self.scratch_root, 0o711)
+        self.slot = slot
+        uid = SANDBOX_UID_BASE + slot if os.geteuid() == 0 else None
+        config = {**config, "scratch_dir": self.scratch_root, "sandbox_uid": uid}
         job_read, self._job_write = os.pipe()
         self._result_read, result_write = os.pipe()
         self.process = subprocess.Popen(
             [sys.executable, "-c", _BOOT, _PACKAGE_ROOT, str(job_read), str(result_write), json.dumps(config)],
             pass_fds=(job_read, result_write),
-            env={**os.environ, **_THREAD_PINS},
+            env={**worker_environment(), **_THREAD_PINS},
             stdin=subprocess.DEVNULL,
             start_new_session=True,  # our signals to the caller's group (Ctrl-C) reach workers only through close()
         )
@@ -72,6 +94,8 @@ class _Worker:
         self.jobs = Connection(self._job_write, readable=False)
         self.results = Connection(self._result_read, writable=False)
         self.browser_started = False
+        self.damage: str | None = None
+        self.gaps: list[str] = []
         self._startup_timeout_s = startup_timeout_s
 
     def wait_ready(self) -> None:
@@ -83,15 +107,16 @@ class _Worker:
         except EOFError:
             code = self.process.wait()
             raise RuntimeError(f"render worker exited with code {code} during start-up (see its stderr)") from None
-        if message != "ready":
+        if not (isinstance(message, tuple) and message[:1] == ("ready",)):
             raise RuntimeError(f"render worker sent {message!r} instead of 'ready'")
+        self.gaps = list(message[1])
 
     def request(self, job: RenderJob, backstop_s: float) -> RenderResult:
         try:
             self.jobs.send(job)
             if not self.results.poll(backstop_s):
                 raise WorkerLost(f"worker gave no answer within {backstop_s:g} s")
-            result = self.results.recv()
+            result, self.damage = self.results.recv()
         except (EOFError, OSError) as exc:
             raise WorkerLost(f"worker died: {type(exc).__name__}") from exc
         if job.domain == "table":
@@ -131,7 +156,10 @@ class RenderPool:
         cache_dir: content-addressed PNG cache directory; None disables caching.
         chromium_path: Chromium binary for tables; default: ``chromium`` on PATH.
         table_javascript: run a table page's JavaScript (off: model output is untrusted).
-        scratch_dir: where per-job scratch dirs are made and removed; default: the system temp dir.
+        scratch_dir: where per-job scratch dirs are made and removed; default: the system temp dir. Its ancestors
+            should be traversable by others: jobs run as an unprivileged uid (their working directory is their
+            scratch dir either way).
+        scratch_mb: what one chart/SVG job may write in total (its private scratch tmpfs).
         worker_grace_s: how far past ``timeout_s`` a silent worker is given before it is killed and replaced.
         startup_timeout_s: how long a new worker may take to import and warm up.
     """
@@ -145,6 +173,7 @@ class RenderPool:
         chromium_path: str | None = None,
         table_javascript: bool = False,
         scratch_dir: str | None = None,
+        scratch_mb: int = 64,
         worker_grace_s: float = 10.0,
         startup_timeout_s: float = 120.0,
     ) -> None:
@@ -165,12 +194,14 @@ class RenderPool:
             "chromium_path": chromium_path,
             "table_javascript": table_javascript,
             "scratch_dir": scratch_dir,
+            "scratch_mb": scratch_mb,
         }
         self._idle: queue.Queue[_Worker] = queue.Queue()
         self._all: list[_Worker] = []
         self._executor: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
         self.replaced = 0  # workers killed or lost and started afresh, for logs and tests
+        self._logged_protections = False
 
     def __enter__(self) -> RenderPool:
         self.start()
@@ -185,7 +216,7 @@ class RenderPool:
         with self._lock:
             if self._executor is not None:
                 return
-            started = [_Worker(self._config, self.startup_timeout_s) for _ in range(self.workers)]
+            started = [_Worker(self._config, self.startup_timeout_s, slot) for slot in range(self.workers)]
             try:
                 for worker in started:  # they import in parallel; we only wait here
                     worker.wait_ready()
@@ -193,6 +224,12 @@ class RenderPool:
                 for worker in started:
                     worker.kill()
                 raise
+            if not self._logged_protections:  # once per pool, not per restart or replacement
+                self._logged_protections = True
+                for gap in started[0].gaps:
+                    _log.warning("render sandbox on this machine: %s", gap)
+                if not started[0].gaps:
+                    _log.info("render sandbox: every protection holds on this machine")
             for worker in started:
                 self._all.append(worker)
                 self._idle.put(worker)
@@ -223,6 +260,9 @@ class RenderPool:
             for attempt in (0, 1):
                 try:
                     result = worker.request(job, self._backstop_s(job, worker))
+                    if worker.damage is not None:
+                        _log.warning("render worker %d replaced: %s", worker.process.pid, worker.damage)
+                        worker = self._replace(worker)
                     return RenderResult(result.ok, result.png, result.error_kind, result.message,
                                         time.perf_counter() - start, result.cached)  # fmt: skip
                 except WorkerLost as exc:
@@ -248,7 +288,7 @@ class RenderPool:
     def _replace(self, worker: _Worker) -> _Worker:
         worker.kill()
         self.replaced += 1
-        fresh = _Worker(self._config, self.startup_timeout_s)
+        fresh = _Worker(self._config, self.startup_timeout_s, worker.slot)
         fresh.wait_ready()
         with self._lock:
             self._all = [fresh if w is worker else w for w in self._all]

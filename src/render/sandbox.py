@@ -1,38 +1,56 @@
-"""Kernel-enforced limits for one untrusted chart job, applied inside the forked child that runs it.
+"""Kernel-enforced limits for one untrusted job, applied inside the forked child that runs it.
 
 Why these layers (measured on the CI kernel 6.18, running as root):
-- **Network**: ``unshare(CLONE_NEWNET)`` (~1 ms) leaves the child with only a downed loopback, and seccomp refuses
-  ``socket``/``socketpair`` anyway, so no packet can leave and nothing on 127.0.0.1 can be reached.
+- **Namespaces**: ``unshare(CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWNS)`` (~1 ms). The network namespace has only a
+  downed loopback (seccomp refuses ``socket`` anyway); the IPC namespace takes any System V / POSIX IPC object with
+  it when the child dies; the private mount namespace gets a size-limited tmpfs over the job's scratch dir, so
+  everything a job writes is bounded in total (``scratch_mb``), not only per file, and vanishes with the child.
+  A non-root pool gets the same through an unprivileged user namespace where the kernel allows one.
+- **Identity**: a root pool runs the child as an unprivileged uid/gid (``uid``; one per worker slot) with no
+  supplementary groups and no capabilities, so the kernel refuses ``prlimit``, signals, ``setpriority`` and
+  ``/proc/<pid>`` access to every process of another uid: the worker, the pool, the trainer. ``PR_SET_DUMPABLE`` is
+  left at 0 by the uid change, so not even the child's own ``/proc/self/mem`` is readable. The uid drop is skipped
+  (and reported) when the interpreter's files are not readable by other users (a venv under ``/root``).
 - **Files**: Landlock (unprivileged LSM, ABI >= 1) allows reads only beneath Python's prefixes, matplotlib's data
   and cache dirs and the system's shared libraries, fonts and data (``/usr``, ``/etc/fonts``), and writes only
   beneath the per-job scratch dir: ``/etc/passwd`` and ``~/.bashrc`` are unreadable and unwritable. On ABI >= 4
   TCP bind/connect are denied too; on ABI >= 6 signals and abstract UNIX sockets outside the child are denied, so
-  the code cannot kill its worker.
-- **Processes**: root ignores ``RLIMIT_NPROC``, so a seccomp filter denies ``fork``/``vfork``, ``clone`` without
+  the code cannot kill its worker even where the uid drop is unavailable.
+- **System calls**: root ignores ``RLIMIT_NPROC``, so a seccomp filter denies ``fork``/``vfork``, ``clone`` without
   ``CLONE_THREAD`` (threads stay allowed: numpy may start one), ``execve``/``execveat`` with EPERM, and ``clone3``
-  with ENOSYS so glibc falls back to the inspectable ``clone``. It also refuses the syscalls a root process could
-  use to escape (mount, namespaces, ptrace, module loading, bpf, ``open_by_handle_at`` ...). The denials surface in
-  Python as ``PermissionError``, which the child reports as ``forbidden``; ``os.system`` just returns -1.
-- **Capabilities** are dropped to none, so the child keeps uid 0 for file ownership checks but no root powers.
+  with ENOSYS so glibc falls back to the inspectable ``clone``. It refuses ``prlimit64``, ``sched_set*``,
+  ``setpriority``, ``ioprio_set`` and page migration on any pid but 0 and the child's own (children of two workers
+  could otherwise share a uid), the pidfd calls, ``memfd_create``/``memfd_secret`` and System V / POSIX IPC
+  (memory that ``RLIMIT_AS`` does not count), and what a root process could use to escape (mount, namespaces,
+  ptrace, module loading, bpf, ``open_by_handle_at`` ...). The denials surface in Python as ``PermissionError``,
+  which the child reports as ``forbidden``; ``os.system`` just returns -1.
 - **Resources**: ``RLIMIT_AS`` (address space, MemoryError instead of swapping the machine), ``RLIMIT_CPU`` (a busy
-  loop gets SIGXCPU even if the parent's wall clock misses it), ``RLIMIT_FSIZE`` (no disk filling inside scratch),
-  ``RLIMIT_CORE=0``.
+  loop gets SIGXCPU even if the parent's wall clock misses it), ``RLIMIT_FSIZE`` (one file), ``RLIMIT_NOFILE``
+  (a few dozen descriptors: pipe buffers are memory outside the address space; an unprivileged uid is also held to
+  the kernel's per-user pipe quota), ``RLIMIT_MSGQUEUE=0``, ``RLIMIT_CORE=0``.
+
+All memory a job can take is therefore bounded without a cgroup: its address space (``memory_mb``), its scratch
+tmpfs (``scratch_mb``) and at most ``RLIMIT_NOFILE`` pipe buffers (1 MiB each at most). No cgroup v2 memory limit is
+used: it needs a delegated cgroup (CI machines run cgroup v1 or an undelegated v2) and would add nothing to the
+bound above.
 
 Fallback: where Landlock or seccomp is unavailable (older kernels, non-x86_64, containers that filter the syscalls)
-``apply_sandbox`` installs a ``sys.addaudithook`` that refuses process creation, sockets, ctypes and file access
-outside the same allow-lists. Audit hooks are a speed bump, not a wall (C extensions bypass them), so
-``SandboxReport.kernel_enforced`` says which one a worker got and the pool logs it once.
+``apply_sandbox`` installs a ``sys.addaudithook`` that refuses process creation, sockets, ctypes, ``prlimit`` on
+other processes and file access outside the same allow-lists. Audit hooks are a speed bump, not a wall (C
+extensions bypass them), so ``SandboxReport`` says which layers a child got and the pool logs what is missing once.
 """
 
 from __future__ import annotations
 
 import ctypes
 import errno
+import fcntl
 import os
 import platform
 import resource
 import signal
 import site
+import stat
 import struct
 import sys
 from collections.abc import Iterable
@@ -45,11 +63,20 @@ if TYPE_CHECKING:
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.syscall.restype = ctypes.c_long
 
+CLONE_NEWNS = 0x00020000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWUSER = 0x10000000
 CLONE_NEWNET = 0x40000000
 CLONE_THREAD = 0x00010000
+MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REC, MS_PRIVATE = 2, 4, 8, 1 << 14, 1 << 18
+PR_SET_PDEATHSIG = 1
+PR_SET_KEEPCAPS = 8
+CAP_DAC_READ_SEARCH = 2
 PR_SET_NO_NEW_PRIVS = 38
 PR_SET_SECCOMP = 22
 SECCOMP_MODE_FILTER = 2
+SCRATCH_INODES = 4096  # files a job may create in its scratch tmpfs
+MIN_OPEN_FILES = 64  # RLIMIT_NOFILE floor: Python opens a few files per lazy import
 
 # x86_64 syscall numbers. Other architectures take the audit-hook fallback (documented above).
 _X86_64 = {
@@ -69,6 +96,19 @@ _DENIED_X86_64 = {
     "open_by_handle_at": 304, "name_to_handle_at": 303, "io_uring_setup": 425, "mount_setattr": 442,
     "fsopen": 430, "fsmount": 432, "move_mount": 429, "open_tree": 428, "setuid": 105, "setgid": 106,
     "setreuid": 113, "setregid": 114, "setresuid": 117, "setresgid": 119, "setfsuid": 122, "setfsgid": 123,
+    "setgroups": 116, "capset": 126,
+    # Memory outside RLIMIT_AS: anonymous files and shared memory segments.
+    "memfd_create": 319, "memfd_secret": 447, "shmget": 29, "shmat": 30, "msgget": 68, "semget": 64,
+    "mq_open": 240,
+    # Handles on other processes.
+    "pidfd_open": 434, "pidfd_getfd": 438, "pidfd_send_signal": 424, "process_madvise": 440,
+    "process_mrelease": 448, "kcmp": 312,
+}  # fmt: skip
+# Calls that act on the process named by one argument: allowed for 0 (the caller) and the child's own pid only.
+_OWN_PID_ONLY_X86_64 = {  # name: (number, index of the pid argument)
+    "prlimit64": (302, 0), "sched_setaffinity": (203, 0), "sched_setparam": (142, 0), "sched_setscheduler": (144, 0),
+    "sched_setattr": (314, 0), "migrate_pages": (256, 0), "move_pages": (279, 0), "setpriority": (141, 1),
+    "ioprio_set": (251, 1),
 }  # fmt: skip
 AUDIT_ARCH_X86_64 = 0xC000003E
 
@@ -100,17 +140,54 @@ class SandboxError(OSError):
 
 @dataclass
 class SandboxReport:
-    """Which layers a child got; a worker reports it once so the pool can tell kernel walls from the fallback."""
+    """Which layers a child got; the pool logs the missing ones once, so a weaker machine is never silent."""
 
     landlock_abi: int = 0
     seccomp: bool = False
     netns: bool = False
+    ipcns: bool = False
+    userns: bool = False
+    scratch_tmpfs: bool = False
+    separate_uid: bool = False
     audit_hook: bool = False
     notes: list[str] = field(default_factory=list)
 
     @property
     def kernel_enforced(self) -> bool:
         return self.landlock_abi > 0 and self.seccomp
+
+    def missing(self) -> list[str]:
+        """One line per protection this child did not get, saying what that leaves open."""
+        gaps = []
+        if not self.seccomp:
+            gaps.append(
+                "no seccomp filter (not x86_64, or refused): process creation, memfd/shm and prlimit on "
+                "other processes are refused only by an audit hook, which native code bypasses"
+            )
+        if self.landlock_abi == 0:
+            gaps.append("no Landlock: file access outside the allow-lists is refused only by an audit hook")
+        elif self.landlock_abi < 6:
+            gaps.append(
+                f"Landlock ABI {self.landlock_abi} < 6: signals to other processes of the same uid are not scoped"
+            )
+        if not self.netns:
+            gaps.append("no network namespace: sockets are refused by seccomp/audit hook only")
+        if not self.scratch_tmpfs:
+            gaps.append(
+                "no private size-limited scratch tmpfs (no mount or user namespace): the total a job writes "
+                "is bounded per file (RLIMIT_FSIZE) only"
+            )
+        if not self.separate_uid:
+            gaps.append(
+                "jobs run as the pool's uid (not root, or Python not world-readable): only seccomp keeps "
+                "prlimit/setpriority off other processes"
+            )
+        return gaps + self.notes
+
+    def as_dict(self) -> dict:
+        return {"landlock_abi": self.landlock_abi, "seccomp": self.seccomp, "netns": self.netns,
+                "ipcns": self.ipcns, "userns": self.userns, "scratch_tmpfs": self.scratch_tmpfs, "separate_uid": self.separate_uid,
+                "audit_hook": self.audit_hook, "notes": list(self.notes)}  # fmt: skip
 
 
 def _syscall(name: str, *args: int | None | _CData | _CArgObject) -> int:
@@ -179,8 +256,10 @@ def _landlock(read_paths: Iterable[str], write_paths: Iterable[str], abi: int) -
         os.close(ruleset_fd)
 
 
-def seccomp_program() -> list[tuple[int, int, int, int]]:
-    """Classic BPF: deny process creation, exec, sockets and escape syscalls; allow everything else."""
+def seccomp_program(own_pid: int | None = None) -> list[tuple[int, int, int, int]]:
+    """Classic BPF: deny process creation, exec, sockets, memory outside RLIMIT_AS, other processes and escape
+    syscalls; allow everything else. ``own_pid`` (default: the caller) is the one pid the pid-taking calls accept."""
+    own_pid = os.getpid() if own_pid is None else own_pid
     ld_abs, jeq, jset, ret = 0x20, 0x15, 0x45, 0x06
     allow, kill = 0x7FFF0000, 0x80000000
     eperm, enosys = 0x00050000 | errno.EPERM, 0x00050000 | errno.ENOSYS
@@ -199,6 +278,15 @@ def seccomp_program() -> list[tuple[int, int, int, int]]:
         (jeq, 0, 1, _X86_64["clone3"]),
         (ret, 0, 0, enosys),  # glibc then falls back to clone(), which the rule above inspects
     ]
+    for nr, arg in _OWN_PID_ONLY_X86_64.values():
+        prog += [
+            (jeq, 0, 5, nr),  # another call: skip this block with the syscall number still loaded
+            (ld_abs, 0, 0, 16 + 8 * arg),  # low word of the pid argument (pid_t is 32 bits)
+            (jeq, 2, 0, 0),
+            (jeq, 1, 0, own_pid),
+            (ret, 0, 0, eperm),
+            (ret, 0, 0, allow),
+        ]
     for nr in _DENIED_X86_64.values():
         prog += [(jeq, 0, 1, nr), (ret, 0, 0, eperm)]
     prog.append((ret, 0, 0, allow))
@@ -214,24 +302,82 @@ def _seccomp() -> None:
         raise OSError(err, f"seccomp: {os.strerror(err)}")
 
 
-def _drop_capabilities() -> None:
+def _drop_capabilities(keep: int = 0) -> None:
+    """All capabilities gone, except the bits of ``keep`` (effective and permitted)."""
     header = struct.pack("<Ii", 0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3, this thread
-    data = bytes(24)  # two __user_cap_data_struct, all zero: no effective, permitted or inheritable caps
+    data = struct.pack("<6I", keep, keep, 0, 0, 0, 0)  # two __user_cap_data_struct: effective, permitted, inheritable
     _syscall("capset", ctypes.create_string_buffer(header, 8), ctypes.create_string_buffer(data, 24))
 
 
-def _set_limits(memory_mb: int, cpu_s: int, fsize_mb: int) -> None:
+def _write_proc_self(name: str, text: str) -> None:
+    fd = os.open(f"/proc/self/{name}", os.O_WRONLY)
+    try:
+        os.write(fd, text.encode())
+    finally:
+        os.close(fd)
+
+
+def _namespaces(scratch_dir: str, scratch_mb: int, uid: int | None, report: SandboxReport) -> None:
+    """New network, IPC and mount namespaces (inside a user namespace when not root) and the scratch tmpfs."""
+    flags = CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWNS
+    outer_uid, outer_gid = os.geteuid(), os.getegid()
+    if outer_uid != 0:
+        flags |= CLONE_NEWUSER
+    if _libc.unshare(flags) != 0:
+        report.notes.append(f"unshare(net, ipc, mount{', user' if flags & CLONE_NEWUSER else ''}): "
+                            f"{os.strerror(ctypes.get_errno())}")  # fmt: skip
+        for single in (CLONE_NEWNET, CLONE_NEWIPC):  # without user/mount namespaces, take what root can still get
+            if outer_uid == 0 and _libc.unshare(single) == 0:
+                report.netns |= single == CLONE_NEWNET
+                report.ipcns |= single == CLONE_NEWIPC
+        return
+    report.netns = report.ipcns = True
+    owner = uid if uid is not None and outer_uid == 0 else 0
+    if flags & CLONE_NEWUSER:
+        report.userns = True
+        _write_proc_self("setgroups", "deny")
+        _write_proc_self("uid_map", f"0 {outer_uid} 1")
+        _write_proc_self("gid_map", f"0 {outer_gid} 1")
+    if _libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None) != 0:
+        report.notes.append(f"mount --make-rprivate /: {os.strerror(ctypes.get_errno())}")
+        return
+    options = f"size={scratch_mb}m,nr_inodes={SCRATCH_INODES},mode=0700,uid={owner},gid={owner}"
+    if _libc.mount(b"tmpfs", scratch_dir.encode(), b"tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, options.encode()) != 0:
+        report.notes.append(f"scratch tmpfs: {os.strerror(ctypes.get_errno())}")
+        return
+    report.scratch_tmpfs = True
+
+
+def _drop_identity(uid: int, keep_read_search: bool) -> None:
+    """Become ``uid``/``uid`` with no groups; the kernel clears every capability on the way unless asked to keep
+    them for the one ``CAP_DAC_READ_SEARCH`` that ``apply_sandbox`` then leaves."""
+    if keep_read_search:
+        _libc.prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0)
+    os.setgroups([])
+    os.setresgid(uid, uid, uid)
+    os.setresuid(uid, uid, uid)
+
+
+def _set_limits(memory_mb: int, cpu_s: int, fsize_mb: int, open_files: int) -> None:
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     resource.setrlimit(resource.RLIMIT_CPU, (cpu_s, cpu_s + 1))  # soft: SIGXCPU, hard: SIGKILL a second later
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # an over-long write then fails with EFBIG instead of killing
     resource.setrlimit(resource.RLIMIT_FSIZE, (fsize_mb << 20, fsize_mb << 20))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (open_files, open_files))
+    resource.setrlimit(resource.RLIMIT_MSGQUEUE, (0, 0))
     resource.setrlimit(resource.RLIMIT_AS, (memory_mb << 20, memory_mb << 20))
+
+
+def _open_file_limit() -> int:
+    """A few dozen descriptors above the highest one inherited (the warm font files stay open)."""
+    highest = max((int(name) for name in os.listdir("/proc/self/fd")), default=2)
+    return max(MIN_OPEN_FILES, highest + 32)
 
 
 _AUDIT_DENIED = ("os.system", "os.fork", "os.forkpty", "os.exec", "os.posix_spawn", "os.spawn", "subprocess.Popen",
                  "socket.connect", "socket.bind", "socket.sendto", "ctypes.dlopen", "ctypes.dlsym",
                  "ctypes.cdata", "ctypes.addressof", "ctypes.call_function", "os.kill", "os.killpg",
-                 "os.putenv", "sys.addaudithook", "sys.setprofile", "sys.settrace")  # fmt: skip
+                 "os.putenv", "sys.addaudithook", "sys.setprofile", "sys.settrace", "os.memfd_create")  # fmt: skip
 _AUDIT_WRITE_EVENTS = ("os.remove", "os.rename", "os.rmdir", "os.mkdir", "os.chmod", "os.chown", "os.link",
                        "os.symlink", "os.truncate", "os.utime", "shutil.rmtree", "shutil.copyfile", "shutil.move")  # fmt: skip
 
@@ -239,6 +385,7 @@ _AUDIT_WRITE_EVENTS = ("os.remove", "os.rename", "os.rmdir", "os.mkdir", "os.chm
 def _audit_hook(read_paths: list[str], write_paths: list[str]):  # noqa: ANN202 - returns the hook closure
     reads = tuple(os.path.realpath(p) for p in read_paths + write_paths)
     writes = tuple(os.path.realpath(p) for p in write_paths)
+    own_pid = os.getpid()
 
     def beneath(path: object, roots: tuple[str, ...]) -> bool:
         if isinstance(path, int):
@@ -251,6 +398,8 @@ def _audit_hook(read_paths: list[str], write_paths: list[str]):  # noqa: ANN202 
     def hook(event: str, args: tuple) -> None:
         if event.startswith(_AUDIT_DENIED):
             raise PermissionError(f"sandbox: {event} is not allowed")
+        if event == "resource.prlimit" and args and args[0] not in (0, own_pid):
+            raise PermissionError("sandbox: prlimit on another process is not allowed")
         if event == "open" and args and args[0] is not None:
             mode = args[1] if len(args) > 1 and isinstance(args[1], str) else "r"
             flags = args[2] if len(args) > 2 and isinstance(args[2], int) else 0
@@ -265,6 +414,26 @@ def _audit_hook(read_paths: list[str], write_paths: list[str]):  # noqa: ANN202 
     return hook
 
 
+def readable_by_others(path: str) -> bool:
+    """Whether a process of another uid (and no capabilities) can reach and read ``path``."""
+    current = os.path.realpath(path)
+    try:
+        mode = os.stat(current).st_mode
+    except OSError:
+        return False
+    if not mode & stat.S_IROTH or (stat.S_ISDIR(mode) and not mode & stat.S_IXOTH):
+        return False
+    parent = os.path.dirname(current)
+    while parent != current:
+        try:
+            if not os.stat(parent).st_mode & stat.S_IXOTH:
+                return False
+        except OSError:
+            return False
+        current, parent = parent, os.path.dirname(parent)
+    return True
+
+
 def apply_sandbox(
     scratch_dir: str,
     memory_mb: int,
@@ -272,30 +441,51 @@ def apply_sandbox(
     fsize_mb: int = 64,
     read_paths: list[str] | None = None,
     force_fallback: bool = False,
+    uid: int | None = None,
+    scratch_mb: int = 64,
+    keep_read_search: bool = False,
 ) -> SandboxReport:
-    """Confine the calling process for good. Call only in a forked child that will ``os._exit``.
+    """Confine the calling process for good and make ``scratch_dir`` its working directory. Call only in a forked
+    child that will ``os._exit``.
 
-    Order matters: the namespace needs capabilities, Landlock and seccomp need no_new_privs, and seccomp comes last
-    because it forbids ``unshare`` and ``capset`` is harmless once caps are gone.
+    Order matters: namespaces and the tmpfs need capabilities (and must precede Landlock, which pins the scratch
+    rule to the tmpfs root and then forbids mounts); Landlock and seccomp need no_new_privs; the uid change clears
+    capabilities and the parent-death signal (set again here); seccomp comes last because it forbids ``unshare``,
+    ``setuid`` and ``capset``.
+
+    ``keep_read_search`` keeps ``CAP_DAC_READ_SEARCH`` after the uid change, for interpreters installed where other
+    users cannot read (pyenv under ``/root``): it lets the child read past file modes, but Landlock still confines
+    reads to ``read_paths``, and it grants no power over other processes (signals, ``prlimit`` and ``/proc/<pid>``
+    need the same uid or other capabilities).
     """
     report = SandboxReport()
     read_paths = read_paths if read_paths is not None else default_read_paths()
     kernel_ok = _is_x86_64() and not force_fallback
     if kernel_ok:
-        if _libc.unshare(CLONE_NEWNET) == 0:
-            report.netns = True
-        else:
-            report.notes.append(f"unshare(CLONE_NEWNET): {os.strerror(ctypes.get_errno())}")
+        _namespaces(scratch_dir, min(scratch_mb, 1 << 20), uid, report)
+    os.chdir(scratch_dir)  # after the mount, so relative paths land in the tmpfs
     if _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
         raise SandboxError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS) failed")
     abi = landlock_abi() if kernel_ok else 0
     if abi > 0:
         _landlock(read_paths, [scratch_dir], abi)
         report.landlock_abi = abi
-    _set_limits(memory_mb, cpu_s, fsize_mb)
+    _set_limits(memory_mb, cpu_s, min(fsize_mb, scratch_mb), _open_file_limit())
+    if uid is not None and os.geteuid() == 0 and not report.userns:
+        parent = os.getppid()
+        _drop_identity(uid, keep_read_search)
+        report.separate_uid = True
+        if keep_read_search:
+            report.notes.append(
+                "jobs keep CAP_DAC_READ_SEARCH (file reads still confined by Landlock): Python is not readable by "
+                "other users"
+            )
+        _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # the uid change cleared it
+        if os.getppid() != parent:  # the parent died before the signal was armed again
+            os._exit(70)
     if kernel_ok:
         try:
-            _drop_capabilities()
+            _drop_capabilities(1 << CAP_DAC_READ_SEARCH if report.separate_uid and keep_read_search else 0)
         except OSError as exc:
             report.notes.append(f"capset: {exc}")
         try:
@@ -307,3 +497,25 @@ def apply_sandbox(
         sys.addaudithook(_audit_hook(read_paths, [scratch_dir]))
         report.audit_hook = True
     return report
+
+
+def close_inherited_descriptors(keep: Iterable[int]) -> None:
+    """Close pipes, sockets and writable files inherited from the parent; keep ``keep`` and read-only files.
+
+    The read-only files are the warm font cache: matplotlib's FT2Font objects stream glyphs lazily from their open
+    font files, and closing those let a later ``open`` reuse the descriptor number, so glyphs were read from the
+    wrong file (~2 in 300 synthesized charts failed with FT_Load_Glyph "invalid stream operation").
+    """
+    kept = set(keep)
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd <= 2 or fd in kept:
+            continue
+        try:
+            mode = os.fstat(fd).st_mode
+            flags = fcntl.fcntl(fd, fcntl.F_GETFL)
+        except OSError:  # the listing's own directory descriptor, already closed
+            continue
+        if stat.S_ISREG(mode) and flags & os.O_ACCMODE == os.O_RDONLY:
+            continue
+        os.close(fd)

@@ -1,95 +1,152 @@
-"""SVG backend: cairosvg to PNG on white, at ``job.svg_size`` square as the paper's pipeline (336x336).
+"""SVG backend: cairosvg to pixels on white, at ``job.svg_size`` square as the paper's pipeline (336x336).
 
 Untrusted SVG is refused anything outside itself: the ``url_fetcher`` serves inline ``data:`` URLs and answers
 every other URL (``file://``, ``http://``) with an empty SVG, so the render goes on with that part absent and the
-result's message names what was refused; and a DOCTYPE declaring entities is rejected as
-``invalid_input`` before parsing (cairosvg's own defusedxml guard would also refuse it; we do not rely on one
-layer). Rendering runs in the warm worker, not a forked child, because a fork would cost more than the ~2 ms
-render; a pathological file is stopped by a ``SIGALRM`` deadline, and if cairo hangs inside C the pool's
-backstop kills and replaces the whole worker.
+result's message names what was refused; and a DOCTYPE declaring entities is rejected as ``invalid_input`` in the
+worker before any parsing (cairosvg's own defusedxml guard would also refuse it; we do not rely on one layer).
+
+Decompression bombs: a 40 KiB ``data:`` PNG of 16000x16000 1-bit pixels decodes to 1 GiB of ARGB in cairo, and
+gzip inside gzip ``data:image/svg+xml`` (2.6 KB) expands to 300 MiB of SVG through cairosvg's unbounded
+``gzip.decompress``. The fetcher therefore reads an embedded raster's size from its header before anyone decodes
+it (``MAX_IMAGE_PIXELS`` per image, ``MAX_TOTAL_PIXELS`` per job), inflates gzip itself in bounded steps (every
+layer of it, so cairosvg never sees a gzip stream) and counts every byte it hands out against ``MAX_FETCHED_BYTES``.
+A job over a budget ends as ``invalid_input`` naming the budget.
+
+Rendering runs in a sandboxed child of the worker's clean template (``zygote.py``), under the same address-space
+cap, CPU limit and wall-clock kill as a chart: a file that hangs cairo inside C (huge path data, deep nesting, a
+huge filter surface) is killed at ``timeout_s`` and the worker is untouched. Measured: the fork costs ~2-4 ms
+against a ~2 ms render, which the pool's prefork hides (``zygote.py``).
 """
 
 from __future__ import annotations
 
 import io
 import re
-import signal
-import time
+import struct
+import zlib
 
 import numpy as np
 
-from src.render import image as image_ops
-from src.render.job import RenderJob, RenderResult
+from src.render.job import JobFailure
 
+MAX_IMAGE_PIXELS = 4096 * 4096  # one embedded raster: 64 MiB of ARGB in cairo
+MAX_TOTAL_PIXELS = 2 * MAX_IMAGE_PIXELS  # all embedded rasters of one job
+MAX_FETCHED_BYTES = 32 << 20  # decoded data: URLs and inflated gzip, all layers, per job
+_GZIP_MAGIC = b"\x1f\x8b"
+_PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 _ENTITY_DECL = re.compile(r"<!ENTITY", re.IGNORECASE)
 _DOCTYPE_SUBSET = re.compile(r"<!DOCTYPE[^>\[]*\[", re.IGNORECASE)
-
-
 _EMPTY_SVG = b'<svg xmlns="http://www.w3.org/2000/svg" width="1" height="1"></svg>'
 
 
-class _Deadline(Exception):
-    pass
+def svg_problem(markup: str) -> str | None:
+    """Why the worker refuses this SVG before any child parses it, or None."""
+    if _ENTITY_DECL.search(markup) or _DOCTYPE_SUBSET.search(markup):
+        return "SVG declares XML entities or an internal DTD subset; refused"
+    return None
 
 
-class RefusingFetcher:
-    """cairosvg ``url_fetcher``: inline ``data:`` URLs only; anything else renders as nothing and is noted."""
+class BudgetFetcher:
+    """cairosvg ``url_fetcher``: inline ``data:`` URLs only, within the job's byte and pixel budgets; any other URL
+    renders as nothing and is noted."""
 
     def __init__(self) -> None:
         self.refused: list[str] = []
+        self.fetched_bytes = 0
+        self.pixels = 0
 
     def __call__(self, url: str, resource_type: str) -> bytes:
-        if url.startswith("data:"):
-            from cairosvg.url import fetch
+        if not url.startswith("data:"):
+            self.refused.append(url[:200])
+            return _EMPTY_SVG
+        from cairosvg.url import fetch
 
-            return fetch(url, resource_type)
-        self.refused.append(url[:200])
-        return _EMPTY_SVG
+        data = self._count(fetch(url, resource_type))  # data: URLs decode to less than their own length
+        while data.startswith(_GZIP_MAGIC):  # gzip inside gzip inside ...: every layer within the budget
+            data = self._count(self._inflate(data))
+        if not (data.lstrip().startswith((b"<", b"\xef\xbb\xbf<")) or b"<svg" in data[:4096]):
+            self._check_raster(data)
+        return data
+
+    def _count(self, data: bytes) -> bytes:
+        self.fetched_bytes += len(data)
+        if self.fetched_bytes > MAX_FETCHED_BYTES:
+            raise JobFailure(
+                "invalid_input", f"embedded data expands past the budget of {MAX_FETCHED_BYTES >> 20} MiB per job"
+            )
+        return data
+
+    def _inflate(self, data: bytes) -> bytes:
+        """All gzip members of ``data``, stopping as soon as the output would pass the remaining budget."""
+        budget = MAX_FETCHED_BYTES - self.fetched_bytes
+        out = bytearray()
+        while data.startswith(_GZIP_MAGIC):
+            inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+            try:
+                out += inflater.decompress(data, budget + 1 - len(out))
+            except zlib.error as exc:
+                raise JobFailure("invalid_input", f"corrupt gzip data in the SVG: {exc}") from None
+            if len(out) > budget or inflater.unconsumed_tail:
+                raise JobFailure(
+                    "invalid_input", f"gzip data expands past the budget of {MAX_FETCHED_BYTES >> 20} MiB per job"
+                )
+            data = inflater.unused_data
+        return bytes(out)
+
+    def _check_raster(self, data: bytes) -> None:
+        width, height = _raster_size(data)
+        if width * height > MAX_IMAGE_PIXELS:
+            raise JobFailure(
+                "invalid_input", f"embedded image of {width}x{height} px is over the budget of {MAX_IMAGE_PIXELS} px"
+            )
+        self.pixels += width * height
+        if self.pixels > MAX_TOTAL_PIXELS:
+            raise JobFailure("invalid_input", f"embedded images total over the budget of {MAX_TOTAL_PIXELS} px")
 
 
-def _on_alarm(signum: int, frame: object) -> None:
-    raise _Deadline
+def _raster_size(data: bytes) -> tuple[int, int]:
+    """Width and height from the header alone. PNG is read by hand because cairo decodes it without Pillow."""
+    if data.startswith(_PNG_MAGIC) and len(data) >= 24 and data[12:16] == b"IHDR":
+        width, height = struct.unpack(">II", data[16:24])
+        return width, height
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:  # lazy: reads the header, decodes nothing
+            return image.size
+    except Image.DecompressionBombError as exc:
+        raise JobFailure("invalid_input", f"embedded image: {exc}") from None
+    except Exception:  # noqa: BLE001 - not an image Pillow knows: cairosvg will fail on it (or skip it) itself
+        return 0, 0
 
 
-def _is_flat(pixels: memoryview) -> bool:
-    argb = np.frombuffer(pixels, dtype=np.uint32)
-    return bool((argb == argb[0]).all())
-
-
-def render_svg(job: RenderJob, markup: str, timeout_s: float) -> RenderResult:
-    """Render one SVG document; every failure is a ``RenderResult``."""
+def draw_svg(markup: str, size: int) -> tuple[int, int, bytes, str]:
+    """Render to ``size`` x ``size`` RGBA on white; also returns a note on refused resources. Runs in the child."""
     from cairosvg.parser import Tree
     from cairosvg.surface import PNGSurface
+    from PIL import Image
 
-    start = time.perf_counter()
-    if _ENTITY_DECL.search(markup) or _DOCTYPE_SUBSET.search(markup):
-        return RenderResult.failure("invalid_input", "SVG declares XML entities or an internal DTD subset; refused")
-    fetcher = RefusingFetcher()
-    previous = signal.signal(signal.SIGALRM, _on_alarm)
-    signal.setitimer(signal.ITIMER_REAL, timeout_s)
-    try:
-        # Surface by hand (what PNGSurface.convert does) so the blank check reads cairo's pixels directly instead
-        # of decoding the PNG again: ~1 ms of a ~5 ms job. convert()/svg2png would not pass url_fetcher on anyway.
-        tree = Tree(bytestring=markup.encode("utf-8"), url_fetcher=fetcher, unsafe=False)
-        output = io.BytesIO()
-        surface = PNGSurface(tree, output, 96, None, None, None, 1, job.svg_size, job.svg_size, "white")
-        surface.cairo.flush()
-        blank = _is_flat(surface.cairo.get_data())
-        surface.finish()
-    except _Deadline:
-        return RenderResult.failure("timeout", f"SVG render exceeded {timeout_s:g} s", time.perf_counter() - start)
-    except MemoryError as exc:
-        return RenderResult.failure("memory", f"MemoryError: {exc}", time.perf_counter() - start)
-    except Exception as exc:  # noqa: BLE001 - malformed XML, bad attributes, defusedxml refusals: many types
-        return RenderResult.failure("invalid_input", f"{type(exc).__name__}: {exc}", time.perf_counter() - start)
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-    if blank:
-        size = f"{job.svg_size}x{job.svg_size}"
-        return RenderResult.failure("blank", f"the {size} image is a single flat colour", time.perf_counter() - start)
-    png = output.getvalue()
-    if job.svg_size > job.max_side:
-        png = image_ops.finalize_png(png, job.max_side)
+    Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS  # Pillow's own guard, for formats cairosvg hands to it
+    fetcher = BudgetFetcher()
+    tree = Tree(bytestring=markup.encode("utf-8"), url_fetcher=fetcher, unsafe=False)
+    # The surface by hand (what PNGSurface.convert does) so the pixels are read straight from cairo; the PNG it
+    # would write is never made (the worker encodes). convert()/svg2png would not pass url_fetcher on anyway.
+    surface = PNGSurface(tree, io.BytesIO(), 96, None, None, None, 1, size, size, "white")
+    canvas = surface.cairo
+    canvas.flush()
+    width, height, stride = canvas.get_width(), canvas.get_height(), canvas.get_stride()
+    # cairo's ARGB32 is native-endian BGRA, alpha-premultiplied; on a white background alpha is 255 throughout.
+    bgra = np.frombuffer(canvas.get_data(), dtype=np.uint8).reshape(height, stride // 4, 4)[:, :width]
+    rgba = np.ascontiguousarray(bgra[..., [2, 1, 0, 3]])
     note = f"external resources refused (not drawn): {', '.join(fetcher.refused)}" if fetcher.refused else ""
-    return RenderResult(ok=True, png=png, message=note, seconds=time.perf_counter() - start)
+    return width, height, rgba.tobytes(), note
+
+
+def classify_svg_exception(exc: BaseException) -> tuple[str, str]:
+    """(error kind, message) for an exception out of cairosvg on untrusted markup."""
+    message = f"{type(exc).__name__}: {exc}"[:2000]
+    if isinstance(exc, MemoryError):  # also cairo.MemoryError: a surface over the address-space cap
+        return "memory", message
+    if isinstance(exc, RecursionError):
+        return "invalid_input", f"SVG nested too deeply: {message}"
+    return "invalid_input", message  # malformed XML, bad attributes, defusedxml refusals: many types

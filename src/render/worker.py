@@ -1,17 +1,24 @@
 """The warm worker process: one per pool slot, started by ``RenderPool``, serving jobs until told to stop.
 
 Started as a fresh interpreter (not forked from the caller, which may hold CUDA, threads or a Lightning trainer),
-with BLAS/OpenMP threads pinned to 1 so ``workers`` processes do not oversubscribe the cores. It imports and warms
-matplotlib and cairosvg once; Chromium is launched on the first table job. Untrusted chart code never runs here,
-only in the children ``ChartSandbox`` forks, so the worker stays pristine for the next job.
+with BLAS/OpenMP threads pinned to 1 so ``workers`` processes do not oversubscribe the cores, and with an
+allow-listed environment (no API tokens). It imports and warms matplotlib and cairosvg once, then forks its clean
+template (``zygote.py``); Chromium is launched on the first table job. Untrusted chart code and SVG never run
+here, only in the template's sandboxed children, so the worker stays pristine for the next job.
 
-Protocol: pickled ``RenderJob`` in, pickled ``RenderResult`` out, over two pipes whose descriptors the pool
-passes on the command line (stdout stays free for stray library prints). ``None`` asks the worker to exit.
+Protocol: pickled ``RenderJob`` in, pickled ``(RenderResult, damage)`` out, over two pipes whose descriptors the
+pool passes on the command line (stdout stays free for stray library prints). ``None`` asks the worker to exit.
+At start the worker sends ``("ready", gaps)``: the protections its sandbox could not get on this machine.
+``damage`` is None, or why the worker must be replaced: after every job it checks that its own resource limits,
+priority and CPU affinity are as they started and that its template lives, because a job that reached them (the
+sandbox is meant to make that impossible) would otherwise make every later job on this worker fail.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import resource
 import sys
 from multiprocessing.connection import Connection
 
@@ -22,19 +29,18 @@ class Renderer:
     """Routes a job to its backend after extraction; never raises for a bad job."""
 
     def __init__(self, timeout_s: float, memory_mb: int, chromium_path: str | None, table_javascript: bool,
-                 scratch_dir: str | None) -> None:  # fmt: skip
-        import cairosvg  # noqa: F401 - warm import, ~0.2 s once instead of in the first SVG job
-
-        from src.render.chart import ChartSandbox
+                 scratch_dir: str | None, sandbox_uid: int | None = None, scratch_mb: int = 64) -> None:  # fmt: skip
         from src.render.table import TableBrowser
+        from src.render.zygote import SandboxedJobs
 
         self.timeout_s = timeout_s
-        self.charts = ChartSandbox(timeout_s=timeout_s, memory_mb=memory_mb, scratch_root=scratch_dir)
+        # First, before Chromium or any job: the template forked here holds no job data and no browser.
+        self.sandboxed = SandboxedJobs(timeout_s, memory_mb, scratch_dir, sandbox_uid, scratch_mb)
         self.tables = TableBrowser(timeout_s=timeout_s, chromium_path=chromium_path, javascript=table_javascript)
 
     def render(self, job: RenderJob) -> RenderResult:
         from src.render import extract
-        from src.render.svg import render_svg
+        from src.render.svg import svg_problem
 
         if not isinstance(job, RenderJob):
             return RenderResult.failure("invalid_input", f"expected a RenderJob, got {type(job).__name__}")
@@ -45,7 +51,8 @@ class Renderer:
             code = extract.extract_chart_code(job.source)
             if code is None:
                 return RenderResult.failure("no_code", "no Python code found in the text")
-            return self.charts.render(job, code)
+            request = {"domain": "chart", "source": code, "dpi": job.dpi, "max_side": job.max_side}
+            return self.sandboxed.render(job, request)
         if job.domain == "table":
             markup = extract.extract_table_markup(job.source)
             if markup is None:
@@ -54,10 +61,32 @@ class Renderer:
         markup = extract.extract_svg_markup(job.source)
         if markup is None:
             return RenderResult.failure("no_code", "no <svg> element found in the text")
-        return render_svg(job, markup, self.timeout_s)
+        refusal = svg_problem(markup)
+        if refusal is not None:
+            return RenderResult.failure("invalid_input", refusal)
+        return self.sandboxed.render(job, {"domain": "svg", "source": markup, "svg_size": job.svg_size})
+
+    def damage(self, baseline: tuple) -> str | None:
+        """None while this process is as it started; else what changed (see the module docstring)."""
+        now = process_state()
+        if now != baseline:
+            changed = [name for name, a, b in zip(_STATE_NAMES, baseline, now, strict=True) if a != b]
+            return f"worker state changed: {', '.join(changed)}"
+        return self.sandboxed.healthy()
 
     def close(self) -> None:
         self.tables.close()
+        self.sandboxed.close()
+
+
+_LIMITS = sorted((name, getattr(resource, name)) for name in dir(resource) if name.startswith("RLIMIT_"))
+_STATE_NAMES = [name for name, _ in _LIMITS] + ["priority", "cpu_affinity"]
+
+
+def process_state() -> tuple:
+    """Everything about this process another process could change with prlimit, setpriority or sched_setaffinity."""
+    limits = [resource.getrlimit(number) for _, number in _LIMITS]
+    return (*limits, os.getpriority(os.PRIO_PROCESS, 0), frozenset(os.sched_getaffinity(0)))
 
 
 def main() -> None:
@@ -65,7 +94,9 @@ def main() -> None:
     jobs = Connection(read_fd, writable=False)
     results = Connection(write_fd, readable=False)
     renderer = Renderer(**config)
-    results.send("ready")
+    baseline = process_state()
+    gaps = missing_protections(renderer.sandboxed.report)
+    results.send(("ready", gaps))
     try:
         while True:
             try:
@@ -78,9 +109,20 @@ def main() -> None:
                 result = renderer.render(job)
             except Exception as exc:  # noqa: BLE001 - a bug in a backend must not take the worker down
                 result = RenderResult.failure("crashed", f"renderer error: {type(exc).__name__}: {exc}")
-            results.send(result)
+            damage = renderer.damage(baseline)
+            results.send((result, damage))
+            if damage is not None:
+                break  # the pool replaces this worker
     finally:
         renderer.close()
+
+
+def missing_protections(report: dict) -> list[str]:
+    """The sandbox report a child sent, as lines naming what this machine could not give."""
+    from src.render.sandbox import SandboxReport
+
+    fields = {k: v for k, v in report.items() if k in SandboxReport.__dataclass_fields__}
+    return SandboxReport(**fields).missing() if fields else ["the sandbox sent no report"]
 
 
 if __name__ == "__main__":

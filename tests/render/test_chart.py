@@ -98,7 +98,7 @@ def test_child_keeps_read_only_font_files_and_closes_channels(tmp_path) -> None:
     import json
     import os
 
-    from src.render.chart import _close_inherited_descriptors
+    from src.render.sandbox import close_inherited_descriptors
 
     font = tmp_path / "font.ttf"
     font.write_bytes(b"glyph data")
@@ -109,7 +109,7 @@ def test_child_keeps_read_only_font_files_and_closes_channels(tmp_path) -> None:
     pid = os.fork()
     if pid == 0:  # pragma: no cover - runs in the child
         try:
-            _close_inherited_descriptors(keep=report_w)
+            close_inherited_descriptors(keep={report_w})
             alive = []
             for fd in (read_only, writable, pipe_r, pipe_w):
                 try:

@@ -1,0 +1,437 @@
+"""A clean template process that forks one sandboxed child per chart or SVG job, and the worker's side of it.
+
+Why a template: a child forked from the worker itself inherited the worker's heap, and with it earlier jobs' data
+(measured: walking stack frames returned the previous job's PNG, and ``/proc/self/mem`` held an SVG source from
+three jobs before; a rollout could copy a sibling's image, and its reward). The worker therefore forks this
+template right after warming matplotlib and cairosvg and before it receives any job; the template never receives
+one either. On request it forks a child and passes the child's pipes to the worker over a UNIX socket
+(``SCM_RIGHTS``); the worker writes the job straight into the child. So every child starts from the warm state
+and holds exactly one job: its own.
+
+Why prefork: the child sets up its whole sandbox (namespaces, scratch tmpfs, Landlock, uid, seccomp; ~2-3 ms)
+before it reads its job, so the worker asks for the next child as soon as it takes one; fork and sandbox set-up
+then overlap with the previous job's PNG encoding instead of adding to each job's latency.
+
+Deaths: the template reaps its children and reports each exit status (the worker needs it: SIGXCPU is a timeout,
+SIGSYS a refused syscall); the worker kills a child through a pidfd the template passed along, so a recycled pid
+is never signalled. The template dies with the worker (``PR_SET_PDEATHSIG``) and a child with the template.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import select
+import shutil
+import signal
+import socket
+import struct
+import tempfile
+import time
+from dataclasses import dataclass
+
+from src.render import image as image_ops
+from src.render.chart import classify_chart_exception, draw_chart, import_matplotlib
+from src.render.job import ERROR_KINDS, JobFailure, RenderJob, RenderResult
+from src.render.sandbox import (
+    PR_SET_PDEATHSIG,
+    _libc,
+    apply_sandbox,
+    close_inherited_descriptors,
+    default_read_paths,
+    readable_by_others,
+)
+from src.render.svg import classify_svg_exception, draw_svg
+
+_MAGIC = b"VERM"
+_HEADER_MAX = 1 << 16
+_REAP_GRACE_S = 5.0  # a SIGKILLed child is reaped within ms; this only bounds a wedged template
+# The environment a child sees: nothing of the caller's (API tokens, credentials), only what plotting needs.
+_CHILD_ENV = {"MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+              "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}  # fmt: skip
+_WARM_SVG = '<svg xmlns="http://www.w3.org/2000/svg" width="8" height="8"><rect width="4" height="4"/></svg>'
+
+
+class TemplateLost(RuntimeError):
+    """The template process died or stopped answering: the worker can no longer run sandboxed jobs."""
+
+
+@dataclass(frozen=True)
+class ChildLimits:
+    """What every child gets; pool-wide settings only, never job data."""
+
+    timeout_s: float
+    memory_mb: int
+    scratch_mb: int
+    uid: int | None
+    read_paths: tuple[str, ...]
+    keep_read_search: bool  # the interpreter is not readable by other users (see ``apply_sandbox``)
+
+
+@dataclass
+class _Child:
+    pid: int
+    pidfd: int
+    job_w: int
+    result_r: int
+    scratch: str
+
+    def close(self) -> None:
+        for fd in (self.pidfd, self.job_w, self.result_r):
+            with contextlib.suppress(OSError):  # job_w is -1 once sent
+                os.close(fd)
+        shutil.rmtree(self.scratch, ignore_errors=True)
+
+
+class Zygote:
+    """Worker-side handle of the template: ask for children, take them, learn how they ended."""
+
+    def __init__(self, limits: ChildLimits, scratch_root: str) -> None:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        worker_pid = os.getpid()
+        pid = os.fork()
+        if pid == 0:  # the template: never returns
+            try:
+                ours.close()
+                _template_main(theirs, limits, scratch_root, worker_pid)
+            finally:
+                os._exit(0)
+        theirs.close()
+        self.pid = pid
+        self.sock = ours
+        self._ready: list[_Child] = []
+        self._asked = 0
+        self._exits: dict[int, int] = {}
+
+    def ask(self) -> None:
+        """Have the template fork (and sandbox) a child in the background."""
+        try:
+            self.sock.send(b"S")
+        except OSError as exc:
+            raise TemplateLost(f"template socket: {exc}") from exc
+        self._asked += 1
+
+    def take(self, deadline: float) -> _Child:
+        if not self._ready and not self._asked:
+            self.ask()
+        while not self._ready:
+            if not self._pump(deadline):
+                raise TemplateLost("the template forked no child in time")
+        return self._ready.pop(0)
+
+    def exit_status(self, pid: int, deadline: float) -> int | None:
+        while pid not in self._exits:
+            if not self._pump(deadline):
+                return None
+        return self._exits.pop(pid)
+
+    def _pump(self, deadline: float) -> bool:
+        """Read one message from the template; False when none came before the deadline."""
+        remaining = deadline - time.perf_counter()
+        if remaining <= 0 or not select.select([self.sock], [], [], remaining)[0]:
+            return False
+        try:
+            message, fds, _, _ = socket.recv_fds(self.sock, 4096, 3)
+        except OSError as exc:
+            raise TemplateLost(f"template socket: {exc}") from exc
+        if not message:
+            raise TemplateLost("the template exited")
+        if message[:1] == b"C" and len(fds) == 3:
+            (pid,) = struct.unpack("<i", message[1:5])
+            self._ready.append(_Child(pid, fds[0], fds[1], fds[2], message[5:].decode()))
+            self._asked -= 1
+        elif message[:1] == b"X":
+            pid, status = struct.unpack("<ii", message[1:9])
+            self._exits[pid] = status
+        return True
+
+    def alive(self) -> bool:
+        try:
+            return os.waitpid(self.pid, os.WNOHANG) == (0, 0)
+        except ChildProcessError:
+            return False
+
+    def close(self) -> None:
+        for child in self._ready:
+            child.close()
+        self._ready.clear()
+        self.sock.close()  # the template sees EOF and exits; unused children see EOF on their job pipe
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+            os.waitpid(self.pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+
+
+class SandboxedJobs:
+    """Runs chart and SVG jobs in sandboxed children of a clean template; one per worker process.
+
+    Args:
+        timeout_s: wall-clock limit of one job (and its CPU limit, rounded up).
+        memory_mb: address-space cap of one child.
+        scratch_root: directory for the per-job scratch dirs (each gets a private tmpfs where the kernel allows).
+        uid: unprivileged uid/gid for the children of a root worker; None keeps the worker's.
+        scratch_mb: size of a job's scratch tmpfs: all it can write, in total.
+    """
+
+    def __init__(
+        self, timeout_s: float, memory_mb: int, scratch_root: str | None, uid: int | None, scratch_mb: int = 64
+    ) -> None:
+        import_matplotlib()
+        draw_svg(_WARM_SVG, 8)  # cairosvg, cssselect2 and tinycss2 import lazily: warm them for every child
+        read_paths = default_read_paths()
+        hidden = uid is not None and not all(readable_by_others(p) for p in _interpreter_paths())
+        self.scratch_root = scratch_root or tempfile.gettempdir()
+        self.limits = ChildLimits(timeout_s, memory_mb, scratch_mb, uid, tuple(read_paths), hidden)
+        self.zygote = Zygote(self.limits, self.scratch_root)
+        self.zygote.ask()
+        self.report: dict = {}
+        warm = self.render(RenderJob("svg", _WARM_SVG), {"domain": "svg", "source": _WARM_SVG, "svg_size": 8})
+        if warm.error_kind not in (None, "blank"):
+            raise RuntimeError(f"sandboxed warm-up job failed: {warm.error_kind}: {warm.message}")
+
+    def render(self, job: RenderJob, request: dict) -> RenderResult:
+        start = time.perf_counter()
+        deadline = start + self.limits.timeout_s
+        child = self.zygote.take(deadline)
+        try:
+            self.zygote.ask()  # the next job's child forks and sandboxes itself while this one runs
+            body = json.dumps(request).encode()
+            sent = _write_all(child.job_w, struct.pack("<I", len(body)) + body, deadline)
+            os.close(child.job_w)
+            child.job_w = -1
+            side = max(request.get("svg_size", 0), 4096)
+            payload, timed_out = _collect(child, deadline, side * side * 4 + _HEADER_MAX + 8)
+            timed_out = timed_out or not sent
+            status = self.zygote.exit_status(child.pid, time.perf_counter() + _REAP_GRACE_S)
+        finally:
+            child.close()
+        return self._verdict(job, payload, status, timed_out, time.perf_counter() - start)
+
+    def healthy(self) -> str | None:
+        """None, or why this worker can no longer run sandboxed jobs."""
+        return None if self.zygote.alive() else "the sandbox template process died"
+
+    def close(self) -> None:
+        self.zygote.close()
+
+    def _verdict(
+        self, job: RenderJob, payload: bytes, status: int | None, timed_out: bool, seconds: float
+    ) -> RenderResult:
+        if timed_out:
+            return RenderResult.failure("timeout", f"wall-clock limit of {self.limits.timeout_s:g} s reached", seconds)
+        header, pixels = _parse_payload(payload)
+        if header is None:
+            return RenderResult.failure(*_death_cause(status, self.limits.timeout_s), seconds=seconds)
+        if isinstance(header.get("sandbox"), dict) and not self.report:
+            self.report = header["sandbox"]
+        if header.get("status") != "ok":
+            kind = header.get("kind")
+            kind = kind if kind in ERROR_KINDS else "runtime"
+            return RenderResult.failure(kind, str(header.get("message", ""))[:2000], seconds)
+        try:
+            image = image_ops.from_rgba(pixels, int(header["width"]), int(header["height"]))
+            png = image_ops.finalize(image, job.max_side)
+        except image_ops.BlankImage as exc:
+            return RenderResult.failure("blank", str(exc), seconds)
+        except (KeyError, TypeError, ValueError) as exc:
+            return RenderResult.failure("crashed", f"malformed result from the job process: {exc}", seconds)
+        return RenderResult(ok=True, png=png, message=str(header.get("note", ""))[:2000], seconds=seconds)
+
+
+def _interpreter_paths() -> list[str]:
+    """Files every child must read after it drops to an unprivileged uid."""
+    import matplotlib
+    import numpy
+
+    return [os.path.dirname(os.__file__), os.path.dirname(matplotlib.__file__), os.path.dirname(numpy.__file__)]
+
+
+def _write_all(fd: int, data: bytes, deadline: float) -> bool:
+    """Write without blocking past the deadline; False if the child stopped reading (dead or stuck)."""
+    os.set_blocking(fd, False)
+    view = memoryview(data)
+    while view:
+        remaining = deadline - time.perf_counter()
+        if remaining <= 0:
+            return False
+        if not select.select([], [fd], [], remaining)[1]:
+            continue
+        try:
+            view = view[os.write(fd, view) :]
+        except BlockingIOError:
+            continue
+        except BrokenPipeError:
+            return True  # the child is gone; its exit status tells why
+    return True
+
+
+def _collect(child: _Child, deadline: float, max_bytes: int) -> tuple[bytes, bool]:
+    """Read the child's result until EOF and wait for its exit, killing it at the deadline or on oversized output."""
+    chunks: list[bytes] = []
+    size = 0
+    timed_out = False
+    while True:
+        remaining = deadline - time.perf_counter()
+        if remaining <= 0:
+            timed_out = True
+            break
+        if not select.select([child.result_r], [], [], remaining)[0]:
+            continue
+        chunk = os.read(child.result_r, 1 << 20)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > max_bytes:
+            break
+    if not timed_out:
+        remaining = max(deadline - time.perf_counter(), 0.05)
+        timed_out = not select.select([child.pidfd], [], [], remaining)[0]
+    if timed_out or size > max_bytes:
+        signal.pidfd_send_signal(child.pidfd, signal.SIGKILL)
+    return b"".join(chunks), timed_out
+
+
+def _parse_payload(payload: bytes) -> tuple[dict | None, bytes]:
+    if len(payload) < 8 or payload[:4] != _MAGIC:
+        return None, b""
+    (length,) = struct.unpack("<I", payload[4:8])
+    if length > _HEADER_MAX or len(payload) < 8 + length:
+        return None, b""
+    try:
+        header = json.loads(payload[8 : 8 + length])
+    except ValueError:
+        return None, b""
+    return (header if isinstance(header, dict) else None), payload[8 + length :]
+
+
+def _death_cause(status: int | None, timeout_s: float) -> tuple[str, str]:
+    if status is None:
+        return "crashed", "the job process vanished"
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        if sig in (signal.SIGXCPU, signal.SIGKILL):
+            # SIGKILL we did not send comes from RLIMIT_CPU's hard limit (or the OOM killer).
+            return "timeout", f"CPU limit of {math.ceil(timeout_s)} s reached ({signal.Signals(sig).name})"
+        if sig == signal.SIGSYS:
+            return "forbidden", "a system call refused by the sandbox killed the process"
+        return "crashed", f"the job process died of {signal.Signals(sig).name}"
+    code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else -1
+    return "crashed", f"the job process exited with code {code} without producing an image"
+
+
+# --- the template process -------------------------------------------------------------------------------------
+
+
+def _template_main(sock: socket.socket, limits: ChildLimits, scratch_root: str, worker_pid: int) -> None:
+    """Fork a child per request, pass its pipes to the worker, report its exit. Touches no job data."""
+    _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != worker_pid:
+        return
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+    close_inherited_descriptors(keep={sock.fileno()})  # the pool's pipes; the warm font files stay
+    live: dict[int, int] = {}  # pidfd -> pid
+    while True:
+        ready = select.select([sock.fileno(), *live], [], [])[0]
+        for fd in ready:
+            if fd in live:
+                pid = live.pop(fd)
+                _, status = os.waitpid(pid, 0)
+                os.close(fd)
+                sock.send(b"X" + struct.pack("<ii", pid, status))
+        if sock.fileno() in ready:
+            if not sock.recv(16):
+                return  # the worker closed the socket: shut down
+            pid, pidfd, job_w, result_r, scratch = _spawn(sock, limits, scratch_root)
+            live[pidfd] = pid
+            socket.send_fds(sock, [b"C" + struct.pack("<i", pid) + scratch.encode()], [pidfd, job_w, result_r])
+            os.close(job_w)
+            os.close(result_r)
+
+
+def _spawn(sock: socket.socket, limits: ChildLimits, scratch_root: str) -> tuple[int, int, int, int, str]:
+    scratch = tempfile.mkdtemp(prefix="verm-job-", dir=scratch_root)
+    if limits.uid is not None:
+        os.chown(scratch, limits.uid, limits.uid)  # where no tmpfs can be mounted over it, the child writes here
+    job_r, job_w = os.pipe()
+    result_r, result_w = os.pipe()
+    template_pid = os.getpid()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns
+        try:
+            _child_main(job_r, result_w, scratch, limits, template_pid)
+        finally:
+            os._exit(70)
+    os.close(job_r)
+    os.close(result_w)
+    return pid, os.pidfd_open(pid), job_w, result_r, scratch
+
+
+def _child_main(job_r: int, result_w: int, scratch: str, limits: ChildLimits, template_pid: int) -> None:
+    """Confine this process, then wait for the one job it will ever see, run it and send back the pixels."""
+    _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != template_pid:
+        return
+    close_inherited_descriptors(keep={job_r, result_w})  # the template's socket and other children's pidfds
+    os.environ.clear()  # unsetenv: the C environment too (``/proc/self/environ`` is the worker's allow-listed one)
+    os.environ.update({**_CHILD_ENV, "HOME": scratch, "TMPDIR": scratch, "MPLCONFIGDIR": scratch})
+    tempfile.tempdir = scratch
+    try:
+        report = apply_sandbox(scratch, memory_mb=limits.memory_mb, cpu_s=max(1, math.ceil(limits.timeout_s)),
+                               read_paths=list(limits.read_paths), uid=limits.uid, scratch_mb=limits.scratch_mb,
+                               keep_read_search=limits.keep_read_search)  # fmt: skip
+    except BaseException as exc:  # noqa: BLE001 - the worker must hear why instead of seeing a silent exit
+        _send(result_w, {"status": "error", "kind": "crashed", "message": f"sandbox set-up failed: {exc}"})
+        return
+    request = _read_request(job_r)
+    if request is None:
+        return  # the worker is shutting down
+    header, pixels = _run(request)
+    header["sandbox"] = report.as_dict()
+    _send(result_w, header, pixels)
+
+
+def _read_request(fd: int) -> dict | None:
+    data = b""
+    need = 4
+    while len(data) < need:
+        chunk = os.read(fd, need - len(data))
+        if not chunk:
+            return None
+        data += chunk
+        if need == 4 and len(data) == 4:
+            need += struct.unpack("<I", data)[0]
+    request = json.loads(data[4:])
+    return request if isinstance(request, dict) else None
+
+
+def _run(request: dict) -> tuple[dict, bytes]:
+    """Dispatch to the domain's drawing function; every outcome becomes a header (and pixels)."""
+    domain = request.get("domain")
+    try:
+        if domain == "chart":
+            width, height, pixels = draw_chart(request["source"], request["dpi"], request["max_side"])
+            note = ""
+        else:
+            width, height, pixels, note = draw_svg(request["source"], request["svg_size"])
+    except JobFailure as failure:
+        return {"status": "error", "kind": failure.kind, "message": failure.message[:2000]}, b""
+    except BaseException as exc:  # noqa: BLE001 - every failure of untrusted input becomes a verdict
+        classify = classify_chart_exception if domain == "chart" else classify_svg_exception
+        kind, message = classify(exc)
+        return {"status": "error", "kind": kind, "message": message}, b""
+    return {"status": "ok", "width": width, "height": height, "note": note}, pixels
+
+
+def _send(write_fd: int, header: dict, pixels: bytes | memoryview = b"") -> None:
+    head = json.dumps(header).encode()[: _HEADER_MAX - 1024]
+    data = memoryview(_MAGIC + struct.pack("<I", len(head)) + head)
+    for part in (data, memoryview(pixels).cast("B")):
+        while len(part):
+            written = os.write(write_fd, part)
+            part = part[written:]

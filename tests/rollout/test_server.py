@@ -1,0 +1,246 @@
+"""The OpenAI-compatible server over real HTTP on 127.0.0.1, driven by the real ``openai`` client and the tiny model:
+answers equal the engine's own, concurrent requests share batches, bad input gets a 4xx with the reason (and the
+server keeps serving), a full queue refuses at once, and LoRA adapters load and unload as in vLLM."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import struct
+import threading
+import urllib.error
+import urllib.request
+import zlib
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import openai
+import pytest
+from PIL import Image
+from transformers import AutoModelForImageTextToText
+
+from src.rollout.engine import ChatRequest, SamplingSettings
+from src.rollout.hf_engine import HFEngine
+from src.rollout.server import BackgroundServer, ServerSettings, create_app
+from tests.rollout.conftest import judge_request
+
+MODEL = "tiny-judge"
+
+
+def data_url(image: Image.Image, fmt: str = "PNG") -> str:
+    buf = io.BytesIO()
+    image.save(buf, format=fmt)
+    mime = "jpeg" if fmt == "JPEG" else "png"
+    return f"data:image/{mime};base64,{base64.b64encode(buf.getvalue()).decode()}"
+
+
+def openai_messages(request: ChatRequest, fmt: str = "PNG") -> list[dict[str, Any]]:
+    """The request as the public reward code sends it: image_url data URLs, then the text."""
+    out = []
+    for message in request.messages:
+        parts = []
+        for part in message["content"]:
+            if part["type"] == "image":
+                parts.append({"type": "image_url", "image_url": {"url": data_url(part["image"], fmt)}})
+            else:
+                parts.append(part)
+        out.append({"role": message["role"], "content": parts})
+    return out
+
+
+def post(url: str, payload: Any = None, raw: bytes | None = None) -> tuple[int, Any]:
+    """A plain HTTP POST (no client-side validation in the way); returns status and parsed JSON body."""
+    data = raw if raw is not None else json.dumps(payload).encode()
+    request = urllib.request.Request(url, data=data, headers={"content-type": "application/json"}, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def _engine(tiny_model_dir: Path, tiny_processor) -> HFEngine:
+    return HFEngine(AutoModelForImageTextToText.from_pretrained(tiny_model_dir).eval(), tiny_processor)
+
+
+@pytest.fixture(scope="module")
+def served(tiny_model_dir: Path, tiny_processor) -> Iterator[tuple[BackgroundServer, HFEngine]]:
+    engine = _engine(tiny_model_dir, tiny_processor)
+    settings = ServerSettings(served_model_name=MODEL, max_body_bytes=2_000_000, max_tokens_limit=64)
+    with BackgroundServer(create_app(engine, settings)) as server:
+        yield server, engine
+
+
+@pytest.fixture(scope="module")
+def client(served) -> openai.OpenAI:
+    return openai.OpenAI(base_url=served[0].base_url, api_key="unused", max_retries=0, timeout=120)
+
+
+def test_listens_on_loopback_and_lists_the_model(served, client: openai.OpenAI) -> None:
+    assert served[0].host == "127.0.0.1"
+    assert [m.id for m in client.models.list().data] == [MODEL]
+
+
+def test_answers_equal_the_engines_own_with_usage(served, client: openai.OpenAI) -> None:
+    request = judge_request("chart", 1)
+    expected = served[1].generate([request], sampling=SamplingSettings(temperature=0.0, max_new_tokens=16))[0][0]
+    reply = client.chat.completions.create(
+        model=MODEL, messages=openai_messages(request), n=2, temperature=0.0, max_tokens=16
+    )
+    assert [c.message.content for c in reply.choices] == [expected.text, expected.text]
+    assert reply.choices[0].finish_reason == expected.finish_reason
+    assert reply.usage.prompt_tokens == expected.prompt_tokens
+    assert reply.usage.completion_tokens == 2 * len(expected.token_ids)
+    assert reply.model == MODEL
+
+
+def test_sampling_fields_seed_and_token_logprobs(client: openai.OpenAI) -> None:
+    # The public reward code's sampling: temperature/top_p/presence_penalty plus vLLM's extra fields; JPEG images.
+    kwargs: dict[str, Any] = {
+        "model": MODEL,
+        "messages": openai_messages(judge_request("svg", 0), fmt="JPEG"),
+        "temperature": 0.7,
+        "top_p": 0.8,
+        "presence_penalty": 1.5,
+        "max_tokens": 12,
+        "seed": 11,
+        "logprobs": True,
+        "extra_body": {"top_k": 20, "repetition_penalty": 1.05, "return_tokens_as_token_ids": True},
+    }
+    first = client.chat.completions.create(**kwargs)
+    again = client.chat.completions.create(**kwargs)
+    other = client.chat.completions.create(**{**kwargs, "seed": 12})
+    assert first.choices[0].message.content == again.choices[0].message.content
+    assert first.choices[0].message.content != other.choices[0].message.content
+    tokens = first.choices[0].logprobs.content
+    assert len(tokens) == first.usage.completion_tokens and all(t.token.startswith("token_id:") for t in tokens)
+    assert all(t.logprob <= 0 for t in tokens)
+
+
+def test_concurrent_requests_share_batches_without_mixing_answers(served, client: openai.OpenAI) -> None:
+    server, engine = served
+    requests = [judge_request(domain, i) for i, domain in enumerate(["chart", "table", "svg", "chart"] * 2)]
+    greedy = SamplingSettings(temperature=0.0, max_new_tokens=8)
+    expected = [c[0].text for c in engine.generate(requests, sampling=greedy)]
+    scheduler = server._server.config.app.state.scheduler
+    batches_before = scheduler.batches_run
+
+    def ask(request: ChatRequest) -> str:
+        reply = client.chat.completions.create(
+            model=MODEL, messages=openai_messages(request), temperature=0.0, max_tokens=8
+        )
+        return reply.choices[0].message.content
+
+    with ThreadPoolExecutor(len(requests)) as pool:
+        answers = list(pool.map(ask, requests))
+    assert answers == expected
+    assert scheduler.batches_run - batches_before < len(requests)  # some requests shared a generate call
+    assert scheduler.largest_batch > 1
+
+
+def _png_header(width: int, height: int) -> bytes:
+    """A PNG that claims huge dimensions in a few bytes (a decompression-bomb probe)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b"")
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("data:image/png;base64,!!!notbase64", "not valid base64"),
+        ("data:image/png;base64," + base64.b64encode(b"plain text, not an image").decode(), "cannot decode image"),
+        ("https://example.com/chart.png", "data URL"),
+        ("data:image/png;base64," + base64.b64encode(_png_header(5000, 5000)).decode(), "pixels; the limit"),
+        ("data:image/jpeg;base64," + base64.b64encode(_png_header(64, 64)[:20]).decode(), "cannot decode image"),
+    ],
+)
+def test_bad_images_get_400_with_the_reason(client: openai.OpenAI, url: str, reason: str) -> None:
+    messages = [
+        {"role": "user", "content": [{"type": "image_url", "image_url": {"url": url}}, {"type": "text", "text": "x"}]}
+    ]
+    with pytest.raises(openai.BadRequestError, match=reason):
+        client.chat.completions.create(model=MODEL, messages=messages, max_tokens=4)
+
+
+def test_bad_requests_get_4xx_and_the_server_keeps_serving(served, client: openai.OpenAI) -> None:
+    base = served[0].base_url
+    text = [{"role": "user", "content": "hello"}]
+    with pytest.raises(openai.NotFoundError, match="does not exist"):
+        client.chat.completions.create(model="gpt-4o", messages=text)
+    with pytest.raises(openai.BadRequestError, match="n: must be"):
+        client.chat.completions.create(model=MODEL, messages=text, n=0)
+    with pytest.raises(openai.BadRequestError, match="max_tokens"):
+        client.chat.completions.create(model=MODEL, messages=text, max_tokens=10_000)
+    with pytest.raises(openai.BadRequestError, match="temperature"):
+        client.chat.completions.create(model=MODEL, messages=text, temperature=-1)
+    with pytest.raises(openai.BadRequestError, match="role"):
+        client.chat.completions.create(model=MODEL, messages=[{"role": "robot", "content": "x"}])
+    with pytest.raises(openai.BadRequestError, match="context"):  # prompt + max_tokens beyond the model's positions
+        client.chat.completions.create(
+            model=MODEL, messages=[{"role": "user", "content": "word " * 5000}], max_tokens=8
+        )
+    status, body = post(f"{base}/chat/completions", raw=b"{not json")
+    assert status == 400 and "invalid request" in body["error"]["message"]
+    status, body = post(f"{base}/chat/completions", raw=b"x" * 3_000_000)
+    assert status == 413 and "limit" in body["error"]["message"]
+    reply = client.chat.completions.create(model=MODEL, messages=text, max_tokens=4)  # still alive
+    assert reply.choices[0].finish_reason in ("stop", "length")
+
+
+def test_full_queue_refuses_at_once_with_429(tiny_model_dir: Path, tiny_processor) -> None:
+    engine = _engine(tiny_model_dir, tiny_processor)
+    gate = threading.Event()
+    generate = engine.generate_encoded
+
+    def held(*args: Any, **kwargs: Any) -> Any:
+        gate.wait(timeout=120)  # the engine is busy until the test opens the gate
+        return generate(*args, **kwargs)
+
+    engine.generate_encoded = held  # type: ignore[method-assign]
+    settings = ServerSettings(served_model_name=MODEL, max_queue=2, max_tokens_limit=8)
+    with BackgroundServer(create_app(engine, settings)) as server:
+        client = openai.OpenAI(base_url=server.base_url, api_key="unused", max_retries=0, timeout=120)
+        ask = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 4}
+        with ThreadPoolExecutor(2) as pool:
+            waiting = [pool.submit(client.chat.completions.create, **ask) for _ in range(2)]
+            scheduler = server._server.config.app.state.scheduler
+            while scheduler.pending < 2:
+                threading.Event().wait(0.02)
+            with pytest.raises(openai.RateLimitError, match="queue full"):
+                client.chat.completions.create(**ask)
+            gate.set()
+            assert all(f.result().choices for f in waiting)  # the queued ones are answered, not dropped
+
+
+def test_lora_adapters_load_address_and_unload_like_vllm(served, client: openai.OpenAI, tiny_adapter: Path) -> None:
+    base_url = served[0].base_url
+    messages = openai_messages(judge_request("table", 2))
+
+    def answer(model: str) -> str:
+        reply = client.chat.completions.create(model=model, messages=messages, temperature=0.0, max_tokens=12)
+        return reply.choices[0].message.content
+
+    base_answer = answer(MODEL)
+    adapter = {"lora_name": "critic-v1", "lora_path": str(tiny_adapter)}
+    status, body = post(f"{base_url}/load_lora_adapter", adapter)
+    assert status == 200, body
+    assert {m.id for m in client.models.list().data} == {MODEL, "critic-v1"}
+    assert answer("critic-v1") != base_answer
+    assert answer(MODEL) == base_answer  # the base name still means the base weights
+    status, body = post(f"{base_url}/load_lora_adapter", adapter)
+    assert status == 400 and "already" in body["error"]["message"]
+    status, body = post(f"{base_url}/load_lora_adapter", {"lora_name": "x", "lora_path": "/no/such/dir"})
+    assert status == 400 and "adapter" in body["error"]["message"]
+    assert post(f"{base_url}/unload_lora_adapter", {"lora_name": "critic-v1"})[0] == 200
+    assert post(f"{base_url}/unload_lora_adapter", {"lora_name": "critic-v1"})[0] == 404
+    assert post(f"{base_url}/load_lora_adapter", {"lora_name": ""})[0] == 400
+    with pytest.raises(openai.NotFoundError):
+        answer("critic-v1")
+    assert answer(MODEL) == base_answer

@@ -195,3 +195,18 @@ def test_each_domain_is_sampled_as_its_profile_says_and_a_profile_loads_from_a_p
     assert judge.profile.name == "mixed"
     assert [len(call) for call in engine.calls] == [2, 1]  # one engine call per domain: sampling differs
     assert engine.samplings == [base.sampling, svg_sampling]
+
+
+def test_the_tiny_model_judges_through_the_real_hf_engine(tiny_model_dir) -> None:  # type: ignore[no-untyped-def]
+    from src.rollout.hf_engine import HFEngine
+
+    engine = HFEngine.from_pretrained(tiny_model_dir)
+    profile = CriticProfile(sampling=SamplingSettings(temperature=1.0, max_new_tokens=12, seed=0))
+    judge = VisualERMJudge(engine, profile=profile, reward=PUBLIC, retries=1)
+    result = judge.judge([pair(rendered(bars_image([10, 40, 25, 45]))), pair(RenderResult.failure("syntax", "x"))])
+
+    # A random 12-token critic writes no JSON: asked twice, then the public code's fallback severity (25).
+    first = result.pairs[0]
+    assert first.attempts == 2 and isinstance(first.critique, CritiqueParseError)
+    assert first.answer is not None and first.answer != "" and first.judge_seconds > 0
+    assert result.rewards == [1.5, 0.0] and result.pairs[1].attempts == 0

@@ -215,11 +215,10 @@ def read_prediction(pred_json: Any, domain: str) -> Prediction:
     return Prediction(tuple(errors), dropped=dropped)
 
 
-def predictions_for(pairs: Sequence[BenchPair], rows: Sequence[Any]) -> dict[str, Prediction]:
-    """Each bench pair's prediction from a predictions file's rows, found by ``id``, else by the two image paths.
-
-    A bench pair without a row is an error (silently counting it as "no errors" would distort every metric).
-    """
+def rows_by_pair(pairs: Sequence[BenchPair], rows: Sequence[Any], what: str = "prediction") -> dict[str, Mapping]:
+    """Each bench pair's row of a results file, found by ``id``, else by the two image paths (the public judge script
+    copies bench rows, which may have no id). A bench pair without a row is an error: silently counting it as "no
+    errors" would distort every metric."""
     by_id: dict[str, Mapping[str, Any]] = {}
     by_paths: dict[tuple[Any, Any], Mapping[str, Any]] = {}
     for row in rows:
@@ -228,23 +227,34 @@ def predictions_for(pairs: Sequence[BenchPair], rows: Sequence[Any]) -> dict[str
         if row.get("id") not in (None, ""):
             by_id[str(row["id"])] = row
         by_paths[(row.get("gt_img_path"), row.get("pred_img_path"))] = row
-    found: dict[str, Prediction] = {}
+    found: dict[str, Mapping[str, Any]] = {}
     missing = []
     for pair in pairs:
-        row = by_id.get(pair.key) or by_paths.get((pair.row.get("gt_img_path"), pair.row.get("pred_img_path")))
+        row = by_id.get(pair.key)
+        if row is None:
+            row = by_paths.get((pair.row.get("gt_img_path"), pair.row.get("pred_img_path")))
         if row is None:
             missing.append(pair.key)
-            continue
-        if "pred_json" not in row:
-            found[pair.key] = Prediction((), parsed=False, reason="row has no pred_json")
         else:
-            found[pair.key] = read_prediction(row["pred_json"], pair.domain)
+            found[pair.key] = row
     if missing:
         shown = ", ".join(missing[:5]) + (" …" if len(missing) > 5 else "")
         raise BenchError(
-            f"{len(missing)} of {len(pairs)} bench pairs have no prediction row (by id or image paths): {shown}"
+            f"{len(missing)} of {len(pairs)} bench pairs have no {what} row (by id or image paths): {shown}"
         )
     return found
+
+
+def predictions_for(pairs: Sequence[BenchPair], rows: Sequence[Any]) -> dict[str, Prediction]:
+    """Each bench pair's ``Prediction`` from the rows of a predictions file (a row without ``pred_json`` predicts
+    nothing, as in the public evaluator)."""
+    found = rows_by_pair(pairs, rows)
+    return {
+        pair.key: read_prediction(found[pair.key]["pred_json"], pair.domain)
+        if "pred_json" in found[pair.key]
+        else Prediction((), parsed=False, reason="row has no pred_json")
+        for pair in pairs
+    }
 
 
 def load_predictions(path: str | Path, pairs: Sequence[BenchPair]) -> dict[str, Prediction]:

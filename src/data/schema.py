@@ -73,15 +73,35 @@ class Discrepancy:
 
 
 @dataclass(frozen=True)
+class SkippedItem:
+    """An error item of a critic's answer that does not fit the schema and was left out of ``Critique.errors``.
+
+    ``severity`` is the item's severity (clamped to 1..3) when it had a readable one — an item filed under a category
+    the domain lacks (the released SVG prompt once offered ``other_error``) still says how bad something is, and the
+    released reward code adds it to S; ``None`` when the severity was missing or unreadable.
+    """
+
+    index: int
+    reason: str
+    severity: int | None = None
+
+
+@dataclass(frozen=True)
 class Critique:
-    """All discrepancies of one (reference, candidate) pair; an empty list means visually equivalent."""
+    """All discrepancies of one (reference, candidate) pair; an empty list means visually equivalent.
+
+    ``skipped`` holds the answer's items that a lenient parse left out (never written by ``to_official``); the
+    reward layer decides what they are worth.
+    """
 
     domain: str
     errors: tuple[Discrepancy, ...] = field(default_factory=tuple)
+    skipped: tuple[SkippedItem, ...] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:
         _check_domain(self.domain)
         object.__setattr__(self, "errors", tuple(self.errors))
+        object.__setattr__(self, "skipped", tuple(self.skipped))
         for i, err in enumerate(self.errors):
             if err.category not in CATEGORIES[self.domain]:
                 raise SchemaError(
@@ -93,6 +113,16 @@ class Critique:
     def severity_sum(self) -> int:
         """S in the paper's Eq. 3: the sum of severities, the quantity the reward is built from."""
         return sum(e.severity for e in self.errors)
+
+    @property
+    def skipped_items(self) -> int:
+        """How many items of the critic's answer were left out as not fitting the schema."""
+        return len(self.skipped)
+
+    @property
+    def skipped_severity(self) -> int:
+        """The sum of the readable severities of the skipped items."""
+        return sum(item.severity or 0 for item in self.skipped)
 
     def counts(self) -> dict[str, int]:
         counts = {c: 0 for c in CATEGORIES[self.domain]}

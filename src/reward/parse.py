@@ -1,19 +1,27 @@
-"""Read a critic's answer into a ``Critique``, however the model dressed it up.
+"""Read a critic's answer into a ``Critique``, however the model dressed it up — and never crash on it.
 
 Accepted: the official Visual-ERM JSON of each domain; wrapped in a markdown fence or in chatty text; after a
 ``<think>…</think>`` block (or an unterminated ``<think>``); trailing commas; Python-style single quotes and
 ``True``/``None`` (read by ``ast.literal_eval``, which evaluates literals only, never code); ``*_error_count`` fields
 that disagree with the list (the list wins, see ``src.data.schema``); categories with or without ``_error``.
 
-Policy for questionable content, chosen so the reward cannot be gamed by malformed output:
-- Several JSON objects in the text: the **last** one that is a critique wins — drafts and echoed examples come
-  before the final answer.
-- A numeric severity outside 1..3 is rounded and clamped (0 → 1: a listed error is an error; 5 → 3); the words
-  minor/medium/moderate/major/severe/low/high map to 1..3. Anything else (missing, ``"n/a"``) rejects the whole
-  critique: dropping that one error would *lower* S and so raise the reward for a malformed answer.
-- An unknown category rejects the whole critique (the parse rate exposes a judge that drifts from the schema).
-- No ``errors`` list but counts that are all zero: an empty critique; counts above zero without a list: rejected.
-Every rejection raises ``CritiqueParseError`` with a reason; the reward layer decides what a failure is worth.
+Policy for questionable content:
+- Several JSON objects in the text: the one that **starts last** and is a critique wins, wherever it is (fenced or
+  bare) — drafts and echoed examples come before the final answer.
+- A numeric severity outside 1..3 is clamped (0 → 1: a listed error is an error; 5, 1e999 or ``Infinity`` → 3) and
+  rounded; the words minor/medium/moderate/major/severe/low/high/critical map to 1..3.
+- **Lenient (default), like the released reward code**: an error item that does not fit the schema — a category the
+  domain lacks (the released SVG prompt once had ``other_error``), no category, a missing or unreadable severity, not
+  an object — is left out of ``errors`` and recorded in ``Critique.skipped`` with its reason and (when readable) its
+  severity. The reward layer decides what a skipped item costs; one odd item does not throw the whole critique away.
+- **Strict** (``strict=True``): any such item rejects the whole critique (for measuring schema adherence).
+- No ``errors`` list but counts that are all zero: an empty critique; counts above zero without a list: rejected, in
+  both modes (the answer says there are errors and names none).
+
+Every rejection raises ``CritiqueParseError`` with a reason — whatever the text (random bytes, 5,000-digit numbers,
+``Infinity``, nesting thousands deep) — and the work is bounded: texts longer than ``MAX_ANSWER_CHARS`` after the
+thinking block are rejected before any JSON is read, and every scan is linear in the text's length (no regular
+expression that backtracks over the whole text per match attempt).
 """
 
 from __future__ import annotations
@@ -21,19 +29,28 @@ from __future__ import annotations
 import ast
 import io
 import json
+import math
 import re
 import tokenize
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
-from src.data.schema import Critique, SchemaError
+from src.data.schema import Critique, Discrepancy, SchemaError, SkippedItem, discrepancy_from_official
 from src.render.job import DOMAINS
 
-_THINK_BLOCK = re.compile(r"<think>.*?</think>", re.DOTALL | re.IGNORECASE)
-_FENCE = re.compile(r"```[A-Za-z0-9_+-]*[ \t]*\n?(.*?)```", re.DOTALL)
+# A judge answers in at most a few thousand tokens (the released reward asks for 4,096; its table reward 8,192, about
+# 40k characters). 200k characters leaves room for chatty models and keeps a hostile answer's cost below ~1 s.
+MAX_ANSWER_CHARS = 200_000
+_FENCE_MARK = "```"
+_FENCE_INFO = re.compile(r"[A-Za-z0-9_+-]*[ \t]*")  # the language tag after an opening fence, as in ```json
+_THINK_OPEN = re.compile(r"<think>", re.IGNORECASE)
+_THINK_CLOSE = re.compile(r"</think>", re.IGNORECASE)
 _TRAILING_COMMA = re.compile(r",(\s*[}\]])")
 _SEVERITY_WORDS = {"minor": 1, "low": 1, "medium": 2, "moderate": 2, "major": 3, "severe": 3, "high": 3, "critical": 3}
 _PY_LITERALS = {"true": "True", "false": "False", "null": "None"}
+_MAX_SPANS_READ = 32  # a real answer holds one to three objects; drafts and examples come before it
+_MAX_LITERAL_DEPTH = 100  # CPython's parser stops at 200 nested brackets; a critique nests 3 deep
+_MAX_INT_DIGITS = 30  # longer integers are read as floats: a severity that large clamps to 3 all the same
 
 
 class CritiqueParseError(ValueError):
@@ -45,8 +62,14 @@ class CritiqueParseError(ValueError):
         self.text = text
 
 
-def parse_critique(text: str, domain: str) -> Critique:
-    """The critique in a critic's ``text`` for ``domain`` (chart / table / svg); raises ``CritiqueParseError``."""
+def parse_critique(text: str, domain: str, strict: bool = False) -> Critique:
+    """The critique in a critic's ``text`` for ``domain`` (chart / table / svg); raises ``CritiqueParseError``.
+
+    Args:
+        text: the critic's whole answer.
+        domain: which schema the answer follows; an unknown domain is the caller's bug (``ValueError``).
+        strict: reject the whole critique for any item that does not fit the schema, instead of skipping it.
+    """
     if domain not in DOMAINS:
         raise ValueError(f"domain: {domain!r} is not one of {DOMAINS}")
     if not isinstance(text, str):
@@ -54,41 +77,101 @@ def parse_critique(text: str, domain: str) -> Critique:
     body = _strip_thinking(text)
     if not body.strip():
         raise CritiqueParseError("empty answer", text)
+    if len(body) > MAX_ANSWER_CHARS:
+        raise CritiqueParseError(f"answer of {len(body)} characters is longer than {MAX_ANSWER_CHARS}", text)
 
-    objects = [obj for obj in map(_load_json_object, _candidate_objects(body)) if isinstance(obj, dict)]
-    critiques = [obj for obj in objects if _looks_like_critique(obj)]
-    if not critiques:
-        reason = "no JSON object found" if not objects else "JSON found, but no 'errors' list or '*_error_count'"
-        raise CritiqueParseError(reason, text)
-    try:
-        return _to_critique(critiques[-1], domain)
-    except SchemaError as exc:
-        raise CritiqueParseError(f"invalid critique: {exc}", text) from None
+    spans = _candidate_objects(body)
+    # The final answer wins: try the latest-starting spans first. Only a span naming 'errors' or '*_error_count' can be
+    # a critique, and only the last few are read, so hostile text full of braces costs one scan, not a parse per brace.
+    keyed = [
+        s for s in spans if body.find("errors", s.start, s.end) >= 0 or body.find("_error_count", s.start, s.end) >= 0
+    ]
+    keyed = keyed[-_MAX_SPANS_READ:]
+    seen_object = False
+    for span in reversed(keyed):
+        obj = _load_json_object(body[span.start : span.end], span.depth)
+        if not isinstance(obj, dict):
+            continue
+        seen_object = True
+        if not _looks_like_critique(obj):
+            continue
+        try:
+            return _to_critique(obj, domain, strict)
+        except SchemaError as exc:
+            raise CritiqueParseError(f"invalid critique: {exc}", text) from None
+        except (ValueError, TypeError, OverflowError, RecursionError, MemoryError) as exc:  # belt and braces
+            raise CritiqueParseError(f"invalid critique: {type(exc).__name__}: {_short(exc)}", text) from None
+    if not seen_object and spans and not keyed:  # say whether the answer held any JSON at all (read one span)
+        last = spans[-1]
+        seen_object = isinstance(_load_json_object(body[last.start : last.end], last.depth), dict)
+    reason = "JSON found, but no 'errors' list or '*_error_count'" if seen_object else "no JSON object found"
+    raise CritiqueParseError(reason, text)
 
 
 def _strip_thinking(text: str) -> str:
-    body = _THINK_BLOCK.sub("", text)
-    if "</think>" in body:  # opening tag lost (chat templates often pre-fill it): keep what follows the close
-        body = body.rsplit("</think>", 1)[1]
-    if "<think>" in body:  # never closed: the model ran out of tokens while thinking, or left a stray tag
-        before, after = body.split("<think>", 1)
-        body = before if before.strip() else after
-    return body
+    """The text without ``<think>…</think>`` blocks; one linear pass (a lazy regex rescans per unclosed tag)."""
+    kept: list[str] = []
+    pos = 0
+    while (opening := _THINK_OPEN.search(text, pos)) is not None:
+        closing = _THINK_CLOSE.search(text, opening.end())
+        if closing is None:  # never closed: the model ran out of tokens while thinking, or left a stray tag
+            before = "".join(kept) + text[pos : opening.start()]
+            return _after_last_close(before if before.strip() else text[opening.end() :])
+        kept.append(text[pos : opening.start()])
+        pos = closing.end()
+    kept.append(text[pos:])
+    return _after_last_close("".join(kept))
 
 
-def _candidate_objects(body: str) -> Iterator[str]:
-    """Each balanced ``{...}`` span, in text order, first inside fences, then in the whole text."""
-    seen: set[str] = set()
-    for source in [m.group(1) for m in _FENCE.finditer(body)] + [body]:
-        for span in _balanced_objects(source):
-            if span not in seen:
-                seen.add(span)
-                yield span
+def _after_last_close(body: str) -> str:
+    """What follows a stray ``</think>`` (chat templates often pre-fill the opening tag, so only the close is seen)."""
+    end = 0
+    for match in _THINK_CLOSE.finditer(body):
+        end = match.end()
+    return body[end:]
 
 
-def _balanced_objects(source: str) -> Iterator[str]:
-    """Outermost brace-balanced spans, skipping braces inside '...' and "..." strings."""
-    depth, start, quote, escaped = 0, -1, "", False
+class _Span(NamedTuple):
+    """Where an object candidate sits in the answer; a plain tuple, as a hostile answer can hold 100k of them."""
+
+    start: int
+    end: int
+    depth: int  # deepest bracket nesting inside
+
+
+def _candidate_objects(body: str) -> list[_Span]:
+    """Each outermost brace-balanced span, inside fences and in the whole text, ordered by where it starts."""
+    found: dict[tuple[int, int], int] = {}
+    for offset, source in [*_fenced_blocks(body), (0, body)]:
+        for start, end, depth in _balanced_objects(source):
+            found.setdefault((offset + start, offset + end), depth)
+    return [_Span(start, end, depth) for (start, end), depth in sorted(found.items())]
+
+
+def _fenced_blocks(body: str) -> Iterator[tuple[int, str]]:
+    """(offset, content) of each ```-fenced block; the info string after the opening fence is not content."""
+    pos = 0
+    while True:
+        open_at = body.find(_FENCE_MARK, pos)
+        if open_at < 0:
+            return
+        close_at = body.find(_FENCE_MARK, open_at + len(_FENCE_MARK))
+        if close_at < 0:
+            return
+        content_at = open_at + len(_FENCE_MARK)
+        newline = body.find("\n", content_at, close_at)
+        if newline >= 0 and _FENCE_INFO.fullmatch(body, content_at, newline):
+            content_at = newline + 1
+        yield content_at, body[content_at:close_at]
+        pos = close_at + len(_FENCE_MARK)
+
+
+def _balanced_objects(source: str) -> Iterator[tuple[int, int, int]]:
+    """(start, end, nesting) of each outermost brace-balanced span, skipping braces inside '...' and "..." strings.
+
+    ``nesting`` is the deepest count of open brackets of any kind ({, [, ( ) inside the span.
+    """
+    depth, nest, deepest, start, quote, escaped = 0, 0, 0, -1, "", False
     for i, ch in enumerate(source):
         if quote:
             if escaped:
@@ -97,29 +180,39 @@ def _balanced_objects(source: str) -> Iterator[str]:
                 escaped = True
             elif ch == quote:
                 quote = ""
-        elif ch in "\"'" and depth > 0:
+        elif depth == 0:
+            if ch == "{":
+                start, depth, nest, deepest = i, 1, 1, 1
+        elif ch in "\"'":
             quote = ch
+        elif ch in "[(":
+            nest += 1
+            deepest = max(deepest, nest)
+        elif ch in "])":
+            nest = max(nest - 1, 1)
         elif ch == "{":
+            depth, nest = depth + 1, nest + 1
+            deepest = max(deepest, nest)
+        elif ch == "}":
+            depth, nest = depth - 1, max(nest - 1, 0)
             if depth == 0:
-                start = i
-            depth += 1
-        elif ch == "}" and depth > 0:
-            depth -= 1
-            if depth == 0:
-                yield source[start : i + 1]
+                yield start, i + 1, deepest
 
 
-def _load_json_object(span: str) -> Any:
-    try:
-        return json.loads(span)
-    except json.JSONDecodeError:
-        pass
-    without_trailing = _TRAILING_COMMA.sub(r"\1", span)
-    try:
-        return json.loads(without_trailing)
-    except json.JSONDecodeError:
-        pass
-    return _load_python_literal(span)
+def _parse_int(digits: str) -> int | float:
+    # Python refuses int() of over 4,300 digits (ValueError); a number that long is only ever noise.
+    return int(digits) if len(digits) <= _MAX_INT_DIGITS else float(digits)
+
+
+def _load_json_object(text: str, depth: int) -> Any:
+    for candidate in (text, _TRAILING_COMMA.sub(r"\1", text)):
+        try:  # strict=False: raw newlines and tabs inside strings, as models write long descriptions
+            return json.loads(candidate, parse_int=_parse_int, strict=False)
+        except (ValueError, RecursionError, MemoryError):  # JSONDecodeError is a ValueError
+            pass
+    if depth > _MAX_LITERAL_DEPTH:  # Python's parser refuses such nesting anyway; skip the costly tokenize
+        return None
+    return _load_python_literal(text)
 
 
 def _load_python_literal(span: str) -> Any:
@@ -133,38 +226,48 @@ def _load_python_literal(span: str) -> Any:
             for tok in tokens
         ]
         return ast.literal_eval(tokenize.untokenize(renamed))
-    except (tokenize.TokenError, SyntaxError, ValueError, TypeError, MemoryError, RecursionError, IndentationError):
+    except (tokenize.TokenError, SyntaxError, ValueError, TypeError, MemoryError, RecursionError, OverflowError):
         return None
 
 
-def _looks_like_critique(obj: Mapping[str, Any]) -> bool:
+def _looks_like_critique(obj: Mapping[Any, Any]) -> bool:
     return "errors" in obj or any(isinstance(k, str) and k.endswith("_error_count") for k in obj)
 
 
-def _to_critique(obj: Mapping[str, Any], domain: str) -> Critique:
+def _to_critique(obj: Mapping[Any, Any], domain: str, strict: bool) -> Critique:
     errors = obj.get("errors")
     if errors is None:
         counts = {k: v for k, v in obj.items() if isinstance(k, str) and k.endswith("_error_count")}
         if any(not isinstance(v, int | float) or v != 0 for v in counts.values()):
-            raise SchemaError(f"errors: missing, but counts say there are errors ({counts})")
+            raise SchemaError(f"errors: missing, but counts say there are errors ({_short(counts)})")
         return Critique(domain=domain, errors=())
     if not isinstance(errors, list):
         raise SchemaError(f"errors: expected a list, got {type(errors).__name__}")
-    cleaned = []
-    for i, err in enumerate(errors):
-        if isinstance(err, Mapping):
-            err = {**err, "severity": _normalize_severity(err.get("severity"), i)}
-        cleaned.append(err)
-    return Critique.from_official({"errors": cleaned}, domain)  # refuses categories the domain lacks
+    kept: list[Discrepancy] = []
+    skipped: list[SkippedItem] = []
+    for i, item in enumerate(errors):
+        severity: int | None = None
+        try:
+            if not isinstance(item, Mapping):
+                raise SchemaError(f"errors[{i}]: expected an object, got {type(item).__name__}")
+            severity = _normalize_severity(item.get("severity"), i)
+            kept.append(discrepancy_from_official({**item, "severity": severity}, domain, i))
+        except SchemaError as exc:
+            if strict:
+                raise
+            skipped.append(SkippedItem(index=i, reason=_short(exc), severity=severity))
+    return Critique(domain=domain, errors=tuple(kept), skipped=tuple(skipped))
 
 
 def _normalize_severity(raw: Any, index: int) -> int:
     value: float | None = None
     if isinstance(raw, bool):
         value = None
-    elif isinstance(raw, int | float):
-        value = float(raw)
-    elif isinstance(raw, str):
+    elif isinstance(raw, int):  # compared as an int: float() of a 400-digit int overflows
+        return 3 if raw > 3 else 1 if raw < 1 else raw
+    elif isinstance(raw, float):
+        value = raw
+    elif isinstance(raw, str) and len(raw) <= 64:
         word = raw.strip().lower()
         if word in _SEVERITY_WORDS:
             return _SEVERITY_WORDS[word]
@@ -172,6 +275,15 @@ def _normalize_severity(raw: Any, index: int) -> int:
             value = float(word)
         except ValueError:
             value = None
-    if value is None or value != value:  # missing, unreadable or NaN
-        raise SchemaError(f"errors[{index}].severity: {raw!r} is not a severity (1, 2 or 3)")
-    return int(min(3, max(1, round(value))))
+    if value is None or math.isnan(value):  # missing, unreadable or NaN
+        raise SchemaError(f"errors[{index}].severity: {_short(raw)} is not a severity (1, 2 or 3)")
+    return int(round(min(3.0, max(1.0, value))))  # clamp first: round(inf) overflows
+
+
+def _short(value: Any, limit: int = 120) -> str:
+    """A log-sized repr (a hostile answer must not put megabytes into an exception message)."""
+    try:
+        text = str(value) if isinstance(value, BaseException) else repr(value)
+    except (ValueError, RecursionError):
+        text = f"<unprintable {type(value).__name__}>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."

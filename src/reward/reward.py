@@ -12,6 +12,11 @@ Two schemes, chosen by ``RewardConfig.normalization``:
 A critique the judge got wrong (``CritiqueParseError``) counts as ``unparseable_severity`` (public code: 25, "RM's
 failure, so use avg score instead of min score") — or, with ``None``, as r_verm = 0 and outside the group max, so
 one garbled critique cannot stretch the group's scale.
+
+Raw text is parsed leniently by default (``src.reward.parse``): an error item that does not fit the schema is
+skipped, not a reason to lose the critique. Its severity, when readable, still counts in S
+(``count_skipped_severity``): the public reward sums every item's severity whatever its category, and a judge that
+drifts to a category we do not know (``other_error``) must not make a candidate look better.
 """
 
 from __future__ import annotations
@@ -35,6 +40,8 @@ class RewardConfig:
         eps: ε of Eq. 4; keeps a group whose candidates are all perfect (max S = 0) at r_verm = 1.
         render_bonus: r_render for code that rendered to a non-blank image.
         unparseable_severity: severity sum assumed for an unparseable critique; ``None`` = r_verm 0, not in the max.
+        strict_parse: parse raw text strictly: any error item off the schema makes the critique unparseable.
+        count_skipped_severity: add the readable severities of skipped (off-schema) items to S, as the public code.
     """
 
     normalization: Literal["group_max", "fixed"] = "group_max"
@@ -42,6 +49,8 @@ class RewardConfig:
     eps: float = 1e-6
     render_bonus: float = 1.0
     unparseable_severity: float | None = 25.0
+    strict_parse: bool = False
+    count_skipped_severity: bool = True
 
     def __post_init__(self) -> None:
         if self.normalization not in ("group_max", "fixed"):
@@ -66,6 +75,7 @@ class CandidateReward:
     severity_sum: float | None = None  # S (fallback value when unparseable); None when not rendered
     n_errors: int | None = None
     parse_error: str | None = None  # CritiqueParseError.reason when the critique was unreadable
+    n_skipped: int | None = None  # error items of the critique left out as off-schema (lenient parse)
 
 
 def critique_to_reward(
@@ -96,9 +106,10 @@ def critique_to_reward(
         if ok:
             if critique is None:
                 raise ValueError(f"candidate {i} rendered but has no critique; judge every rendered candidate")
-            parsed, error = _as_critique(critique, domain)
+            parsed, error = _as_critique(critique, domain, config.strict_parse)
             if parsed is not None:
-                row.update(severity_sum=float(parsed.severity_sum), n_errors=len(parsed.errors))
+                s_total = parsed.severity_sum + (parsed.skipped_severity if config.count_skipped_severity else 0)
+                row.update(severity_sum=float(s_total), n_errors=len(parsed.errors), n_skipped=parsed.skipped_items)
             else:
                 row.update(severity_sum=config.unparseable_severity, parse_error=error)
         rows.append(row)
@@ -131,12 +142,15 @@ def critique_to_reward(
                 severity_sum=severity,
                 n_errors=row.get("n_errors"),
                 parse_error=row.get("parse_error"),
+                n_skipped=row.get("n_skipped"),
             )
         )
     return rewards, breakdown
 
 
-def _as_critique(critique: Critique | str | CritiqueParseError, domain: str) -> tuple[Critique | None, str | None]:
+def _as_critique(
+    critique: Critique | str | CritiqueParseError, domain: str, strict: bool
+) -> tuple[Critique | None, str | None]:
     if isinstance(critique, Critique):
         if critique.domain != domain:
             raise ValueError(f"critique is for domain {critique.domain!r}, the group is {domain!r}")
@@ -145,7 +159,7 @@ def _as_critique(critique: Critique | str | CritiqueParseError, domain: str) -> 
         return None, critique.reason
     if isinstance(critique, str):
         try:
-            return parse_critique(critique, domain), None
+            return parse_critique(critique, domain, strict=strict), None
         except CritiqueParseError as exc:
             return None, exc.reason
     raise TypeError(f"critique: expected Critique, str or CritiqueParseError, got {type(critique).__name__}")

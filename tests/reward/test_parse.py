@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import time
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from src.data.schema import Critique, Discrepancy
+from src.data.schema import CATEGORIES, Critique, Discrepancy
+from src.render.job import DOMAINS
 from src.reward import CritiqueParseError, parse_critique
+from src.reward.parse import MAX_ANSWER_CHARS
 
 CHART = {
     "structure_error_count": 0,
@@ -128,25 +134,217 @@ def test_out_of_range_or_worded_severity_is_clamped(raw: object, expected: int) 
         ("", "empty"),
         ("The two charts look identical.", "no JSON"),
         ('{"verdict": "same"}', "no 'errors' list"),
-        ('{"errors": [{"category": "data_error"}]}', "severity"),
-        ('{"errors": [{"category": "data_error", "severity": "n/a"}]}', "severity"),
-        ('{"errors": [{"category": "colour_error", "severity": 1}]}', "category"),
         ('{"errors": "none"}', "expected a list"),
         ('{"data_error_count": 2}', "counts say"),
         ('{"errors": [{"category": "data_error", "severity": 1}', "no JSON"),  # truncated output
     ],
 )
-def test_failures_raise_with_a_reason(text: str, reason: str) -> None:
+@pytest.mark.parametrize("strict", [False, True])
+def test_failures_raise_with_a_reason(text: str, reason: str, strict: bool) -> None:
     with pytest.raises(CritiqueParseError, match=reason) as info:
-        parse_critique(text, "chart")
+        parse_critique(text, "chart", strict=strict)
     assert isinstance(info.value, ValueError) and info.value.reason
 
 
-def test_table_category_in_chart_domain_is_rejected() -> None:
+ODD_ITEMS = [
+    ({"category": "data_error"}, "severity", None),  # no severity
+    ({"category": "data_error", "severity": "n/a"}, "severity", None),
+    ({"category": "data_error", "severity": float("nan")}, "severity", None),
+    ({"category": "colour_error", "severity": 1}, "category", 1),  # a category the domain lacks
+    ({"category": "other_error", "severity": 3}, "category", 3),  # what the released SVG prompt once offered
+    ({"severity": 2, "description": "no category"}, "category", 2),
+    ("the title is wrong", "expected an object", None),
+]
+
+
+@pytest.mark.parametrize(("item", "reason", "severity"), ODD_ITEMS)
+def test_lenient_by_default_an_odd_item_is_skipped_and_counted(item: object, reason: str, severity: object) -> None:
+    good = {"category": "text_error", "severity": 2, "location": "title", "description": "typo"}
+    critique = parse_critique(json.dumps({"errors": [good, item, good]}), "chart")
+    assert [e.severity for e in critique.errors] == [2, 2]  # the rest of the critique is kept
+    assert critique.skipped_items == 1
+    (skipped,) = critique.skipped
+    assert skipped.index == 1 and reason in skipped.reason and skipped.severity == severity
+    assert critique.skipped_severity == (severity or 0)
+    assert "skipped" not in critique.to_json()  # never written back as part of the official answer
+
+
+@pytest.mark.parametrize(("item", "reason", "severity"), ODD_ITEMS)
+def test_strict_mode_rejects_the_whole_critique_for_an_odd_item(item: object, reason: str, severity: object) -> None:
+    good = {"category": "text_error", "severity": 2}
+    with pytest.raises(CritiqueParseError, match=reason):
+        parse_critique(json.dumps({"errors": [good, item]}), "chart", strict=True)
+
+
+def test_table_categories_in_the_chart_domain() -> None:
+    lenient = parse_critique(json.dumps(TABLE), "chart")
+    assert lenient.errors == () and lenient.skipped_items == 2 and lenient.skipped_severity == 4
     with pytest.raises(CritiqueParseError, match="category"):
-        parse_critique(json.dumps(TABLE), "chart")
+        parse_critique(json.dumps(TABLE), "chart", strict=True)
 
 
 def test_unknown_domain_is_a_caller_error() -> None:
     with pytest.raises(ValueError, match="domain"):
         parse_critique("{}", "latex")
+
+
+# -- the final answer wins --------------------------------------------------------------------------------------
+
+
+def test_a_fenced_final_answer_wins_over_an_earlier_bare_draft() -> None:
+    draft = {"errors": [{"category": "data_error", "severity": 3, "description": "draft"}]}
+    final = {"errors": [{"category": "style_error", "severity": 1, "description": "final"}]}
+    text = f"Draft: {json.dumps(draft)}\nOn reflection:\n```json\n{json.dumps(final)}\n```"
+    assert [e.description for e in parse_critique(text, "chart").errors] == ["final"]
+
+
+def test_a_bare_final_answer_wins_over_an_earlier_fenced_draft() -> None:
+    draft = {"errors": [{"category": "data_error", "severity": 3, "description": "draft"}]}
+    final = {"errors": []}
+    text = f"```json\n{json.dumps(draft)}\n```\nWait, they match. Final: {json.dumps(final)}"
+    assert parse_critique(text, "chart").errors == ()
+
+
+def test_a_trailing_non_critique_object_does_not_hide_the_answer() -> None:
+    text = json.dumps(SVG) + '\nConfidence: {"score": 0.9}'
+    assert parse_critique(text, "svg").severity_sum == 2
+
+
+def test_fence_on_one_line_and_fence_without_language() -> None:
+    assert parse_critique("```" + json.dumps(SVG) + "```", "svg").severity_sum == 2
+    assert parse_critique("```\n" + json.dumps(SVG) + "\n```", "svg").severity_sum == 2
+
+
+# -- nothing but CritiqueParseError, whatever the text -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("severity", "expected"),
+    [("Infinity", 3), ("-Infinity", 1), ("1e999", 3), ("9" * 5000, 3), ("-" + "9" * 5000, 1), ('"1e999"', 3)],
+)
+def test_overflowing_severities_clamp_instead_of_crashing(severity: str, expected: int) -> None:
+    text = '{"errors": [{"category": "data_error", "severity": ' + severity + "}]}"
+    assert parse_critique(text, "chart").errors[0].severity == expected
+
+
+def test_python_literal_huge_severity_clamps() -> None:
+    text = "{'errors': [{'category': 'data', 'severity': " + "9" * 400 + "}]}"  # float() of this int overflows
+    assert parse_critique(text, "chart").errors[0].severity == 3
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"errors": [{"category": "data_error", "severity": NaN}]}',
+        '{"errors": [' * 5000 + "]" * 5000 + "}",
+        "{" * 50_000 + "}" * 50_000,
+        "{'errors': [" + "(" * 5000 + ")" * 5000 + "]}",
+        '{"errors": [{"category": "data_error", "severity": 1, "location": ' + "9" * 5000 + "}]}",
+        '{"errors": [{"category": ' + "[" * 900 + "]" * 900 + ', "severity": 2}]}',
+        "{'errors': [{'category': b'data', 'severity': 1j}]}",
+        "{'errors': {1, 2}}",
+        "\x00\ud800{}\uffff",
+    ],
+    ids=["nan", "deep-lists", "deep-braces", "deep-parens", "huge-location", "deep-category", "bytes", "set", "odd"],
+)
+def test_adversarial_text_raises_only_critique_parse_error(text: str) -> None:
+    for strict in (False, True):
+        try:
+            critique = parse_critique(text, "chart", strict=strict)
+        except CritiqueParseError as exc:
+            assert exc.reason
+        else:
+            assert all(e.severity in (1, 2, 3) for e in critique.errors)
+
+
+def _adversarial_fragments() -> st.SearchStrategy[str]:
+    pieces = [
+        "{", "}", "[", "]", ",", ":", '"', "'", "\\", "\n", "```", "```json\n", "<think>", "</think>", "<THINK>",
+        '"errors"', '"errors": [', '"category"', '"type"', '"severity"', '"location"', "data_error", "other_error",
+        "Infinity", "-Infinity", "NaN", "1e999", "9" * 5000, "-1", "2.5", "true", "null", "None", "'severe'",
+        '"structure_error_count": 1', "{'errors': []}", '{"errors": []}',
+    ]  # fmt: skip
+    return st.lists(st.one_of(st.sampled_from(pieces), st.text(max_size=8)), max_size=40).map("".join)
+
+
+def _json_values() -> st.SearchStrategy[object]:
+    scalars = st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(min_value=-(10**50), max_value=10**50),
+        st.floats(allow_nan=True, allow_infinity=True),
+        st.text(max_size=12),
+        st.sampled_from(["data_error", "text", "Severe", "3", "n/a", "other_error", "numeric_error"]),
+    )
+    return st.recursive(
+        scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4)
+    )
+
+
+def _critique_like() -> st.SearchStrategy[str]:
+    item = st.dictionaries(
+        st.sampled_from(["category", "type", "severity", "location", "description", "x"]), _json_values(), max_size=5
+    )
+    obj = st.fixed_dictionaries(
+        {"errors": st.one_of(st.lists(st.one_of(item, _json_values()), max_size=5), _json_values())}
+    )
+    return st.tuples(obj, st.sampled_from(["{}", "```json\n{}\n```", "Answer: {} done", "<think>{}</think>{}"])).map(
+        lambda pair: pair[1].replace("{}", json.dumps(pair[0], allow_nan=True))
+    )
+
+
+@settings(max_examples=300, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=st.one_of(st.text(), _adversarial_fragments(), _critique_like()), domain=st.sampled_from(DOMAINS))
+def test_fuzz_parse_critique_raises_nothing_but_critique_parse_error(text: str, domain: str) -> None:
+    for strict in (False, True):
+        try:
+            critique = parse_critique(text, domain, strict=strict)
+        except CritiqueParseError as exc:
+            assert isinstance(exc.reason, str) and exc.reason and len(exc.reason) < 2_000
+            continue
+        assert critique.domain == domain
+        assert all(e.severity in (1, 2, 3) and e.category in CATEGORIES[domain] for e in critique.errors)
+        assert all(s.severity in (None, 1, 2, 3) for s in critique.skipped)
+        assert Critique.from_official(json.loads(critique.to_json()), domain).errors == critique.errors
+        if strict:
+            assert critique.skipped == ()
+
+
+# -- bounded work -----------------------------------------------------------------------------------------------
+
+
+def test_an_answer_beyond_the_limit_is_rejected_without_reading_it() -> None:
+    text = json.dumps(SVG) + " " * MAX_ANSWER_CHARS
+    with pytest.raises(CritiqueParseError, match="longer than"):
+        parse_critique(text, "svg")
+    # A long thinking block does not count: only the answer after it is read.
+    assert (
+        parse_critique("<think>" + "x" * (2 * MAX_ANSWER_CHARS) + "</think>" + json.dumps(SVG), "svg").severity_sum == 2
+    )
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda n: "<think>" * (n // 7),  # a lazy <think>.*?</think> regex rescans the rest per unclosed tag
+        lambda n: "```" * (n // 3),
+        lambda n: "{'" * (n // 2),
+        lambda n: "{" * (n // 2) + "}" * (n // 2),
+        lambda n: "{a}" * (n // 3),  # many small spans, each falling back to the Python-literal reader
+        lambda n: "{'errors'}" * (n // 10),  # many spans that name 'errors' and fail both readers
+        lambda n: "{'errors': [" + "[" * (n // 2 - 20) + "]" * 3 + "}",
+        lambda n: '{"errors": [' + '{"category": "data_error", "severity": 1},' * (n // 42) + "]}",
+    ],
+    ids=["unclosed-think", "fences", "open-quotes", "deep", "many-spans", "many-keyed-spans", "deep-unclosed", "items"],
+)
+def test_work_on_hostile_answers_is_bounded(make) -> None:  # noqa: ANN001
+    """At the size limit a hostile answer is refused or read within seconds, even on a busy machine.
+
+    Measured on 2 busy cores: each case below takes under 0.3 s; the old lazy ``<think>.*?</think>`` regex took
+    minutes on the first one (it rescans the rest of the text for every unclosed tag).
+    """
+    text = make(MAX_ANSWER_CHARS)
+    start = time.perf_counter()
+    with contextlib.suppress(CritiqueParseError):
+        parse_critique(text, "chart")
+    assert time.perf_counter() - start < 5.0

@@ -102,10 +102,45 @@ def test_render_bonus_and_booleans_as_render_outcomes() -> None:
 
 def test_table_and_svg_text_is_parsed_in_its_domain() -> None:
     table = '{"errors": [{"type": "numeric_error", "severity": 2, "description": "1.5 vs 1.6"}]}'
-    rewards, _ = critique_to_reward([OK], [table], "table", PUBLIC)
-    assert rewards == pytest.approx([1.96])
-    rewards, parts = critique_to_reward([OK], [table], "svg", PUBLIC)  # table category is not an svg one
+    rewards, parts = critique_to_reward([OK], [table], "table", PUBLIC)
+    assert rewards == pytest.approx([1.96]) and parts[0].n_errors == 1 and parts[0].n_skipped == 0
+    strict = RewardConfig(normalization="fixed", unparseable_severity=25.0, strict_parse=True)
+    rewards, parts = critique_to_reward([OK], [table], "svg", strict)  # table category is not an svg one
     assert rewards == pytest.approx([1.5]) and "category" in parts[0].parse_error
+
+
+def test_off_schema_items_are_skipped_but_their_severity_counts_like_the_public_code() -> None:
+    text = json.dumps(
+        {
+            "errors": [
+                {"category": "shape_error", "severity": 2, "description": "circle is a square"},
+                {"category": "other_error", "severity": 3, "description": "what the old SVG prompt offered"},
+                {"category": "style_error", "description": "no severity: adds nothing, as in the public code"},
+            ]
+        }
+    )
+    rewards, parts = critique_to_reward([OK], [text], "svg", PUBLIC)
+    assert rewards == pytest.approx([1 + (1 - 5 / 50)])  # S = 2 + 3
+    assert (parts[0].n_errors, parts[0].n_skipped, parts[0].severity_sum, parts[0].parse_error) == (1, 2, 5.0, None)
+    uncounted = RewardConfig(normalization="fixed", count_skipped_severity=False)
+    assert critique_to_reward([OK], [text], "svg", uncounted)[0] == pytest.approx([1 + (1 - 2 / 50)])
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"errors": [{"category": "data_error", "severity": Infinity}]}',
+        '{"errors": [{"category": "data_error", "severity": ' + "9" * 5000 + "}]}",
+        '{"errors": [' * 3000,
+        "{" * 20_000 + "}" * 20_000,
+    ],
+    ids=["infinity", "5000-digits", "unclosed-deep", "deep-braces"],
+)
+def test_hostile_critique_text_never_crashes_the_reward(text: str) -> None:
+    for config in (PAPER, PUBLIC, RewardConfig(strict_parse=True)):
+        rewards, parts = critique_to_reward([OK, OK], [text, critique_text(1)], "chart", config)
+        assert all(0.0 <= r <= 2.0 for r in rewards)
+        assert parts[0].parse_error is not None or parts[0].severity_sum == 3.0  # clamped severity, or unreadable
 
 
 @pytest.mark.parametrize(

@@ -96,6 +96,7 @@ def build_released_profile(repo: Path) -> CriticProfile:
             "commit": _git_head(repo),
             "files": {str(f.rel): f.sha256 for f in (prompts, reward, table)},
             "built_by": "tools/build_prompt_profile.py",
+            "note": "holds the public repository's prompt text: keep this file out of version control",
         },
     )
 

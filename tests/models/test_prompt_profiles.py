@@ -220,3 +220,15 @@ def test_unknown_domain_and_non_image_are_caller_errors() -> None:
         builtin_profile().build_request("latex", Image.new("RGB", (8, 8)), Image.new("RGB", (8, 8)))
     with pytest.raises(TypeError, match="candidate_image"):
         builtin_profile().build_request("svg", Image.new("RGB", (8, 8)), b"\x89PNG")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "P", "L", "I;16"])
+def test_any_image_mode_reaches_the_critic_as_rgb(mode: str) -> None:
+    image = Image.new("RGB", (40, 30), (200, 30, 30)).convert(mode)
+    for profile in (builtin_profile(), released_style_profile()):
+        for domain in DOMAINS:
+            request = profile.build_request(domain, image, image)
+            images = [
+                p["image"] for m in request.messages for p in m["content"] if isinstance(p, dict) and "image" in p
+            ]
+            assert [im.mode for im in images] == ["RGB", "RGB"]

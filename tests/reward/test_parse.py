@@ -282,8 +282,20 @@ def _json_values() -> st.SearchStrategy[object]:
 
 
 def _critique_like() -> st.SearchStrategy[str]:
-    item = st.dictionaries(
-        st.sampled_from(["category", "type", "severity", "location", "description", "x"]), _json_values(), max_size=5
+    edge_severities = st.sampled_from(
+        [float("inf"), -float("inf"), float("nan"), 0, 3, 1e308, 10**40, -(10**40), "3", "severe", "1e999", None, True]
+    )
+    item = st.fixed_dictionaries(
+        {},
+        optional={
+            "category": st.one_of(
+                st.sampled_from(["data_error", "text", "shape_error", "layout_error"]), _json_values()
+            ),
+            "type": _json_values(),
+            "severity": st.one_of(edge_severities, _json_values()),
+            "location": _json_values(),
+            "description": _json_values(),
+        },
     )
     obj = st.fixed_dictionaries(
         {"errors": st.one_of(st.lists(st.one_of(item, _json_values()), max_size=5), _json_values())}

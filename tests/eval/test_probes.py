@@ -1,0 +1,109 @@
+"""Reward-hacking probes on two seed charts: the candidates are what they claim to be, and the table reports the tiny
+judge and two pixel baselines honestly (pixel rewards see a minor error; a judge that cannot parse orders nothing)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from src.eval.probes import CANDIDATES, PROBES, RenderedProbeSet, build_chart_probes, render_probes, score_probes
+from src.models.prompt_profiles import CriticProfile
+from src.render import RenderPool
+from src.reward.baselines import PixelMSEReward, SSIMReward
+from src.reward.judge import VisualERMJudge
+from src.reward.pair import load_reference
+from src.reward.reward import RewardConfig
+from src.rollout.engine import SamplingSettings
+
+REFERENCES = 2
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("probe-render-cache")
+
+
+@pytest.fixture(scope="module")
+def rendered(cache_dir: Path) -> Iterator[list[RenderedProbeSet]]:
+    with RenderPool(workers=2, cache_dir=cache_dir) as pool:
+        yield render_probes(build_chart_probes(REFERENCES, seed=0), pool)
+
+
+def pixels(png: bytes) -> np.ndarray:
+    return np.asarray(load_reference(png))
+
+
+def test_probe_sets_are_reproducible_and_every_candidate_is_different_code() -> None:
+    first, again = build_chart_probes(REFERENCES, seed=0), build_chart_probes(REFERENCES, seed=0)
+    assert first == again
+    assert build_chart_probes(REFERENCES, seed=1) != first
+    for probes in first:
+        assert probes.candidates["exact"] == probes.reference_source
+        assert len(set(probes.candidates.values())) == len(CANDIDATES)  # eight distinct programs
+        assert set(probes.notes) == {"minor_error", "severe_error", "wrong_chart_type"}
+
+
+def test_candidates_render_to_what_they_claim(rendered: list[RenderedProbeSet]) -> None:
+    for probes in rendered:
+        assert all(r.ok for r in probes.renders.values()), {k: r.error_kind for k, r in probes.renders.items()}
+        reference = pixels(probes.reference_png)
+        same = {
+            name: pixels(r.png).shape == reference.shape and np.array_equal(pixels(r.png), reference)
+            for name, r in probes.renders.items()
+            if r.png is not None
+        }
+        # Only the exact code and its equivalent rewrite reproduce the reference's pixels.
+        assert [name for name, equal in same.items() if equal] == ["exact", "equivalent_rewrite"]
+
+
+def test_table_for_the_tiny_judge_and_two_baselines(rendered: list[RenderedProbeSet], tiny_model_dir: Path) -> None:
+    from src.rollout.hf_engine import HFEngine
+
+    judge = VisualERMJudge(
+        HFEngine.from_pretrained(tiny_model_dir),
+        profile=CriticProfile(sampling=SamplingSettings(temperature=0.0, max_new_tokens=4)),
+        reward=RewardConfig(normalization="fixed", unparseable_severity=25.0),
+        retries=0,
+    )
+    report = score_probes(rendered, {"tiny-judge": judge, "mse": PixelMSEReward(), "ssim": SSIMReward()})
+    outcome = {(o.reward, o.probe): o for o in report.outcomes}
+    assert len(report.outcomes) == 3 * len(PROBES)
+    assert all(o.pairs == REFERENCES for o in report.outcomes)
+    for reward in ("mse", "ssim"):  # a copy of the reference's pixels beats any visible change
+        assert outcome[(reward, "minor_error")].rate == 1.0
+        assert outcome[(reward, "equivalent_rewrite")].rate == 1.0
+        assert report.mean_scores[reward]["exact"] == pytest.approx(1.0, abs=1e-4)
+    # A random judge writes no critique: every rendered candidate gets the same fallback, so nothing is ordered.
+    assert all(outcome[("tiny-judge", kind)].ties == REFERENCES for kind in PROBES)
+    assert set(report.mean_scores["tiny-judge"].values()) == {1.5}
+
+    markdown = report.to_markdown()
+    assert "| probe | expected | tiny-judge | mse | ssim |" in markdown
+    assert "| wrong_numbers | minor_error > wrong_numbers | 0.00 (2 ties) |" in markdown
+    data = json.loads(report.to_json())
+    assert data["references"] == REFERENCES
+    assert {o["probe"] for o in data["outcomes"]} == set(PROBES)
+    assert data["mean_scores"]["mse"]["exact"] == pytest.approx(1.0, abs=1e-6)
+
+
+def test_tool_writes_markdown_and_json(cache_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("probe_rewards", Path(__file__).parents[2] / "tools/probe_rewards.py")
+    assert spec is not None and spec.loader is not None
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+
+    out = tmp_path / "probes"
+    code = tool.main(["--references", "1", "--out", str(out), "--cache-dir", str(cache_dir)])
+    assert code == 0
+    assert "| render | mse | ssim |" in (out / "probes.md").read_text()
+    assert json.loads((out / "probes.json").read_text())["references"] == 1
+    assert "wrong_chart_type" in capsys.readouterr().out
+
+    assert tool.main(["--out", str(out), "--reward", "nonsense"]) == 2
+    assert "expected NAME=YAML" in capsys.readouterr().err

@@ -1,0 +1,120 @@
+"""Reward-hacking probes: how often each reward orders known-better above known-worse chart candidates.
+
+    python tools/probe_rewards.py --references 20 --out runs/probes
+    python tools/probe_rewards.py --references 20 --judge-model models/tiny-qwen3-vl --out runs/probes-tiny
+    python tools/probe_rewards.py --reward dino=configs/reward/dinov2.yaml --reward erm=configs/reward/judge.yaml \
+        --out runs/probes-erm
+
+Render success, pixel MSE and SSIM are always measured; ``--reward NAME=YAML`` adds any reward a
+``class_path``/``init_args`` YAML builds (the judge behind an ``OpenAIEngine``, an embedding cosine, a weighted sum);
+``--judge-model PATH`` adds the Visual-ERM judge on an in-process ``HFEngine`` (our built-in critic prompt). Writes
+``probes.md`` and ``probes.json`` to ``--out`` and prints the Markdown. Exit status 2 with a one-line reason on bad
+input. See ``src/eval/probes.py`` for what each probe is.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # running as a script from a checkout, before `pip install -e .`
+    sys.path.insert(0, str(ROOT))
+
+import yaml  # noqa: E402
+from jsonargparse import ArgumentParser  # noqa: E402
+
+from src.eval.probes import run_probes  # noqa: E402
+from src.render import RenderPool  # noqa: E402
+from src.reward.baselines import PixelMSEReward, RenderSuccessReward, SSIMReward  # noqa: E402
+from src.reward.pair import RewardFunction  # noqa: E402
+from src.reward.reward import RewardConfig  # noqa: E402
+
+
+class ConfigError(ValueError):
+    """A reward YAML or option that cannot be used; names the cause."""
+
+
+def load_reward(config: Path) -> Any:
+    """The reward a ``class_path``/``init_args`` YAML describes, checked against ``RewardFunction`` by jsonargparse."""
+    try:
+        raw = yaml.safe_load(config.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"reward config {config}: {exc}") from None
+    if not isinstance(raw, dict) or "class_path" not in raw:
+        raise ConfigError(f"reward config {config}: expected a mapping with class_path (and init_args)")
+    parser = ArgumentParser(exit_on_error=False)
+    parser.add_argument("--reward", type=RewardFunction)
+    try:
+        return parser.instantiate(parser.parse_object({"reward": raw})).reward
+    except (argparse.ArgumentError, ValueError, TypeError, ImportError, AttributeError) as exc:
+        raise ConfigError(f"reward config {config}: {exc}") from None
+
+
+def build_rewards(args: argparse.Namespace) -> dict[str, RewardFunction]:
+    rewards: dict[str, RewardFunction] = {
+        "render": RenderSuccessReward(),
+        "mse": PixelMSEReward(),
+        "ssim": SSIMReward(),
+    }
+    if args.judge_model is not None:
+        from src.models.prompt_profiles import builtin_profile
+        from src.reward.judge import VisualERMJudge
+        from src.rollout.engine import SamplingSettings
+        from src.rollout.hf_engine import HFEngine
+
+        sampling = SamplingSettings(temperature=0.0, max_new_tokens=args.judge_max_new_tokens)
+        rewards["judge"] = VisualERMJudge(
+            HFEngine.from_pretrained(args.judge_model),
+            profile=replace(builtin_profile(), sampling=sampling),
+            reward=RewardConfig(normalization="fixed"),  # scores comparable across references
+            retries=args.judge_retries,
+        )
+    for spec in args.reward:
+        name, sep, path = spec.partition("=")
+        if not sep or not name or not path:
+            raise ConfigError(f"--reward {spec!r}: expected NAME=YAML")
+        if name in rewards:
+            raise ConfigError(f"--reward {spec!r}: the name {name!r} is taken")
+        rewards[name] = load_reward(Path(path))
+    return rewards
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, required=True, help="output folder for probes.md and probes.json")
+    parser.add_argument("--references", type=int, default=20, help="reference charts (8 candidates each)")
+    parser.add_argument("--seed", type=int, default=0, help="draws the reference seeds and perturbations")
+    parser.add_argument("--reward", action="append", default=[], metavar="NAME=YAML", help="another reward")
+    parser.add_argument("--judge-model", type=Path, help="a Visual-ERM checkpoint to judge with on an HFEngine")
+    parser.add_argument("--judge-max-new-tokens", type=int, default=1024, help="critique budget of --judge-model")
+    parser.add_argument("--judge-retries", type=int, default=2, help="re-asks of an unparseable critique")
+    parser.add_argument("--workers", type=int, default=2, help="render workers")
+    parser.add_argument("--cache-dir", type=Path, help="render cache (reruns skip rendering)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.references < 1:
+            raise ConfigError(f"--references: must be >= 1, got {args.references}")
+        rewards = build_rewards(args)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    with RenderPool(workers=args.workers, cache_dir=args.cache_dir) as pool:
+        report = run_probes(rewards, pool, n_references=args.references, seed=args.seed)
+    args.out.mkdir(parents=True, exist_ok=True)
+    markdown = report.to_markdown()
+    (args.out / "probes.md").write_text(markdown, encoding="utf-8")
+    (args.out / "probes.json").write_text(report.to_json() + "\n", encoding="utf-8")
+    print(markdown)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -20,6 +20,7 @@ no user namespaces, not x86_64) is logged once, at the first start.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import queue
@@ -118,6 +119,8 @@ class _Worker:
                 raise WorkerLost(f"worker gave no answer within {backstop_s:g} s")
             result, self.damage = self.results.recv()
         except (EOFError, OSError) as exc:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(1.0)  # its pipe closed as it died: let the caller see it dead, not hung
             raise WorkerLost(f"worker died: {type(exc).__name__}") from exc
         if job.domain == "table":
             self.browser_started = True

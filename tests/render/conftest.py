@@ -92,6 +92,46 @@ def pixels(png: bytes) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
 
 
+CALLER_SECRET = "hf_vermTestSecretDoNotLeak0123456789"  # set in the caller's environment of ``lone_pool``
+
+
+@pytest.fixture(scope="session")
+def lone_pool(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RenderPool]:
+    """One worker (so consecutive jobs share it), started from a caller whose environment holds a token."""
+    import os
+
+    scratch = tmp_path_factory.mktemp("lone-scratch")
+    saved = os.environ.get("HF_TOKEN")
+    os.environ["HF_TOKEN"] = CALLER_SECRET
+    try:
+        p = RenderPool(workers=1, timeout_s=5, memory_mb=768, scratch_dir=str(scratch), worker_grace_s=3)
+        p.start()
+    finally:
+        if saved is None:
+            os.environ.pop("HF_TOKEN", None)
+        else:
+            os.environ["HF_TOKEN"] = saved
+    p.scratch_root = scratch  # type: ignore[attr-defined]
+    yield p
+    p.close()
+
+
+def verdict_colour(png: bytes) -> str:
+    """'red' or 'blue': what a hostile job painted to say whether its attack worked (see ``paint``)."""
+    rgb = pixels(png)[pixels(png).shape[0] // 2, pixels(png).shape[1] // 2].astype(int)
+    return "red" if rgb[0] > 200 and rgb[2] < 60 else "blue" if rgb[2] > 200 and rgb[0] < 60 else f"other {rgb}"
+
+
+# Appended to a hostile chart job: a full-figure patch, red when ``leaked`` is true, blue when not, with the
+# evidence in the title so a failing test shows what got through.
+PAINT = """
+import matplotlib.pyplot as plt
+fig = plt.figure(figsize=(2, 2))
+fig.patch.set_facecolor("red" if leaked else "blue")
+fig.suptitle(str(evidence)[:80], fontsize=4)
+"""
+
+
 @pytest.fixture(scope="session")
 def pool(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RenderPool]:
     scratch = tmp_path_factory.mktemp("scratch")

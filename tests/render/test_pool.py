@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from src.render import RenderJob, RenderPool
-from tests.render.conftest import LINE_CHART, HitCounter, pixels
+from tests.render.conftest import CALLER_SECRET, LINE_CHART, PAINT, HitCounter, pixels, verdict_colour
 
 PLOT = "import matplotlib.pyplot as plt\nplt.plot([1, 3, 2])\n"
 HOSTILE = {
@@ -131,3 +131,142 @@ def test_pool_rejects_bad_configuration() -> None:
         RenderPool(workers=0)
     with pytest.raises(ValueError, match="memory_mb"):
         RenderPool(memory_mb=10)
+
+
+# --- issue 12: each attack paints red when it got through, blue when it failed ---------------------------------
+
+
+def test_caller_secrets_reach_neither_workers_nor_jobs(lone_pool: RenderPool) -> None:
+    probe = f"""
+import os
+evidence = [os.environ.get("HF_TOKEN", "")]
+for path in ["/proc/self/environ", f"/proc/{{os.getppid()}}/environ", "/proc/{os.getpid()}/environ", "/proc/1/environ"]:
+    try:
+        evidence.append(open(path, "rb").read().decode("latin-1"))
+    except OSError:
+        pass
+leaked = any("{CALLER_SECRET}" in text for text in evidence)
+"""
+    (result,) = lone_pool.render([RenderJob("chart", probe + PAINT)])
+    assert result.ok, result.message
+    assert verdict_colour(result.png) == "blue"
+    for pid in lone_pool.worker_pids():
+        assert CALLER_SECRET.encode() not in Path(f"/proc/{pid}/environ").read_bytes()
+        assert b"PATH=" in Path(f"/proc/{pid}/environ").read_bytes()  # the allow-list still passes what is needed
+
+
+def test_a_job_cannot_touch_the_limits_or_priority_of_other_processes(lone_pool: RenderPool) -> None:
+    import resource
+
+    pool_pid = os.getpid()  # guessable: the attack is handed it
+    before = (resource.getrlimit(resource.RLIMIT_NOFILE), os.getpriority(os.PRIO_PROCESS, 0))
+    probe = f"""
+import os, resource
+evidence = []
+for pid in (os.getppid(), {pool_pid}, {lone_pool.worker_pids()[0]}):
+    for name, attack in [
+        ("prlimit", lambda: resource.prlimit(pid, resource.RLIMIT_NOFILE, (1, 1))),
+        ("setpriority", lambda: os.setpriority(os.PRIO_PROCESS, pid, 19)),
+        ("affinity", lambda: os.sched_setaffinity(pid, {{0}})),
+        ("kill", lambda: os.kill(pid, 0)),
+    ]:
+        try:
+            attack()
+            evidence.append((name, pid))
+        except OSError:
+            pass
+leaked = bool(evidence)
+"""
+    replaced = lone_pool.replaced
+    results = lone_pool.render([RenderJob("chart", probe + PAINT)] + [RenderJob("chart", LINE_CHART)] * 3)
+    assert results[0].ok and verdict_colour(results[0].png) == "blue"
+    assert all(r.ok for r in results[1:]), [r.message for r in results]
+    assert (resource.getrlimit(resource.RLIMIT_NOFILE), os.getpriority(os.PRIO_PROCESS, 0)) == before
+    assert lone_pool.replaced == replaced  # nothing was damaged, so nothing needed replacing
+
+
+def test_memory_outside_the_address_space_cap_cannot_be_taken(lone_pool: RenderPool) -> None:
+    probe = """
+import ctypes, os
+evidence = {}
+def tally(name, attempt):
+    got = 0
+    try:
+        for _ in range(24):
+            got += attempt()
+    except (OSError, ValueError):
+        pass
+    evidence[name] = got >> 20
+
+def memfd():
+    fd = os.memfd_create("bomb")
+    os.posix_fallocate(fd, 0, 64 << 20)
+    return 64 << 20
+
+def dev_shm():
+    from multiprocessing import shared_memory
+    shared_memory.SharedMemory(create=True, size=64 << 20)
+    return 64 << 20
+
+libc = ctypes.CDLL(None, use_errno=True)
+def sysv_shm():
+    if libc.shmget(0, 64 << 20, 0o1600) < 0:
+        raise OSError(ctypes.get_errno(), "shmget")
+    return 64 << 20
+
+def pipe():
+    r, w = os.pipe()
+    import fcntl
+    return fcntl.fcntl(w, 1031, 1 << 20)  # F_SETPIPE_SZ: up to 1 MiB of kernel memory per pipe
+
+for name, attempt in [("memfd", memfd), ("dev_shm", dev_shm), ("sysv_shm", sysv_shm), ("pipes", pipe)]:
+    tally(name, attempt)
+leaked = sum(evidence.values()) > 64
+"""
+    (result,) = lone_pool.render([RenderJob("chart", probe + PAINT)])
+    assert result.ok, result.message
+    assert verdict_colour(result.png) == "blue"
+
+
+def test_total_disk_writes_are_bounded_and_vanish_with_the_job(lone_pool: RenderPool) -> None:
+    probe = """
+written = 0
+try:
+    for i in range(32):
+        with open(f"fill{i}.bin", "wb") as f:
+            for _ in range(64):
+                f.write(bytes(1 << 20))
+                written += 1 << 20
+except OSError:
+    pass
+evidence = written >> 20
+leaked = written > 80 << 20  # the default scratch is 64 MiB in total
+"""
+    start = time.perf_counter()
+    (result,) = lone_pool.render([RenderJob("chart", probe + PAINT)])
+    assert result.ok, result.message
+    assert verdict_colour(result.png) == "blue"
+    assert time.perf_counter() - start < lone_pool.timeout_s
+    _assert_scratch_clean(lone_pool)
+
+
+def test_missing_protections_are_logged_once_at_start(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    from src.render.worker import missing_protections
+
+    weak = {"landlock_abi": 0, "seccomp": False, "netns": False, "scratch_tmpfs": False, "separate_uid": False}
+    lines = missing_protections(weak)
+    assert any("seccomp" in line for line in lines) and any("tmpfs" in line for line in lines)
+    strong = {**weak, "landlock_abi": 6, "seccomp": True, "netns": True, "scratch_tmpfs": True, "separate_uid": True}
+    assert missing_protections(strong) == []
+    with (
+        caplog.at_level(logging.INFO, logger="src.render.pool"),
+        RenderPool(workers=1, timeout_s=5, scratch_dir=str(tmp_path)) as fresh,
+    ):
+        first = [r.getMessage() for r in caplog.records if "render sandbox" in r.getMessage()]
+        for pid in fresh.worker_pids():
+            os.kill(pid, signal.SIGKILL)
+        assert fresh.render([RenderJob("chart", LINE_CHART)])[0].ok  # a replacement starts: no new log lines
+        again = [r.getMessage() for r in caplog.records if "render sandbox" in r.getMessage()]
+    assert first and again == first

@@ -8,17 +8,18 @@ import tempfile
 
 import pytest
 
-from src.render.sandbox import apply_sandbox, landlock_abi, seccomp_program
+from src.render.sandbox import apply_sandbox, close_inherited_descriptors, landlock_abi, seccomp_program
 
 
-def _in_sandboxed_child(probe: str, force_fallback: bool) -> int:
+def _in_sandboxed_child(probe: str, force_fallback: bool, **options: object) -> int:
     """Fork, sandbox, run ``probe`` (Python source that must set ``ok``); the child's exit code says what happened."""
     scratch = tempfile.mkdtemp()
     pid = os.fork()
     if pid == 0:
         code = 3
         try:
-            apply_sandbox(scratch, memory_mb=1 << 20, cpu_s=10, force_fallback=force_fallback)
+            close_inherited_descriptors(keep=())  # as the pool's children do: pytest's own files are not the job's
+            apply_sandbox(scratch, memory_mb=1 << 20, cpu_s=10, force_fallback=force_fallback, **options)  # type: ignore[arg-type]
             scope: dict = {"scratch": scratch}
             exec(probe, scope)
             code = 0 if scope["ok"] else 1
@@ -52,6 +53,71 @@ def test_kernel_layers(name: str) -> None:
 def test_audit_hook_fallback(name: str) -> None:
     assert _in_sandboxed_child(PROBES[name], force_fallback=True) == 0
     assert not os.path.exists("/tmp/verm_sandbox_probe")
+
+
+# Each probe sets ``ok`` only when the attack of issue 12 failed; run with the kernel layers.
+ESCAPES = {
+    "memfd_refused": "import os\ntry:\n    os.memfd_create('x'); ok = False\nexcept PermissionError:\n    ok = True",
+    "sysv_shm_refused": (
+        "import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+        "ok = libc.shmget(0, 64 << 20, 0o1600) == -1 and ctypes.get_errno() == 1"
+    ),
+    "dev_shm_refused": (
+        "from multiprocessing import shared_memory\n"
+        "try:\n    shared_memory.SharedMemory(create=True, size=64 << 20); ok = False\nexcept OSError:\n    ok = True"
+    ),
+    "prlimit_on_parent_refused": (
+        "import os, resource\n"
+        "try:\n    resource.prlimit(os.getppid(), resource.RLIMIT_NOFILE, (1, 1)); ok = False\n"
+        "except PermissionError:\n    ok = True"
+    ),
+    "prlimit_on_self_allowed": (
+        "import os, resource\nsoft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)\n"
+        "resource.prlimit(0, resource.RLIMIT_NOFILE, (soft - 1, hard))\n"
+        "resource.prlimit(os.getpid(), resource.RLIMIT_NOFILE, (soft - 2, hard))\n"
+        "ok = resource.getrlimit(resource.RLIMIT_NOFILE)[0] == soft - 2"
+    ),
+    "setpriority_on_parent_refused": (
+        "import os\ntry:\n    os.setpriority(os.PRIO_PROCESS, os.getppid(), 19); ok = False\n"
+        "except PermissionError:\n    ok = True"
+    ),
+    "scratch_total_bounded": (
+        "written = 0\n"
+        "try:\n"
+        "    for i in range(8):\n"
+        "        with open(f'{scratch}/f{i}', 'wb') as f:\n"
+        "            for _ in range(16):\n"
+        "                f.write(bytes(1 << 20)); written += 1 << 20\n"
+        "except OSError:\n    pass\n"
+        "ok = 16 << 20 <= written <= 33 << 20"  # 32 MiB scratch: the first files fit, the total does not
+    ),
+    "open_files_bounded": (
+        "import os\npipes = []\ntry:\n    for _ in range(1000):\n        pipes.append(os.pipe())\n"
+        "except OSError:\n    pass\nok = 0 < len(pipes) < 100"
+    ),
+}
+
+
+@pytest.mark.skipif(landlock_abi() == 0, reason="kernel without Landlock")
+@pytest.mark.parametrize("name", sorted(ESCAPES))
+def test_escapes_fail_under_the_kernel_layers(name: str) -> None:
+    assert _in_sandboxed_child(ESCAPES[name], force_fallback=False, scratch_mb=32) == 0
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="dropping to another uid needs root")
+def test_root_child_runs_as_the_given_uid_without_groups_or_powers() -> None:
+    probe = (
+        "import os, resource\n"
+        "ok = os.getuid() == os.geteuid() == os.getgid() == 61999 and os.getgroups() == []\n"
+        "try:\n    resource.prlimit(1, resource.RLIMIT_NOFILE); ok = False\nexcept PermissionError:\n    pass\n"
+        "try:\n    open('/proc/1/environ', 'rb').read(); ok = False\nexcept OSError:\n    pass\n"
+        "import json\nok = ok and json.loads('[1]') == [1]"  # the interpreter still reads its own files
+    )
+    assert _in_sandboxed_child(probe, force_fallback=False, uid=61999, keep_read_search=True) == 0
+
+
+def test_fallback_refuses_prlimit_on_other_processes() -> None:
+    assert _in_sandboxed_child(ESCAPES["prlimit_on_parent_refused"], force_fallback=True) == 0
 
 
 def test_seccomp_program_is_well_formed() -> None:

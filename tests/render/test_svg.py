@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from src.render import RenderJob, RenderPool
@@ -82,3 +84,130 @@ def test_malformed_empty_and_missing_svg(pool: RenderPool) -> None:
     assert broken.error_kind == "invalid_input"
     assert empty.error_kind == "blank"
     assert prose.error_kind == "no_code"
+
+
+def _png_bomb(side: int) -> bytes:
+    """A valid 1-bit greyscale PNG of ``side`` x ``side`` zeros: ~side^2/8 bytes raw, a few dozen KiB compressed."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    row = b"\x00" * (1 + (side + 7) // 8)  # filter byte + packed bits
+    packer = zlib.compressobj(9)
+    idat = b"".join(packer.compress(row) for _ in range(side)) + packer.flush()
+    header = struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+def _gzip_layers(payload_mb: int, layers: int) -> bytes:
+    """``payload_mb`` MiB of SVG whitespace, gzipped ``layers`` times, built without holding the payload."""
+    import gzip
+    import io
+
+    buffer = io.BytesIO()
+    with gzip.GzipFile(fileobj=buffer, mode="wb", compresslevel=9) as stream:
+        stream.write(b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10">')
+        for _ in range(payload_mb):
+            stream.write(b" " * (1 << 20))
+        stream.write(b'<rect width="10" height="10" fill="red"/></svg>')
+    data = buffer.getvalue()
+    for _ in range(layers - 1):
+        data = gzip.compress(data, 9)
+    return data
+
+
+def _worker_rss_mb(pool: RenderPool) -> float:
+    """Resident memory of the pool's workers and everything they forked (template, children)."""
+    total = 0
+    todo = list(pool.worker_pids())
+    while todo:
+        pid = todo.pop()
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+            children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        except OSError:
+            continue
+        total += int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:")))
+        todo += [int(c) for c in children]
+    return total / 1024
+
+
+def test_a_png_decompression_bomb_is_refused_before_decoding(pool: RenderPool) -> None:
+    import base64
+
+    bomb = base64.b64encode(_png_bomb(16000)).decode()  # 1 GiB of ARGB once decoded, ~40 KiB here
+    svg = (
+        '<svg xmlns="http://www.w3.org/2000/svg" width="64" height="64">'
+        f'<image href="data:image/png;base64,{bomb}" width="64" height="64"/>'
+        '<rect width="20" height="20" fill="#1565C0"/></svg>'
+    )
+    before = _worker_rss_mb(pool)
+    result, after = pool.render([RenderJob("svg", svg), RenderJob("svg", ICON_SVG)])
+    assert result.error_kind == "invalid_input" and "16000x16000" in result.message, result.message
+    assert result.seconds < pool.timeout_s
+    assert _worker_rss_mb(pool) - before < 150  # nothing near the 1 GiB the decode would take
+    assert after.ok
+
+
+def test_gzip_inside_gzip_is_inflated_within_a_budget(pool: RenderPool) -> None:
+    import base64
+
+    bomb = base64.b64encode(_gzip_layers(payload_mb=100, layers=2)).decode()  # 100 MiB of SVG behind ~1 KiB
+    svg = (
+        '<svg xmlns="http://www.w3.org/2000/svg" width="64" height="64">'
+        f'<image href="data:image/svg+xml;base64,{bomb}" width="64" height="64"/></svg>'
+    )
+    small = base64.b64encode(_gzip_layers(payload_mb=1, layers=3)).decode()  # a small nested gzip still draws
+    fine = svg.replace(bomb, small)
+    result, nested = pool.render([RenderJob("svg", svg), RenderJob("svg", fine)])
+    assert result.error_kind == "invalid_input" and "budget" in result.message, result.message
+    assert result.seconds < pool.timeout_s
+    assert nested.ok, nested.message
+    img = pixels(nested.png).astype(int)
+    assert ((img[..., 0] > 200) & (img[..., 1] < 60)).mean() > 0.01  # the inner SVG's red rect, drawn
+
+
+def _fan_out(depth: int) -> str:
+    """``<use>`` of ten ``<use>`` of ten ...: 10**depth rectangles from a 2 KB source."""
+    defs = ['<rect id="g0" width="1" height="1" fill="black"/>']
+    for level in range(1, depth + 1):
+        uses = "".join(f'<use href="#g{level - 1}" x="{j}"/>' for j in range(10))
+        defs.append(f'<g id="g{level}">{uses}</g>')
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="300" height="300"><defs>{"".join(defs)}</defs>'
+        f'<use href="#g{depth}"/></svg>'
+    )
+
+
+PATHOLOGICAL_SVG = {
+    "use_fan_out": _fan_out(5),
+    "huge_path_data": '<svg xmlns="http://www.w3.org/2000/svg" width="300" height="300"><path d="M0 0 '
+    + " ".join(f"L{(i * 37) % 300} {(i * 91) % 300}" for i in range(400_000))
+    + '" stroke="black" stroke-dasharray="0.3 0.2" fill="none"/></svg>',
+    "deep_nesting": '<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10">'
+    + "<g>" * 50_000
+    + '<rect width="5" height="5"/>'
+    + "</g>" * 50_000
+    + "</svg>",
+    "huge_canvas_pattern": '<svg xmlns="http://www.w3.org/2000/svg" width="100000000" height="100000000">'
+    '<defs><pattern id="p" width="90000000" height="90000000" patternUnits="userSpaceOnUse">'
+    '<rect width="50000000" height="50000000" fill="red"/></pattern></defs>'
+    '<rect width="100%" height="100%" fill="url(#p)"/></svg>',
+}
+SLACK_S = 2.0  # documented in the README: every job ends within timeout_s + this, under load
+
+
+@pytest.mark.parametrize("name", sorted(PATHOLOGICAL_SVG))
+def test_pathological_svg_ends_within_its_time_limit(pool: RenderPool, name: str) -> None:
+    start = time.perf_counter()
+    result, after = pool.render([RenderJob("svg", PATHOLOGICAL_SVG[name]), RenderJob("svg", ICON_SVG)])
+    assert time.perf_counter() - start - after.seconds < pool.timeout_s + SLACK_S
+    assert result.error_kind in {None, "timeout", "memory", "invalid_input"}, (result.error_kind, result.message)
+    assert after.ok, after.message  # the worker is usable right after
+
+
+def test_use_fan_out_is_stopped_by_the_deadline(pool: RenderPool) -> None:
+    (result,) = pool.render([RenderJob("svg", _fan_out(5))])  # ~10 s of cairosvg work on this machine
+    assert result.error_kind == "timeout" and result.seconds < pool.timeout_s + SLACK_S

@@ -1,0 +1,101 @@
+"""The clean template: no job sees an earlier job's data, and a worker whose state was damaged is replaced."""
+
+from __future__ import annotations
+
+import os
+import resource
+import secrets
+import signal
+from pathlib import Path
+
+from src.render import RenderJob, RenderPool
+from tests.render.conftest import LINE_CHART, PAINT, verdict_colour
+
+# Looks for any "PREV-" followed by 16 hex digits in everything the job can reach: live objects, the frames that
+# called it, and its own memory. Its own source holds no such string (the pattern text does not match itself).
+SCAVENGER = r"""
+import gc, re, sys
+pattern = re.compile(r"PREV-[0-9a-f]{16}")
+found = set()
+for obj in gc.get_objects():
+    if isinstance(obj, dict):
+        values = list(obj.values())
+    elif isinstance(obj, (list, tuple)):
+        values = list(obj)
+    else:
+        values = [obj]
+    for value in values:
+        if isinstance(value, (str, bytes, bytearray)) and len(value) < 1 << 24:
+            text = value if isinstance(value, str) else bytes(value).decode("latin-1")
+            found.update(pattern.findall(text))
+frame = sys._getframe()
+while frame is not None:
+    for value in list(frame.f_locals.values()) + list(frame.f_globals.values()):
+        if isinstance(value, (str, bytes)):
+            found.update(pattern.findall(value if isinstance(value, str) else value.decode("latin-1")))
+    frame = frame.f_back
+try:
+    with open("/proc/self/maps") as maps, open("/proc/self/mem", "rb", 0) as mem:
+        for line in maps:
+            span, perms = line.split()[:2]
+            if "r" not in perms:
+                continue
+            lo, hi = (int(x, 16) for x in span.split("-"))
+            if hi - lo > 1 << 28:
+                continue
+            try:
+                mem.seek(lo)
+                found.update(m.decode() for m in re.findall(rb"PREV-[0-9a-f]{16}", mem.read(hi - lo)))
+            except (OSError, ValueError, OverflowError):
+                pass
+except OSError:
+    pass  # /proc/self/mem is closed to a process that changed uid
+"""
+
+
+def test_a_job_finds_no_trace_of_earlier_jobs(lone_pool: RenderPool) -> None:
+    chart_marker, svg_marker = f"PREV-{secrets.token_hex(8)}", f"PREV-{secrets.token_hex(8)}"
+    earlier = [
+        RenderJob("chart", LINE_CHART + f"plt.title({chart_marker!r})\n"),
+        RenderJob(
+            "svg",
+            f'<svg xmlns="http://www.w3.org/2000/svg" width="90" height="20"><text y="15">{svg_marker}</text></svg>',
+        ),  # fmt: skip
+    ]
+    scavenge = RenderJob("chart", SCAVENGER + "evidence = sorted(found)\nleaked = bool(found)\n" + PAINT)
+    # The scanner itself works: a marker this job holds is found (and paints red).
+    planted = RenderJob("chart", "planted = 'PREV-' + '0123456789abcdef'\n" + scavenge.source)
+    results = lone_pool.render([*earlier, scavenge, planted])
+    assert all(r.ok for r in results), [r.message for r in results]
+    assert verdict_colour(results[2].png) == "blue"  # one worker: both earlier jobs ran where this one runs
+    assert verdict_colour(results[3].png) == "red"
+
+
+def _template_pid(worker_pid: int) -> int:
+    """The worker's child running the same command line as the worker: the forked template."""
+    command = Path(f"/proc/{worker_pid}/cmdline").read_bytes()
+    for child in Path(f"/proc/{worker_pid}/task/{worker_pid}/children").read_text().split():
+        if Path(f"/proc/{child}/cmdline").read_bytes() == command:
+            return int(child)
+    raise AssertionError("the worker has no template process")
+
+
+def test_a_worker_whose_limits_were_changed_is_replaced(lone_pool: RenderPool) -> None:
+    (victim,) = lone_pool.worker_pids()
+    replaced = lone_pool.replaced
+    soft, hard = resource.prlimit(victim, resource.RLIMIT_NOFILE)
+    resource.prlimit(victim, resource.RLIMIT_NOFILE, (soft - 1, hard))  # what a job could once do to its worker
+    results = lone_pool.render([RenderJob("chart", LINE_CHART)] * 3)
+    assert all(r.ok for r in results), [r.message for r in results]
+    assert lone_pool.replaced == replaced + 1
+    assert lone_pool.worker_pids() != [victim]
+
+
+def test_a_worker_whose_template_died_is_replaced(lone_pool: RenderPool) -> None:
+    (worker,) = lone_pool.worker_pids()
+    replaced = lone_pool.replaced
+    os.kill(_template_pid(worker), signal.SIGKILL)
+    first, *rest = lone_pool.render([RenderJob("chart", LINE_CHART)] * 3)
+    assert first.error_kind in {None, "crashed"}, first.message  # the job in flight may be lost, never hung
+    assert all(r.ok for r in rest), [r.message for r in rest]
+    assert lone_pool.replaced == replaced + 1

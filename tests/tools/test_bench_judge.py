@@ -211,3 +211,39 @@ def test_script_runs_as_a_subprocess(bench: Path, tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert json.loads((tmp_path / "o" / "summary.json").read_text())["overall"]["pairs"] == 3
+
+
+def test_tiny_judge_served_over_http_end_to_end(
+    bench: Path, tmp_path: Path, tiny_model_dir: Path, tiny_processor: object
+) -> None:
+    """The real stack: our OpenAI-compatible server (127.0.0.1) with the tiny random judge, OpenAIEngine, the
+    VisualERMJudge, the CLI. A random model writes no valid critique, so every pair is a parse failure that predicts
+    no errors: F1h is 0 where the bench has errors, and the summary still has every key."""
+    from transformers import AutoModelForImageTextToText
+
+    from src.rollout.hf_engine import HFEngine
+    from src.rollout.server import BackgroundServer, ServerSettings, create_app
+
+    engine = HFEngine(AutoModelForImageTextToText.from_pretrained(tiny_model_dir).eval(), tiny_processor)
+    app = create_app(engine, ServerSettings(served_model_name="tiny-judge", max_tokens_limit=64))
+    with BackgroundServer(app, port=0) as server:
+        config = tmp_path / "judge.yaml"
+        config.write_text(
+            "class_path: src.reward.judge.VisualERMJudge\n"
+            "init_args:\n"
+            "  retries: 0\n"
+            "  engine:\n"
+            "    class_path: src.rollout.openai_engine.OpenAIEngine\n"
+            f"    init_args: {{base_urls: '{server.base_url}', timeout_s: 300}}\n"
+            "  profile:\n"
+            "    sampling: {temperature: 0.0, max_new_tokens: 8}\n"
+        )
+        out = tmp_path / "out"
+        assert (
+            bench_judge.main(["--bench", str(bench), "--judge", str(config), "--out", str(out), "--no-progress"]) == 0
+        )
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["overall"]["pairs"] == 3 and summary["overall"]["parse_failures"] == 3
+    assert summary["overall"]["f1_hard"] == 0.0 and summary["overall"]["tp_hard"] == 0
+    predictions = json.loads((out / "predictions.json").read_text())
+    assert all(r["pred_json"] is None and isinstance(r["pred_text"], str) for r in predictions)

@@ -247,3 +247,48 @@ def test_tiny_judge_served_over_http_end_to_end(
     assert summary["overall"]["f1_hard"] == 0.0 and summary["overall"]["tp_hard"] == 0
     predictions = json.loads((out / "predictions.json").read_text())
     assert all(r["pred_json"] is None and isinstance(r["pred_text"], str) for r in predictions)
+
+
+MATCHER_ENGINE = '''
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from src.rollout.engine import ChatRequest, Completion, SamplingSettings, WeightUpdate
+
+
+class FirstIsPartialEngine:
+    """A matcher LLM stand-in: always says predicted error 0 half-matches reference error 0."""
+
+    weights_version = 0
+
+    def generate(
+        self, requests: Sequence[ChatRequest], n: int = 1, sampling: SamplingSettings | None = None
+    ) -> list[list[Completion]]:
+        reply = '{"matches": [{"pred_id": 0, "gt_id": 0, "match_level": "partial"}]}'
+        return [[Completion(text=reply)] for _ in requests]
+
+    def update_weights(self, update: WeightUpdate) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+'''
+
+
+def test_llm_matcher_through_an_engine_yaml(bench: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "matcher_engine.py").write_text(MATCHER_ENGINE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    engine_yaml = tmp_path / "engine.yaml"
+    engine_yaml.write_text("class_path: matcher_engine.FirstIsPartialEngine\n")
+    rows = [r for r in bench_rows(bench) if r["human_errors"]]
+    pred = tmp_path / "pred.json"
+    pred.write_text(json.dumps([{**r, "pred_json": {"errors": r["human_errors"][:1]}} for r in rows]))
+    out = tmp_path / "out"
+    args = ["--predictions", str(pred), "--out", str(out), "--matcher", "llm", "--matcher-engine", str(engine_yaml)]
+    assert bench_judge.main(args) == 0
+    overall = json.loads((out / "summary.json").read_text())["overall"]
+    # one partial match per pair: no hard TP, half a soft TP each, the rest of the reference errors missed
+    assert overall["tp_hard"] == 0 and overall["tp_soft"] == 0.5 * len(rows)
+    assert overall["fn"] == sum(len(r["human_errors"]) - 1 for r in rows) and overall["fp"] == 0
+    assert json.loads((out / "summary.json").read_text())["run"]["matcher"].startswith("llm")

@@ -1,6 +1,6 @@
-"""Reward-hacking probes: how often each reward orders known-better above known-worse chart candidates.
+"""Reward-hacking probes: how often each reward orders known-better above known-worse candidates.
 
-    python tools/probe_rewards.py --references 20 --out runs/probes
+    python tools/probe_rewards.py --references 20 --domains chart svg table --out runs/probes
     python tools/probe_rewards.py --references 20 --judge-model models/tiny-qwen3-vl --out runs/probes-tiny
     python tools/probe_rewards.py --reward dino=configs/reward/dinov2.yaml --reward erm=configs/reward/judge.yaml \
         --out runs/probes-erm
@@ -8,13 +8,15 @@
 Render success, pixel MSE and SSIM are always measured; ``--reward NAME=YAML`` adds any reward a
 ``class_path``/``init_args`` YAML builds (the judge behind an ``OpenAIEngine``, an embedding cosine, a weighted sum);
 ``--judge-model PATH`` adds the Visual-ERM judge on an in-process ``HFEngine`` (our built-in critic prompt). Writes
-``probes.md`` and ``probes.json`` to ``--out`` and prints the Markdown. Exit status 2 with a one-line reason on bad
+``probes.md`` (a section per domain) and ``probes.json`` (``{domain: report}``) to ``--out`` and prints the
+Markdown. Exit status 2 with a one-line reason on bad
 input. See ``src/eval/probes.py`` for what each probe is.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -86,7 +88,8 @@ def build_rewards(args: argparse.Namespace) -> dict[str, RewardFunction]:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, required=True, help="output folder for probes.md and probes.json")
-    parser.add_argument("--references", type=int, default=20, help="reference charts (8 candidates each)")
+    parser.add_argument("--references", type=int, default=20, help="references per domain (up to 8 candidates each)")
+    parser.add_argument("--domains", nargs="+", choices=("chart", "table", "svg"), default=["chart"])
     parser.add_argument("--seed", type=int, default=0, help="draws the reference seeds and perturbations")
     parser.add_argument("--reward", action="append", default=[], metavar="NAME=YAML", help="another reward")
     parser.add_argument("--judge-model", type=Path, help="a Visual-ERM checkpoint to judge with on an HFEngine")
@@ -107,11 +110,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     with RenderPool(workers=args.workers, cache_dir=args.cache_dir) as pool:
-        report = run_probes(rewards, pool, n_references=args.references, seed=args.seed)
+        reports = [run_probes(rewards, pool, args.references, args.seed, domain) for domain in args.domains]
     args.out.mkdir(parents=True, exist_ok=True)
-    markdown = report.to_markdown()
+    markdown = "\n".join(report.to_markdown() for report in reports)
     (args.out / "probes.md").write_text(markdown, encoding="utf-8")
-    (args.out / "probes.json").write_text(report.to_json() + "\n", encoding="utf-8")
+    payload = {report.domain: report.to_dict() for report in reports}
+    (args.out / "probes.json").write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
     print(markdown)
     return 0
 

@@ -36,7 +36,7 @@ class Renderer:
         self.timeout_s = timeout_s
         # First, before Chromium or any job: the template forked here holds no job data and no browser.
         self.sandboxed = SandboxedJobs(timeout_s, memory_mb, scratch_dir, sandbox_uid, scratch_mb)
-        self.tables = TableBrowser(timeout_s=timeout_s, chromium_path=chromium_path, javascript=table_javascript)
+        self.tables = TableBrowser(timeout_s, chromium_path, javascript=table_javascript, memory_mb=memory_mb)
 
     def render(self, job: RenderJob) -> RenderResult:
         from src.render import extract

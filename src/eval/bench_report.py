@@ -123,11 +123,13 @@ def write_summary(
 
 
 def comparison_table(summaries: Mapping[str, Mapping[str, Any]]) -> tuple[str, list[dict[str, Any]]]:
-    """One row per judge: F1h, F1s and Sc per domain and pooled (AVG), as Markdown and as CSV rows."""
+    """One row per judge: F1h, F1s and Sc per domain and pooled (AVG), then pooled ordering accuracy (the columns a
+    scalar reward has), as Markdown and as CSV rows."""
     header = ["judge"]
     for scope in (*DOMAINS, "overall"):
         label = "AVG" if scope == "overall" else scope
         header += [f"{label} F1h", f"{label} F1s", f"{label} Sc"]
+    header += ["AVG order (same ref)", "AVG order (domain)"]
     md_rows, csv_rows = [], []
     for name, summary in summaries.items():
         md_row, csv_row = [name], {"judge": name}
@@ -137,6 +139,13 @@ def comparison_table(summaries: Mapping[str, Mapping[str, Any]]) -> tuple[str, l
             for key, short in (("f1_hard", "F1h"), ("f1_soft", "F1s"), ("severity_pearson", "Sc")):
                 md_row.append(cell(key, entry.get(key)))
                 csv_row[f"{label} {short}"] = entry.get(key)
+        for key, label in (
+            ("ordering_same_reference", "AVG order (same ref)"),
+            ("ordering_within_domain", "AVG order (domain)"),
+        ):
+            value = summary.get("overall", {}).get(key)
+            md_row.append(cell(key, value))
+            csv_row[label] = value
         md_rows.append(md_row)
         csv_rows.append(csv_row)
     return _table(header, md_rows) + "\n", csv_rows

@@ -53,7 +53,9 @@ def test_comparison_puts_each_judge_on_one_row(tmp_path: Path) -> None:
     scalar = {s: {"pairs": 2, "f1_hard": None, "f1_soft": None, "severity_pearson": 0.5} for s in critique}
     markdown, rows = comparison_table({"erm": critique, "ssim": scalar})
     lines = markdown.splitlines()
-    assert lines[0].startswith("| judge | chart F1h |") and lines[0].rstrip().endswith("AVG Sc |")
+    assert lines[0].startswith("| judge | chart F1h |") and lines[0].rstrip().endswith(
+        "AVG Sc | AVG order (same ref) | AVG order (domain) |"
+    )
     assert lines[2].startswith("| erm | 100.0 |") and lines[3].startswith("| ssim | – | – | 50.0 |")
     assert rows[1]["AVG Sc"] == 0.5
     paths = write_comparison(tmp_path, {"erm": critique})

@@ -63,16 +63,20 @@ class SSIMReward:
 
     def __call__(self, pairs: Sequence[RewardPair]) -> list[float]:
         check_pairs(pairs)
-        rewards = []
-        for pair in pairs:
-            if not pair.rendered:
-                rewards.append(0.0)
-                continue
-            reference, candidate = (
-                torch.from_numpy(a).permute(2, 0, 1)[None] for a in aligned_arrays(pair, self.max_side)
-            )
-            ssim = structural_similarity_index_measure(candidate, reference, data_range=1.0)
-            rewards.append(min(1.0, max(0.0, float(ssim))))  # type: ignore[arg-type]
+        rewards = [0.0] * len(pairs)
+        # One SSIM call per image size: a GRPO group shares its reference's size, and one batched convolution is
+        # ~5x cheaper per pair than eight single ones (measured on 2 busy cores: 0.17 vs 0.88 s at 256 px).
+        by_shape: dict[tuple[int, ...], list[tuple[int, np.ndarray, np.ndarray]]] = {}
+        for i, pair in enumerate(pairs):
+            if pair.rendered:
+                reference, candidate = aligned_arrays(pair, self.max_side)
+                by_shape.setdefault(reference.shape, []).append((i, reference, candidate))
+        for members in by_shape.values():
+            references = torch.from_numpy(np.stack([m[1] for m in members])).permute(0, 3, 1, 2)  # [B, 3, H, W]
+            candidates = torch.from_numpy(np.stack([m[2] for m in members])).permute(0, 3, 1, 2)  # [B, 3, H, W]
+            ssim = structural_similarity_index_measure(candidates, references, data_range=1.0, reduction="none")
+            for (i, _, _), value in zip(members, torch.as_tensor(ssim).reshape(-1).tolist(), strict=True):
+                rewards[i] = min(1.0, max(0.0, value))
         return rewards
 
 

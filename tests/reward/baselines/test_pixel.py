@@ -56,3 +56,10 @@ def test_bad_input_is_a_typed_error() -> None:
         PixelMSEReward()([REFERENCE])  # type: ignore[list-item]
     with pytest.raises(ValueError, match="max_side"):
         SSIMReward(max_side=4)
+
+
+def test_ssim_batched_by_size_equals_one_pair_at_a_time() -> None:
+    other_reference = bars_image([30, 30, 30], size=(80, 72))
+    mixed = [*PAIRS, RewardPair(other_reference, rendered(bars_image([30, 20, 30], size=(80, 72))), "chart")]
+    batched = SSIMReward()(mixed)
+    assert batched == pytest.approx([SSIMReward()([pair])[0] for pair in mixed], abs=1e-6)

@@ -30,6 +30,8 @@ class RenderCache:
         return self.directory / key[:2] / f"{key}{suffix}"
 
     def get(self, job: RenderJob) -> RenderResult | None:
+        if job.trace:  # the cache keeps pixels only: a traced job must run to return its trace
+            return None
         start = time.perf_counter()
         try:
             png = self.path(job, ".png").read_bytes()
@@ -45,7 +47,7 @@ class RenderCache:
                             seconds=time.perf_counter() - start, cached=True)  # fmt: skip
 
     def put(self, job: RenderJob, result: RenderResult) -> None:
-        if result.cached or not (result.ok or result.error_kind in CACHEABLE_FAILURES):
+        if job.trace or result.cached or not (result.ok or result.error_kind in CACHEABLE_FAILURES):
             return
         if result.ok:
             assert result.png is not None

@@ -40,6 +40,9 @@ class RenderJob:
         svg_size: output width/height for SVG (paper: 336), before ``max_side`` applies.
         table_width: browser viewport width for tables, in CSS pixels.
         dpi: matplotlib savefig DPI.
+        trace: charts only: also return what matplotlib drew (text, gridspec cells, plotting calls, colours) as
+            ``RenderResult.trace``, recorded inside the sandboxed child (``chart_trace.py``) for ChartMimic-style
+            metrics. Part of the cache key; traced jobs bypass the PNG cache.
     """
 
     domain: Domain
@@ -48,6 +51,7 @@ class RenderJob:
     svg_size: int = 336
     table_width: int = 1024
     dpi: int = 100
+    trace: bool = False
     tag: str = field(default="", compare=False)  # caller's id; not part of the cache key
 
     def problem(self) -> str | None:
@@ -56,6 +60,8 @@ class RenderJob:
             return f"domain: {self.domain!r} is not one of {DOMAINS}"
         if not isinstance(self.source, str):
             return f"source: expected a string, got {type(self.source).__name__}"
+        if not isinstance(self.trace, bool):
+            return f"trace: expected a bool, got {type(self.trace).__name__}"
         for name, low, high in (
             ("max_side", 16, 8192),
             ("svg_size", 1, 8192),
@@ -76,7 +82,8 @@ class RenderJob:
 
 @dataclass(frozen=True)
 class RenderResult:
-    """Outcome of one job; ``png`` is set exactly when ``ok``."""
+    """Outcome of one job; ``png`` is set exactly when ``ok``; ``trace`` only for a rendered chart job with
+    ``trace=True`` (untrusted: the job's own code could have written it; read it with ``chart_trace.read_trace``)."""
 
     ok: bool
     png: bytes | None
@@ -84,6 +91,7 @@ class RenderResult:
     message: str = ""
     seconds: float = 0.0
     cached: bool = False
+    trace: dict | None = None
 
     @classmethod
     def failure(cls, error_kind: str, message: str, seconds: float = 0.0) -> RenderResult:

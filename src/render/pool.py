@@ -21,6 +21,7 @@ no user namespaces, not x86_64) is logged once, at the first start.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import queue
@@ -266,8 +267,7 @@ class RenderPool:
                     if worker.damage is not None:
                         _log.warning("render worker %d replaced: %s", worker.process.pid, worker.damage)
                         worker = self._replace(worker)
-                    return RenderResult(result.ok, result.png, result.error_kind, result.message,
-                                        time.perf_counter() - start, result.cached)  # fmt: skip
+                    return dataclasses.replace(result, seconds=time.perf_counter() - start)
                 except WorkerLost as exc:
                     hung = worker.process.poll() is None
                     worker = self._replace(worker)

@@ -51,7 +51,8 @@ class Renderer:
             code = extract.extract_chart_code(job.source)
             if code is None:
                 return RenderResult.failure("no_code", "no Python code found in the text")
-            request = {"domain": "chart", "source": code, "dpi": job.dpi, "max_side": job.max_side}
+            request = {"domain": "chart", "source": code, "dpi": job.dpi, "max_side": job.max_side,
+                       "trace": job.trace}  # fmt: skip
             return self.sandboxed.render(job, request)
         if job.domain == "table":
             markup = extract.extract_table_markup(job.source)

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 
 from src.render import image as image_ops
 from src.render.chart import classify_chart_exception, draw_chart, import_matplotlib
+from src.render.chart_trace import draw_traced_chart
 from src.render.job import ERROR_KINDS, JobFailure, RenderJob, RenderResult
 from src.render.sandbox import (
     PR_SET_PDEATHSIG,
@@ -238,7 +239,8 @@ class SandboxedJobs:
             return RenderResult.failure("blank", str(exc), seconds)
         except (KeyError, TypeError, ValueError) as exc:
             return RenderResult.failure("crashed", f"malformed result from the job process: {exc}", seconds)
-        return RenderResult(ok=True, png=png, message=str(header.get("note", ""))[:2000], seconds=seconds)
+        trace = header.get("trace") if isinstance(header.get("trace"), dict) else None
+        return RenderResult(ok=True, png=png, message=str(header.get("note", ""))[:2000], seconds=seconds, trace=trace)
 
 
 def _interpreter_paths() -> list[str]:
@@ -414,7 +416,11 @@ def _run(request: dict) -> tuple[dict, bytes]:
     """Dispatch to the domain's drawing function; every outcome becomes a header (and pixels)."""
     domain = request.get("domain")
     try:
-        if domain == "chart":
+        trace = None
+        if domain == "chart" and request.get("trace"):
+            width, height, pixels, trace = draw_traced_chart(request["source"], request["dpi"], request["max_side"])
+            note = ""
+        elif domain == "chart":
             width, height, pixels = draw_chart(request["source"], request["dpi"], request["max_side"])
             note = ""
         else:
@@ -425,7 +431,10 @@ def _run(request: dict) -> tuple[dict, bytes]:
         classify = classify_chart_exception if domain == "chart" else classify_svg_exception
         kind, message = classify(exc)
         return {"status": "error", "kind": kind, "message": message}, b""
-    return {"status": "ok", "width": width, "height": height, "note": note}, pixels
+    header = {"status": "ok", "width": width, "height": height, "note": note}
+    if trace is not None:
+        header["trace"] = trace
+    return header, pixels
 
 
 def _send(write_fd: int, header: dict, pixels: bytes | memoryview = b"") -> None:

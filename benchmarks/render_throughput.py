@@ -9,6 +9,9 @@ Everything is measured in one run on the same jobs, so the ratios compare like w
 - table: the pool; a bare single-page Playwright loop (one browser, one reused page, same template, no crop).
 - svg: the pool; a bare ``cairosvg.svg2png`` loop.
 - cache: a hit against the render that filled it (chart jobs).
+- sandbox layers (``--layers``): median ms of each step a job's child takes before it runs any code, forked from
+  this warm process, so the cost of every protection is visible on its own (issue 12 added the IPC/mount
+  namespaces with the scratch tmpfs, the uid drop and the longer seccomp filter); a fork-and-exit is the baseline.
 Start-up is not timed anywhere: the pool is started and warmed first (its start-up is printed), and each bare
 loop renders one job before its clock starts. The process-per-job row has no warm-up: start-up is its cost.
 Jobs come from the project's seed generators (``src.data.seeds``) when importable, else from a few hand-written
@@ -235,6 +238,75 @@ def bare_svg_loop(jobs: list[RenderJob]) -> tuple[float, int]:
     return clock.stop(ok)
 
 
+def _sandbox_steps_ms(scratch: str, read_paths: list[str]) -> dict[str, float]:
+    """Apply the sandbox's layers one by one in this (forked) process, timing each."""
+    import ctypes
+
+    from src.render import sandbox
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    marks = [("start", time.perf_counter())]
+    libc.unshare(sandbox.CLONE_NEWNET)
+    marks.append(("network namespace", time.perf_counter()))
+    libc.unshare(sandbox.CLONE_NEWIPC | sandbox.CLONE_NEWNS)
+    libc.mount(b"none", b"/", None, sandbox.MS_REC | sandbox.MS_PRIVATE, None)
+    libc.mount(b"tmpfs", scratch.encode(), b"tmpfs", 0, b"size=64m")
+    marks.append(("ipc + mount namespaces, scratch tmpfs (new)", time.perf_counter()))
+    libc.prctl(sandbox.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+    sandbox._landlock(read_paths, [scratch], sandbox.landlock_abi())
+    marks.append(("landlock", time.perf_counter()))
+    sandbox._set_limits(2048, 15, 64, sandbox._open_file_limit())
+    marks.append(("rlimits", time.perf_counter()))
+    if os.geteuid() == 0:
+        sandbox._drop_identity(61999, keep_read_search=True)
+        sandbox._drop_capabilities(1 << sandbox.CAP_DAC_READ_SEARCH)
+    marks.append(("uid drop (new)", time.perf_counter()))
+    sandbox._seccomp()
+    marks.append(("seccomp filter", time.perf_counter()))
+    return {name: 1000 * (t - marks[i][1]) for i, (name, t) in enumerate(marks[1:])}
+
+
+def sandbox_layer_costs(repeats: int) -> dict[str, float]:
+    """Median milliseconds per sandbox step in a forked child (see the module docstring); keys in step order.
+
+    Uses the sandbox's private step functions on purpose: ``apply_sandbox`` applies them all at once."""
+    import json
+    import statistics
+
+    from src.render.sandbox import default_read_paths
+
+    read_paths = default_read_paths()
+    samples: dict[str, list[float]] = {}
+    for _ in range(repeats):
+        scratch = tempfile.mkdtemp(prefix="verm-bench-")
+        report_r, report_w = os.pipe()
+        start = time.perf_counter()
+        pid = os.fork()
+        if pid == 0:
+            try:
+                os.write(report_w, json.dumps(_sandbox_steps_ms(scratch, read_paths)).encode())
+            finally:
+                os._exit(0)
+        os.close(report_w)
+        steps = json.loads(os.read(report_r, 4096) or b"{}")
+        os.close(report_r)
+        os.waitpid(pid, 0)
+        steps["whole child, fork to reaped"] = 1000 * (time.perf_counter() - start)
+        shutil.rmtree(scratch, ignore_errors=True)
+        for name, ms in steps.items():
+            samples.setdefault(name, []).append(ms)
+    baseline = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        pid = os.fork()
+        if pid == 0:
+            os._exit(0)
+        os.waitpid(pid, 0)
+        baseline.append(1000 * (time.perf_counter() - start))
+    samples["fork + exit, no sandbox (baseline)"] = baseline
+    return {name: statistics.median(values) for name, values in samples.items()}
+
+
 def pool_run(pool: RenderPool, jobs: list[RenderJob]) -> int:
     return sum(r.ok for r in pool.render(jobs))
 
@@ -245,6 +317,7 @@ def main() -> None:
     parser.add_argument("--domains", nargs="+", default=["chart", "table", "svg"], choices=["chart", "table", "svg"])
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="pool workers (default: cores)")
     parser.add_argument("--timeout-s", type=float, default=15.0)
+    parser.add_argument("--layers", type=int, default=30, help="forks per sandbox-layer timing (0: skip)")
     args = parser.parse_args()
 
     rows: dict[str, tuple[float, int, int]] = {}  # name -> (seconds, ok, n)
@@ -273,6 +346,14 @@ def main() -> None:
         rest = jobs[args.workers * 2 :]
         rows["cache miss (render)"] = (*timed(pool_run, pool, rest), len(rest))
         rows["cache hit"] = (*timed(pool_run, pool, rest), len(rest))
+
+    if args.layers:
+        from src.render.chart import import_matplotlib
+
+        import_matplotlib()  # fork from a warm process, as the template does
+        print(f"\n{'sandbox step (median of ' + str(args.layers) + ')':<52}{'ms':>8}")
+        for name, ms in sandbox_layer_costs(args.layers).items():
+            print(f"{name:<52}{ms:>8.2f}")
 
     print(f"\n{'method':<26}{'jobs':>6}{'ok':>6}{'jobs/s':>10}{'ms/job':>10}")
     for name, (seconds, ok, n) in rows.items():

@@ -335,9 +335,12 @@ def _namespaces(scratch_dir: str, scratch_mb: int, uid: int | None, report: Sand
     owner = uid if uid is not None and outer_uid == 0 else 0
     if flags & CLONE_NEWUSER:
         report.userns = True
-        _write_proc_self("setgroups", "deny")
-        _write_proc_self("uid_map", f"0 {outer_uid} 1")
-        _write_proc_self("gid_map", f"0 {outer_gid} 1")
+        try:
+            _write_proc_self("setgroups", "deny")
+            _write_proc_self("uid_map", f"0 {outer_uid} 1")
+            _write_proc_self("gid_map", f"0 {outer_gid} 1")
+        except OSError as exc:
+            report.notes.append(f"user namespace id maps: {exc}")
     if _libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None) != 0:
         report.notes.append(f"mount --make-rprivate /: {os.strerror(ctypes.get_errno())}")
         return

@@ -127,3 +127,46 @@ def test_seccomp_program_is_well_formed() -> None:
         if code & 0x07 == 0x05:  # BPF_JMP: both targets must land inside the program
             assert index + 1 + max(jt, jf) < len(prog)
     assert prog[-1] == (0x06, 0, 0, 0x7FFF0000)  # default: allow
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or landlock_abi() == 0, reason="simulates a non-root pool from root")
+def test_a_non_root_pool_gets_its_namespaces_and_scratch_tmpfs_from_a_user_namespace() -> None:
+    import ctypes
+    import json
+
+    from src.render.sandbox import default_read_paths
+
+    read_paths = default_read_paths()
+    scratch = tempfile.mkdtemp()
+    os.chmod(scratch, 0o777)
+    report_r, report_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child
+        try:
+            os.setgroups([])
+            os.setresgid(65534, 65534, 65534)
+            os.setresuid(65534, 65534, 65534)
+            ctypes.CDLL(None).prctl(4, 1, 0, 0, 0)  # PR_SET_DUMPABLE, as a process started by that user has it
+            report = apply_sandbox(scratch, memory_mb=1 << 20, cpu_s=10, read_paths=read_paths, scratch_mb=8)
+            written = 0
+            try:
+                for i in range(4):
+                    with open(f"f{i}", "wb") as handle:
+                        handle.write(bytes(4 << 20))
+                    written += 4 << 20
+            except OSError:
+                pass
+            os.write(report_w, json.dumps({**report.as_dict(), "written": written}).encode())
+        finally:
+            os._exit(0)
+    os.close(report_w)
+    os.waitpid(pid, 0)
+    seen = json.loads(os.read(report_r, 4096) or b"{}")
+    os.close(report_r)
+    leftover = os.listdir(scratch)
+    shutil.rmtree(scratch)
+    if not seen.get("userns"):
+        pytest.skip(f"no unprivileged user namespaces here: {seen.get('notes')}")
+    assert seen["netns"] and seen["ipcns"] and seen["scratch_tmpfs"] and seen["seccomp"], seen
+    assert seen["written"] == 8 << 20  # two 4 MiB files fill the 8 MiB tmpfs; the third is refused
+    assert leftover == []  # the files lived in the child's tmpfs only

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from lightning.pytorch import LightningModule
 
 from src.cli import VisualERMCLI
 
@@ -29,8 +30,10 @@ def test_config_parses_through_cli(config: Path) -> None:
     first_line = config.read_text().splitlines()[0]
     assert first_line.startswith("# python -m src "), f"{config} must start with the command that runs it"
     cli = ParseOnlyCLI(args=["--config", str(config)], run=False)
-    assert cli.model.__class__.__name__ == "RewardModelSFT"
-    assert cli.model.loader.name_or_path
+    assert isinstance(cli.model, LightningModule)
+    if config.parent.name == "reward_sft":
+        assert cli.model.__class__.__name__ == "RewardModelSFT"
+        assert cli.model.loader.name_or_path
     assert cli.datamodule is not None
 
 

@@ -67,12 +67,18 @@ def encode_answer(processor: Any, target: str, suffix: str) -> torch.Tensor:
     return torch.tensor(ids, dtype=torch.long)
 
 
+class AnswerTooLong(ValueError):
+    """Prompt + answer exceed the token budget. Never cut: a cut critique is broken JSON without its end-of-turn
+    token, and training on it teaches the model to stop mid-object."""
+
+
 def training_sample(prompt: dict[str, Any], answer_ids: torch.Tensor, max_length: int, where: str) -> dict[str, Any]:
-    """Prompt + answer as one sequence with labels on the answer only; the answer is cut to fit ``max_length``."""
+    """Prompt + answer as one sequence with labels on the answer only; raises ``AnswerTooLong`` past ``max_length``."""
     prompt_len = prompt["input_ids"].shape[0]
-    if prompt_len >= max_length:
-        raise ValueError(f"{where}: the prompt alone has {prompt_len} tokens, max_length is {max_length}")
-    answer_ids = answer_ids[: max_length - prompt_len]
+    if prompt_len + answer_ids.shape[0] > max_length:
+        raise AnswerTooLong(
+            f"{where}: prompt {prompt_len} + answer {answer_ids.shape[0]} tokens exceed max_length {max_length}"
+        )
     sample = {k: v for k, v in prompt.items() if k not in TOKEN_KEYS}
     sample["input_ids"] = torch.cat([prompt["input_ids"], answer_ids])
     sample["attention_mask"] = torch.ones_like(sample["input_ids"])

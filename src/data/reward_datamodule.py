@@ -14,7 +14,12 @@ Batch contract (``RewardModelSFT`` relies on it)::
     {"model_inputs": {input_ids, attention_mask, pixel_values, image_grid_thw[, mm_token_type_ids]},  # right-padded
      "labels": LongTensor,            # -100 except the answer tokens (incl. end-of-turn)
      "domains": list[str], "targets": list[str], "ids": list[str],
-     "prompt_inputs": {same keys, prompt only, LEFT-padded for generate}}   # validation batches only
+     "skipped": {"corrupt": int, "answer_too_long": int},   # rows of this batch left out, and why
+     "prompt_inputs": {same keys, prompt only, LEFT-padded for generate}}   # generation batches only
+
+A batch whose rows were all skipped keeps only ``ids`` (empty) and ``skipped``: the stage counts it and moves on.
+Validation generates critiques on a seeded, length-stratified subset of the val pairs (``val_generate_pairs``), whose
+batches come first on every rank (``src.data.sampling.ValidationBatchSampler``).
 
 With ``packing=True`` the training and loss batches are padding-free instead: ``model_inputs`` and ``labels`` are
 one row (1, total tokens) with no attention mask, and ``batch["packing"] = {"seq_lens", "images_per_seq"}`` says
@@ -37,6 +42,7 @@ from lightning import LightningDataModule
 from torch.utils.data import DataLoader, Dataset
 
 from src.data.collate import (
+    AnswerTooLong,
     answer_suffix,
     encode_answer,
     encode_prompt,
@@ -47,12 +53,19 @@ from src.data.collate import (
     pad_token_batch,
     training_sample,
 )
-from src.data.sampling import LengthBucketBatchSampler, TrainEpochPosition, rank_and_world
+from src.data.sampling import (
+    LengthBucketBatchSampler,
+    TrainEpochPosition,
+    ValidationBatchSampler,
+    length_stratified_subset,
+    rank_and_world,
+)
 from src.data.shards import CorruptRowError, PairRecord, load_pairs
 
 
 class CriticPairDataset(Dataset):
-    """Encodes one pair per item; a pair whose images cannot be decoded is ``None`` (skip) or an error (raise)."""
+    """Encodes one pair per item. A pair whose images cannot be decoded, or whose answer does not fit ``max_length``,
+    becomes a skip marker ``{"skipped": reason, "id": ...}`` (warned about; the collator counts it) or an error."""
 
     def __init__(
         self,
@@ -61,6 +74,7 @@ class CriticPairDataset(Dataset):
         max_length: int,
         max_image_side: int,
         on_corrupt: Literal["skip", "raise"],
+        on_answer_too_long: Literal["drop", "raise"] = "drop",
     ) -> None:
         from src.models.prompts import build_critic_messages
 
@@ -69,13 +83,14 @@ class CriticPairDataset(Dataset):
         self.max_length = max_length
         self.max_image_side = max_image_side
         self.on_corrupt = on_corrupt
+        self.on_answer_too_long = on_answer_too_long
         self.suffix = answer_suffix(processor)
         self._build_messages = build_critic_messages
 
     def __len__(self) -> int:
         return len(self.pairs)
 
-    def __getitem__(self, index: int) -> dict[str, Any] | None:
+    def __getitem__(self, index: int) -> dict[str, Any]:
         pair = self.pairs[index]
         try:
             reference = load_image(pair.reference_image, self.max_image_side)
@@ -85,28 +100,41 @@ class CriticPairDataset(Dataset):
             sample = training_sample(
                 prompt, encode_answer(self.processor, pair.target, self.suffix), self.max_length, pair.source
             )
+        except AnswerTooLong as exc:
+            if self.on_answer_too_long == "raise":
+                raise
+            warnings.warn(f"dropping pair {pair.id}: {exc} (raise max_length to keep it)", stacklevel=2)
+            return {"skipped": "answer_too_long", "id": pair.id}
         except (OSError, ValueError) as exc:
             message = f"{pair.source}: {exc}"
             if self.on_corrupt == "raise":
                 raise ValueError(message) from exc
             warnings.warn(f"skipping corrupt pair {message}", stacklevel=2)
-            return None
+            return {"skipped": "corrupt", "id": pair.id}
         sample.update(domain=pair.domain, target=pair.target, id=pair.id)
         return sample
 
 
-class CriticCollator:
-    """Pads (or packs) samples into the batch contract above; drops ``None`` (skipped) samples."""
+SKIP_REASONS: tuple[str, ...] = ("corrupt", "answer_too_long")
 
-    def __init__(self, pad_id: int, with_prompt: bool, packing: bool = False) -> None:
+
+class CriticCollator:
+    """Pads (or packs) samples into the batch contract above; leaves skip markers out and counts them.
+
+    ``generate_ids``: pairs whose prompts go along (left-padded, as ``prompt_inputs``) for generation; a batch gets
+    them when all its rows are such pairs (``ValidationBatchSampler`` never mixes the two kinds).
+    """
+
+    def __init__(self, pad_id: int, generate_ids: frozenset[str] = frozenset(), packing: bool = False) -> None:
         self.pad_id = pad_id
-        self.with_prompt = with_prompt
+        self.generate_ids = generate_ids
         self.packing = packing
 
-    def __call__(self, samples: list[dict[str, Any] | None]) -> dict[str, Any] | None:
-        rows = [s for s in samples if s is not None]
+    def __call__(self, samples: list[dict[str, Any]]) -> dict[str, Any]:
+        rows = [s for s in samples if "skipped" not in s]
+        skipped = {reason: sum(s.get("skipped") == reason for s in samples) for reason in SKIP_REASONS}
         if not rows:
-            return None
+            return {"ids": [], "domains": [], "targets": [], "skipped": skipped}
         packing: dict[str, torch.Tensor] | None = None
         if self.packing:
             model_inputs, packing = pack_token_batch(rows)
@@ -119,10 +147,11 @@ class CriticCollator:
             "domains": [r["domain"] for r in rows],
             "targets": [r["target"] for r in rows],
             "ids": [r["id"] for r in rows],
+            "skipped": skipped,
         }
         if packing is not None:
             batch["packing"] = packing
-        if self.with_prompt:
+        if self.generate_ids and all(r["id"] in self.generate_ids for r in rows):
             batch["prompt_inputs"] = pad_token_batch([r["prompt"] for r in rows], self.pad_id, side="left")
         return batch
 
@@ -141,14 +170,20 @@ class RewardModelDataModule(LightningDataModule):
         val_batch_size: pairs per validation batch; defaults to ``batch_size``.
         num_workers: DataLoader worker processes (image decoding and the processor run there).
         seed: shuffling seed; an epoch's order depends on (seed, epoch) only.
-        max_length: tokens per sample; longer answers are cut (the prompt with both images must fit).
+        max_length: tokens per sample, prompt (both images included) + answer. A pair that does not fit is never
+            cut (see ``on_answer_too_long``).
+        on_answer_too_long: a pair whose answer does not fit ``max_length`` is warned about, counted (the stage
+            logs ``train/skipped_answer_too_long``) and dropped, or raises.
         max_image_side: longest image side before the processor (paper: 1024; tables are stored at ≤768).
         on_corrupt: a corrupt row (missing or unreadable image, bad JSON, schema error) is warned about with its
             file and line and skipped, or raises.
         synthesize_if_missing: when ``data_dir`` holds no ``<train_split>.jsonl``, synthesize this many pairs per
             domain into it first (the debug config uses a few); 0 to require existing data.
         bucket_batches: batches per length-sorting window (see ``src.data.sampling``).
-        max_val_pairs: cap on validation pairs (validation generates, which is slow); ``None`` for all.
+        max_val_pairs: cap on validation pairs for the loss; ``None`` for all.
+        val_generate_pairs: validation pairs whose critiques are generated and scored (parse rate, F1, severity
+            Pearson), drawn once, seeded and stratified by length (``src.data.sampling.length_stratified_subset``),
+            from the first ``max_val_pairs``; their batches run first, so ``limit_val_batches`` keeps them.
         packing: padding-free batches (samples concatenated into one row, attention kept within each sample).
             With ``flash_attention_2`` attention runs the variable-length kernel; under ``sdpa``/``eager`` the
             block-diagonal mask is materialized (total tokens squared), and SDPA cannot use its flash kernel with a
@@ -172,7 +207,9 @@ class RewardModelDataModule(LightningDataModule):
         synthesize_if_missing: int = 0,
         bucket_batches: int = 50,
         max_val_pairs: int | None = None,
+        val_generate_pairs: int = 8,
         packing: bool = False,
+        on_answer_too_long: Literal["drop", "raise"] = "drop",
     ) -> None:
         super().__init__()
         if data_dir is None and not official_jsonl:
@@ -181,6 +218,10 @@ class RewardModelDataModule(LightningDataModule):
             raise ValueError(f"batch_size: must be >= 1, got {batch_size}")
         if on_corrupt not in ("skip", "raise"):
             raise ValueError(f"on_corrupt: {on_corrupt!r} is not 'skip' or 'raise'")
+        if on_answer_too_long not in ("drop", "raise"):
+            raise ValueError(f"on_answer_too_long: {on_answer_too_long!r} is not 'drop' or 'raise'")
+        if val_generate_pairs < 0:
+            raise ValueError(f"val_generate_pairs: must be >= 0, got {val_generate_pairs}")
         self.data_dir = Path(data_dir) if data_dir is not None else None
         self.train_split, self.val_split = train_split, val_split
         self.official_jsonl = [Path(p) for p in official_jsonl or []]
@@ -195,7 +236,9 @@ class RewardModelDataModule(LightningDataModule):
         self.synthesize_if_missing = synthesize_if_missing
         self.bucket_batches = bucket_batches
         self.max_val_pairs = max_val_pairs
+        self.val_generate_pairs = val_generate_pairs
         self.packing = packing
+        self.on_answer_too_long = on_answer_too_long
         self.processor: Any = None
         self.train_pairs: list[PairRecord] = []
         self.val_pairs: list[PairRecord] = []
@@ -284,23 +327,29 @@ class RewardModelDataModule(LightningDataModule):
             world_size=world,
         )
         self._position.attach(sampler)
-        dataset = CriticPairDataset(self.train_pairs, processor, self.max_length, self.max_image_side, self.on_corrupt)
-        return self._loader(
-            dataset, sampler, CriticCollator(pad_id_of(processor), with_prompt=False, packing=self.packing)
-        )
+        dataset = self._dataset(self.train_pairs, processor)
+        return self._loader(dataset, sampler, CriticCollator(pad_id_of(processor), packing=self.packing))
 
     def val_dataloader(self) -> DataLoader:
         processor = self._require_processor()
         rank, world = rank_and_world(self.trainer)
-        sampler = LengthBucketBatchSampler(
-            self.length_estimates(self.val_pairs), self.val_batch_size, shuffle=False, rank=rank, world_size=world
-        )
-        dataset = CriticPairDataset(self.val_pairs, processor, self.max_length, self.max_image_side, self.on_corrupt)
-        return self._loader(
-            dataset, sampler, CriticCollator(pad_id_of(processor), with_prompt=True, packing=self.packing)
+        lengths = self.length_estimates(self.val_pairs)
+        generate = self.generation_subset(lengths)
+        sampler = ValidationBatchSampler(lengths, self.val_batch_size, generate, rank=rank, world_size=world)
+        generate_ids = frozenset(self.val_pairs[i].id for i in generate)
+        collate = CriticCollator(pad_id_of(processor), generate_ids=generate_ids, packing=self.packing)
+        return self._loader(self._dataset(self.val_pairs, processor), sampler, collate)
+
+    def generation_subset(self, lengths: list[int]) -> list[int]:
+        """Indices of the val pairs whose critiques are generated: the same every epoch and on every rank."""
+        return length_stratified_subset(lengths, self.val_generate_pairs, self.seed)
+
+    def _dataset(self, pairs: list[PairRecord], processor: Any) -> CriticPairDataset:
+        return CriticPairDataset(
+            pairs, processor, self.max_length, self.max_image_side, self.on_corrupt, self.on_answer_too_long
         )
 
-    def _loader(self, dataset: Dataset, sampler: LengthBucketBatchSampler, collate: CriticCollator) -> DataLoader:
+    def _loader(self, dataset: Dataset, sampler: Any, collate: CriticCollator) -> DataLoader:
         return DataLoader(
             dataset,
             batch_sampler=sampler,

@@ -116,6 +116,73 @@ class LengthBucketBatchSampler(Sampler[list[int]]):
         return math.ceil(n_batches / self.world_size)
 
 
+def length_stratified_subset(lengths: Sequence[int], n: int, seed: int) -> list[int]:
+    """``n`` indices drawn across the whole length range: sort by length, cut into ``n`` equal strata, one seeded
+    draw per stratum.
+
+    Why: validation generates critiques only for a subset (generation is slow), and the first batches of a
+    length-sorted loader are the shortest pairs — the ones with the fewest errors. A stratified draw keeps the
+    subset's mix of short and long (few- and many-error) critiques that of the whole set, and fixed across epochs.
+    """
+    total = len(lengths)
+    if n >= total:
+        return list(range(total))
+    if n <= 0:
+        return []
+    order = np.argsort(np.asarray(lengths, dtype=np.int64), kind="stable")
+    edges = np.linspace(0, total, n + 1).round().astype(int)
+    rng = np.random.default_rng([seed, total, n])
+    return sorted(int(order[rng.integers(lo, hi)]) for lo, hi in zip(edges[:-1], edges[1:], strict=True))
+
+
+class ValidationBatchSampler(Sampler[list[int]]):
+    """Validation batches: the generation subset's batches first, then the rest, each part sorted by length and
+    sharded so that every rank gets the same number of batches of each part.
+
+    Equal counts matter under DDP/FSDP: ``generate`` runs forward passes, and under FSDP every forward is a
+    collective, so all ranks must generate on the same number of batches (``generate_batches``). A part whose batch
+    count does not divide by the world size repeats its first batches, as ``DistributedSampler`` does.
+
+    Args:
+        lengths: a length estimate per sample (tokens).
+        batch_size: samples per batch.
+        generate: indices whose critiques are generated and scored (``length_stratified_subset``).
+        rank: this process's rank.
+        world_size: number of processes.
+    """
+
+    def __init__(
+        self, lengths: Sequence[int], batch_size: int, generate: Sequence[int], rank: int = 0, world_size: int = 1
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size: must be >= 1, got {batch_size}")
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank {rank} is not in [0, world_size={world_size})")
+        sizes = np.asarray(lengths, dtype=np.int64)
+        chosen = set(generate)
+        if not chosen <= set(range(len(sizes))):
+            raise ValueError("generate: an index lies outside the dataset")
+        rest = [i for i in range(len(sizes)) if i not in chosen]
+
+        def part(indices: list[int]) -> list[list[int]]:
+            ordered = sorted(indices, key=lambda i: (int(sizes[i]), i))
+            batches = [ordered[i : i + batch_size] for i in range(0, len(ordered), batch_size)]
+            if world_size > 1 and batches:
+                per_rank = math.ceil(len(batches) / world_size)
+                batches = (batches * world_size)[: per_rank * world_size]
+            return batches[rank::world_size]
+
+        generating = part(sorted(chosen))
+        self.generate_batches = len(generating)
+        self.batches = generating + part(rest)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        yield from self.batches
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+
 def epoch_position(trainer: Any, sampler: LengthBucketBatchSampler | None) -> dict[str, int]:
     """``{"epoch", "batches_done"}`` for a DataModule's ``state_dict``.
 

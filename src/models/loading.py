@@ -164,6 +164,7 @@ def load_vlm_model(loader: VLMLoader) -> nn.Module:
         from peft import PeftModel
 
         model = PeftModel.from_pretrained(model, loader.adapter, is_trainable=False)
+        check_adapter_file_covers_model(model, loader.adapter)
     elif loader.freeze_vision:
         freeze_vision_encoder(model)
 
@@ -203,6 +204,39 @@ def save_adapter(model: nn.Module, out_dir: str | Path, processor: ProcessorMixi
     if processor is not None:
         processor.save_pretrained(out)
     return out
+
+
+class AdapterMismatchError(ValueError):
+    """A saved adapter does not hold a weight for every adapter layer of the model it is loaded into."""
+
+
+def check_adapter_file_covers_model(model: nn.Module, adapter_dir: str | Path) -> None:
+    """Fail when the adapter file lacks weights the model's adapter layers expect.
+
+    peft loads adapter files with ``strict=False``: a key renamed between peft or transformers versions, or an
+    adapter saved with other target modules, loads nothing for that layer and leaves it at its initialisation
+    (``lora_B`` = 0: the base model's output), with at most a warning.
+    """
+    from peft import get_peft_model_state_dict
+
+    path = Path(adapter_dir) / "adapter_model.safetensors"
+    if path.exists():
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as f:
+            saved = set(f.keys())
+    else:
+        bin_path = Path(adapter_dir) / "adapter_model.bin"
+        if not bin_path.exists():
+            raise FileNotFoundError(f"{adapter_dir}: no adapter_model.safetensors or adapter_model.bin")
+        saved = set(torch.load(bin_path, map_location="cpu", weights_only=True))
+    expected = set(get_peft_model_state_dict(model))
+    missing = sorted(expected - saved)
+    if missing:
+        raise AdapterMismatchError(
+            f"{adapter_dir}: {len(missing)} of {len(expected)} adapter weights missing (first: {missing[0]}); saved "
+            f"keys look like {sorted(saved)[:1]}. The adapter was saved for other modules or another key layout"
+        )
 
 
 def merge_adapter(base: str, adapter_dir: str | Path, out_dir: str | Path, dtype: DType = "bfloat16") -> Path:

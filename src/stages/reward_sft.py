@@ -6,8 +6,14 @@
 The loss is next-token cross-entropy on the critique tokens only. Image and prompt tokens are the bulk of a sample
 (two images are ~1-3k tokens, the critique a few hundred), so the LM head is applied only at the positions that
 predict an answer token (see ``answer_token_loss``): the [batch, seq, 151k] logits tensor of a plain
-``model(labels=...)`` call never exists. Validation also generates critiques for a few batches and scores them
-against the true labels (parse rate, category-level precision/recall/F1, Pearson of severity sums).
+``model(labels=...)`` call never exists. Validation also generates critiques (greedy) for a seeded, length-stratified
+subset of the val pairs chosen by the DataModule and scores them against the true labels (parse rate, category-level
+precision/recall/F1, Pearson of severity sums: ``src.eval.critique_metrics.CritiqueScores``).
+
+Under DDP/FSDP every rank takes the same path through every collective: the metrics are computed on all ranks and
+reported from synced values only, every rank generates on the same number of batches (with ``synced_gpus``, so an
+FSDP rank that finishes early keeps joining its peers' forwards), a batch whose rows were all skipped still takes
+a (zero) step, and the skip counts are logged at every step.
 """
 
 from __future__ import annotations
@@ -23,11 +29,9 @@ import lightning as L
 import torch
 import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
-from torchmetrics import MeanMetric
-from torchmetrics.regression import PearsonCorrCoef
 
 from src.data.schema import Critique
-from src.eval.critique_metrics import CritiqueDetection
+from src.eval.critique_metrics import CritiqueScores
 from src.models.lm_head import backbone_and_head
 from src.models.loading import VLMLoader, load_vlm_model, load_vlm_processor, save_adapter, unwrap_peft
 from src.models.packing import packed_position_ids
@@ -109,7 +113,6 @@ class RewardModelSFT(L.LightningModule):
         betas: AdamW betas.
         warmup_ratio: fraction of the total optimizer steps spent in linear warmup.
         min_lr_ratio: cosine decays to ``lr * min_lr_ratio``.
-        val_generate_batches: validation batches per epoch on which critiques are generated and scored.
         max_new_tokens: generation budget for a critique during validation.
         adapter_dir: where to write the trained LoRA adapter (peft format) and processor at the end of fit;
             defaults to ``<log_dir>/adapter`` (``<default_root_dir>/adapter`` without a logger; none on fast_dev_run).
@@ -130,7 +133,6 @@ class RewardModelSFT(L.LightningModule):
         betas: tuple[float, float] = (0.9, 0.999),
         warmup_ratio: float = 0.03,
         min_lr_ratio: float = 0.0,
-        val_generate_batches: int = 2,
         max_new_tokens: int = 512,
         adapter_dir: str | None = None,
         tiny_model_if_missing: bool = False,
@@ -143,7 +145,7 @@ class RewardModelSFT(L.LightningModule):
         self.loader = loader
         self.lr, self.weight_decay, self.betas = lr, weight_decay, betas
         self.warmup_ratio, self.min_lr_ratio = warmup_ratio, min_lr_ratio
-        self.val_generate_batches, self.max_new_tokens = val_generate_batches, max_new_tokens
+        self.max_new_tokens = max_new_tokens
         self.adapter_dir, self.tiny_model_if_missing = adapter_dir, tiny_model_if_missing
         if loss_chunk_tokens < 1:
             raise ValueError(f"loss_chunk_tokens: must be >= 1, got {loss_chunk_tokens}")
@@ -154,10 +156,7 @@ class RewardModelSFT(L.LightningModule):
         self._warned_dense_packing = False
         self.model: torch.nn.Module | None = None
         self.processor: Any = None
-        self.val_parse_rate = MeanMetric()
-        self.val_detection = CritiqueDetection()
-        self.val_severity_pearson = PearsonCorrCoef()
-        self._val_pred_sums: list[float] = []
+        self.val_scores = CritiqueScores()
 
     # -- setup ---------------------------------------------------------------------------------------------------
     def setup(self, stage: str) -> None:
@@ -207,7 +206,10 @@ class RewardModelSFT(L.LightningModule):
         return self.model
 
     # -- training ------------------------------------------------------------------------------------------------
-    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor | None:
+        self._log_skipped(batch)
+        if not batch["ids"]:
+            return self._empty_batch_loss()
         loss = self._loss(batch)
         # Token counts stay tensors here: int() on a CUDA tensor would stall the CPU until the forward finishes,
         # before it could queue the backward.
@@ -216,6 +218,22 @@ class RewardModelSFT(L.LightningModule):
         self.log("train/loss", loss, prog_bar=True, batch_size=len(batch["domains"]))
         self.log("train/answer_tokens", n_tokens, batch_size=len(batch["domains"]))
         return loss
+
+    def _log_skipped(self, batch: dict[str, Any]) -> None:
+        """Count rows the DataModule left out (every step, on every rank: a key logged by some ranks only would
+        hang the epoch-end sync)."""
+        for reason, count in (batch.get("skipped") or {}).items():
+            self.log(
+                f"train/skipped_{reason}", float(count), on_step=False, on_epoch=True, reduce_fx="sum", sync_dist=True
+            )
+
+    def _empty_batch_loss(self) -> torch.Tensor | None:
+        """Every row of the batch was corrupt or too long. Alone, skip the step (``None``); under DDP the other
+        ranks wait in the gradient all-reduce, so take a zero step that touches every trainable weight instead."""
+        warnings.warn("a training batch had no usable rows (see train/skipped_*); its step is skipped", stacklevel=2)
+        if self.trainer.world_size == 1:
+            return None
+        return torch.stack([p.sum() for p in self.vlm.parameters() if p.requires_grad]).sum() * 0.0
 
     def _loss(self, batch: dict[str, Any]) -> torch.Tensor:
         if batch.get("packing") is not None and not self._warned_dense_packing:
@@ -257,10 +275,12 @@ class RewardModelSFT(L.LightningModule):
     # -- validation ----------------------------------------------------------------------------------------------
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         batch_size = len(batch["domains"])
+        if batch_size == 0:
+            return
         loss = self._loss(batch)
         self._batch_tokens = real_token_count(batch)
         self.log("val/loss", loss, prog_bar=True, batch_size=batch_size, sync_dist=True)
-        if batch_idx >= self.val_generate_batches or batch.get("prompt_inputs") is None:
+        if batch.get("prompt_inputs") is None:  # not one of the DataModule's generation batches
             return
         texts = self.generate_critiques(batch["prompt_inputs"])
         preds: list[Critique | None] = []
@@ -272,40 +292,26 @@ class RewardModelSFT(L.LightningModule):
                 preds.append(parse_critique(text, domain))
             except CritiqueParseError:
                 preds.append(None)
-        self.val_parse_rate.update(torch.tensor([p is not None for p in preds], dtype=torch.float))
-        self.val_detection.update(preds, targets)
-        parsed = [(p.severity_sum, t.severity_sum) for p, t in zip(preds, targets, strict=True) if p is not None]
-        if parsed:
-            pred_sums, true_sums = zip(*parsed, strict=True)
-            self.val_severity_pearson.update(
-                torch.tensor(pred_sums, dtype=torch.float, device=self.device),
-                torch.tensor(true_sums, dtype=torch.float, device=self.device),
-            )
-            self._val_pred_sums.extend(pred_sums)
+        self.val_scores.update(preds, targets)
 
     def on_validation_epoch_end(self) -> None:
-        if self.val_parse_rate.update_count == 0:
-            return
-        self.log("val/parse_rate", self.val_parse_rate.compute())
-        for name, value in self.val_detection.compute().items():
+        # A collective on every rank; what is logged depends on synced values only (see CritiqueScores.compute).
+        scores = self.val_scores.compute()
+        self.val_scores.reset()
+        for name, value in scores.items():
             self.log(f"val/{name}", value)
-        # Pearson is undefined with < 2 parsed pairs or constant sums; log it only when it means something.
-        if len(set(self._val_pred_sums)) > 1:
-            self.log("val/severity_pearson", self.val_severity_pearson.compute())
-        self.val_parse_rate.reset()
-        self.val_detection.reset()
-        self.val_severity_pearson.reset()
-        self._val_pred_sums.clear()
 
     @torch.no_grad()
     def generate_critiques(self, prompt_inputs: dict[str, torch.Tensor]) -> list[str]:
         """Greedy critiques for left-padded prompts; returns only the newly generated text."""
         tokenizer = self.processor.tokenizer
+        distributed = self._trainer is not None and self.trainer.world_size > 1
         out = self.vlm.generate(
             **prompt_inputs,
             max_new_tokens=self.max_new_tokens,
             do_sample=False,
             pad_token_id=tokenizer.pad_token_id,
+            synced_gpus=distributed,  # FSDP: a rank done early keeps stepping until every rank is done
         )
         new_tokens = out[:, prompt_inputs["input_ids"].shape[1] :]
         return tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
@@ -321,6 +327,14 @@ class RewardModelSFT(L.LightningModule):
         trainable = {f"model.{n}" for n, p in self.vlm.named_parameters() if p.requires_grad}
         checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items() if k in trainable}
 
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Adapter checkpoints load with ``strict=False`` (they omit the frozen base), so a renamed or missing adapter
+        key would load nothing, silently: require every trainable weight to be there. Lightning calls this after
+        ``configure_model`` and before loading the state dict."""
+        if not _is_peft(self.model):
+            return
+        check_adapter_state(self.vlm, checkpoint.get("state_dict", {}), prefix="model.")
+
     def on_train_end(self) -> None:
         # fast_dev_run writes no checkpoints or logs, and no adapter either (it has no log_dir to put one in).
         if not _is_peft(self.model) or not self.trainer.is_global_zero or getattr(self.trainer, "fast_dev_run", False):
@@ -329,21 +343,46 @@ class RewardModelSFT(L.LightningModule):
         save_adapter(self.vlm, out_dir, self.processor)
 
 
+class AdapterCheckpointError(KeyError):
+    """A checkpoint lacks adapter weights the model trains."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
+def check_adapter_state(model: torch.nn.Module, state_dict: dict[str, Any], prefix: str = "") -> None:
+    """Raise ``AdapterCheckpointError`` naming the trainable weights of ``model`` missing from ``state_dict``."""
+    trainable = [f"{prefix}{name}" for name, p in model.named_parameters() if p.requires_grad]
+    missing = [name for name in trainable if name not in state_dict]
+    if missing:
+        raise AdapterCheckpointError(
+            f"checkpoint lacks {len(missing)} of {len(trainable)} adapter weights (first: {missing[0]}); it was saved "
+            "with other LoRA settings or key names, and loading it would leave those weights untrained"
+        )
+
+
 def pairs_in_batch(batch: dict[str, Any]) -> int:
-    """Pairs in a batch of the DataModule contract (``ThroughputMonitor.batch_size_fn``)."""
-    return len(batch["ids"])
+    """Pairs in a batch of the DataModule contract (``ThroughputMonitor.batch_size_fn``).
+
+    A batch whose rows were all skipped counts as one: ``ThroughputMonitor`` requires at least one sample per batch
+    and raises otherwise (such batches are rare and counted under ``train/skipped_*``).
+    """
+    return max(1, len(batch["ids"]))
 
 
 def real_token_count(batch: dict[str, Any]) -> torch.Tensor | int:
     """Real (unpadded) tokens in a batch, padded or packed; a device tensor for padded batches (no host sync)."""
-    inputs = batch["model_inputs"]
+    inputs = batch.get("model_inputs")
+    if inputs is None:  # every row was skipped
+        return 0
     mask = inputs.get("attention_mask")
     return mask.sum() if mask is not None else int(inputs["input_ids"].numel())
 
 
 def tokens_in_batch(batch: dict[str, Any]) -> int:
-    """Real (unpadded) tokens in a batch, padded or packed (``ThroughputMonitor.length_fn``)."""
-    return int(real_token_count(batch))
+    """Real (unpadded) tokens in a batch, padded or packed (``ThroughputMonitor.length_fn``); at least one, as for
+    ``pairs_in_batch``."""
+    return max(1, int(real_token_count(batch)))
 
 
 def compile_repeated_blocks(model: torch.nn.Module, backend: str | Callable[..., Any] = "inductor") -> int:

@@ -281,3 +281,80 @@ def test_trainer_resume_from_last_checkpoint_sees_no_pair_twice(pair_shards, tin
     resumed = _IdRecorder(tiny_processor)
     fit(resumed, str(tmp_path / "last.ckpt"))
     assert len(killed.seen) + len(resumed.seen) == len(set(killed.seen) | set(resumed.seen)) == 18
+
+
+def test_generation_subset_is_seeded_and_spans_the_length_range() -> None:
+    from src.data.sampling import length_stratified_subset
+
+    lengths = [(i * 37) % 100 for i in range(100)]  # 0..99, shuffled
+    subset = length_stratified_subset(lengths, 5, seed=0)
+    assert subset == length_stratified_subset(lengths, 5, seed=0)
+    assert sorted(lengths[i] // 20 for i in subset) == [0, 1, 2, 3, 4]  # one pair from each fifth of the lengths
+    assert any(length_stratified_subset(lengths, 5, seed=s) != subset for s in range(1, 5))
+    assert length_stratified_subset(lengths, 500, seed=0) == list(range(100))
+
+
+def test_validation_generates_on_a_stratified_subset_not_the_shortest_pairs(pair_shards, tiny_processor) -> None:
+    """The generation batches come first and hold the seeded subset, long pairs included, not the shortest ones."""
+    dm = make_dm(pair_shards, tiny_processor, val_batch_size=2, val_generate_pairs=2)
+    lengths = dm.length_estimates(dm.val_pairs)
+    chosen = {dm.val_pairs[i].id for i in dm.generation_subset(lengths)}
+    batches = list(dm.val_dataloader())
+    generating = [b for b in batches if "prompt_inputs" in b]
+    assert generating == batches[: len(generating)] and len(generating) == 1
+    assert set(generating[0]["ids"]) == chosen
+    by_length = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    shortest = {dm.val_pairs[i].id for i in by_length[:2]}
+    assert (
+        chosen != shortest
+        and max(lengths[i] for i in dm.generation_subset(lengths)) > sorted(lengths)[len(lengths) // 2]
+    )
+    assert {i for b in batches for i in b["ids"]} == {p.id for p in dm.val_pairs}  # the loss still sees every pair
+
+
+def test_every_rank_generates_on_the_same_number_of_batches() -> None:
+    from src.data.sampling import ValidationBatchSampler
+
+    lengths = list(range(23))
+    generate = [1, 5, 9, 14, 20]
+    shares = [ValidationBatchSampler(lengths, 2, generate, rank=r, world_size=2) for r in range(2)]
+    assert shares[0].generate_batches == shares[1].generate_batches == 2  # 3 batches of the subset, padded to 4
+    assert len(shares[0]) == len(shares[1])
+    for share in shares:
+        assert all(set(b) <= set(generate) for b in share.batches[: share.generate_batches])
+        assert not any(set(b) & set(generate) for b in share.batches[share.generate_batches :])
+    assert {i for s in shares for b in s.batches for i in b} == set(range(23))
+
+
+def test_answers_longer_than_the_budget_are_dropped_and_counted_not_cut(pair_shards, tiny_processor) -> None:
+    from src.data.collate import AnswerTooLong
+
+    dm = make_dm(pair_shards, tiny_processor, batch_size=64)
+    (full,) = list(dm.train_dataloader())
+    answer_lengths = (full["labels"] != -100).sum(dim=1)
+    prompt_lengths = full["model_inputs"]["attention_mask"].sum(dim=1) - answer_lengths
+    budget = int((prompt_lengths + answer_lengths).float().median())  # about half the pairs do not fit
+    tight = make_dm(pair_shards, tiny_processor, batch_size=64, max_length=budget)
+    with pytest.warns(UserWarning, match="dropping pair .* exceed max_length"):
+        (batch,) = list(tight.train_dataloader())
+    too_long = int(((prompt_lengths + answer_lengths) > budget).sum())
+    assert too_long > 0 and batch["skipped"]["answer_too_long"] == too_long
+    assert len(batch["ids"]) == len(full["ids"]) - too_long
+    end_of_turn = tiny_processor.tokenizer.eos_token
+    for row, target in enumerate(batch["targets"]):  # what is kept is whole: the answer and its end-of-turn token
+        answer = tiny_processor.tokenizer.decode(batch["model_inputs"]["input_ids"][row][batch["labels"][row] != -100])
+        assert answer == target + end_of_turn
+    strict = make_dm(pair_shards, tiny_processor, batch_size=64, max_length=budget, on_answer_too_long="raise")
+    with pytest.raises(AnswerTooLong):
+        list(strict.train_dataloader())
+
+
+def test_a_batch_of_only_corrupt_rows_is_an_empty_batch_with_counts(pair_shards, tiny_processor, tmp_path) -> None:
+    shards = tmp_path / "shards"
+    shutil.copytree(pair_shards, shards)
+    for png in (shards / "images").rglob("*.png"):
+        png.write_bytes(png.read_bytes()[:120])
+    dm = make_dm(shards, tiny_processor, batch_size=4)
+    with pytest.warns(UserWarning, match="skipping corrupt pair"):
+        batch = next(iter(dm.train_dataloader()))
+    assert batch["ids"] == [] and batch["skipped"] == {"corrupt": 4, "answer_too_long": 0}

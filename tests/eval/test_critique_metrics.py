@@ -43,3 +43,86 @@ def test_no_hit_gives_zero_f1() -> None:
 def test_length_mismatch_is_an_error() -> None:
     with pytest.raises(ValueError, match="2 predictions for 1 targets"):
         CritiqueDetection().update([chart(), chart()], [chart()])
+
+
+def test_severity_pearson_matches_the_textbook_formula_and_is_nan_when_undefined() -> None:
+    from scipy.stats import pearsonr
+
+    from src.eval.critique_metrics import SeverityPearson
+
+    x, y = [3.0, 0.0, 5.0, 2.0, 7.0], [2.0, 1.0, 6.0, 2.0, 5.0]
+    metric = SeverityPearson()
+    metric.update(torch.tensor(x[:2]), torch.tensor(y[:2]))
+    metric.update(torch.tensor(x[2:]), torch.tensor(y[2:]))
+    assert float(metric.compute()) == pytest.approx(pearsonr(x, y).statistic, abs=1e-6)
+    constant = SeverityPearson()
+    constant.update(torch.tensor([2.0, 2.0, 2.0]), torch.tensor([1.0, 4.0, 2.0]))
+    assert torch.isnan(constant.compute())
+
+
+def _scores_on_rank(rank: int, world: int, port: int, out_dir: str) -> None:
+    import datetime
+    import os
+
+    import torch.distributed as dist
+
+    from src.eval.critique_metrics import CritiqueScores
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    dist.init_process_group("gloo", rank=rank, world_size=world, timeout=datetime.timedelta(seconds=60))
+    scores = CritiqueScores()
+    preds, targets = _rank_share(rank)
+    if preds:  # rank 1 generated nothing: the old per-rank "is Pearson defined here?" check skipped its collective
+        scores.update(preds, targets)
+    result = scores.compute()
+    torch.save(result, os.path.join(out_dir, f"rank{rank}.pt"))
+    dist.destroy_process_group()
+
+
+def _rank_share(rank: int) -> tuple[list[Critique | None], list[Critique]]:
+    if rank == 0:
+        return [chart("data"), None, chart("text", "text"), chart()], [
+            chart("data"),
+            chart("style"),
+            chart("text"),
+            chart(),
+        ]
+    return [], []
+
+
+def test_scores_are_collective_safe_across_two_processes(tmp_path) -> None:
+    """Two gloo ranks, one of which generated nothing: both finish, agree, and equal the single-process scores."""
+    import socket
+    import time
+
+    import torch.multiprocessing as mp
+
+    from src.eval.critique_metrics import CritiqueScores
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    context = mp.start_processes(
+        _scores_on_rank, args=(2, port, str(tmp_path)), nprocs=2, join=False, start_method="spawn"
+    )
+    deadline = time.monotonic() + 180
+    while not context.join(timeout=1):
+        if time.monotonic() > deadline:
+            for process in context.processes:
+                process.kill()
+            pytest.fail("ranks deadlocked in compute()")
+    ranks = [torch.load(tmp_path / f"rank{r}.pt") for r in range(2)]
+    single = CritiqueScores()
+    single.update(*_rank_share(0))
+    expected = single.compute()
+    assert set(ranks[0]) == set(ranks[1]) == set(expected) >= {"parse_rate", "f1", "severity_pearson"}
+    for name, value in expected.items():
+        torch.testing.assert_close(ranks[0][name], value)
+        torch.testing.assert_close(ranks[1][name], value)
+    assert float(expected["parse_rate"]) == 0.75
+
+
+def test_scores_report_nothing_when_nothing_was_generated() -> None:
+    from src.eval.critique_metrics import CritiqueScores
+
+    assert CritiqueScores().compute() == {}

@@ -195,3 +195,19 @@ def test_loader_rejects_contradictory_settings(kwargs: dict, message: str) -> No
 def test_freeze_vision_encoder_needs_a_vision_tower() -> None:
     with pytest.raises(ValueError, match="vision tower"):
         freeze_vision_encoder(torch.nn.Linear(2, 2))
+
+
+def test_adapter_with_missing_keys_fails_instead_of_loading_nothing(tiny_model_dir: Path, tmp_path: Path) -> None:
+    """peft loads non-strictly: a renamed key would leave that layer at lora_B = 0, silently."""
+    from safetensors.torch import load_file, save_file
+
+    from src.models.loading import AdapterMismatchError
+
+    model, _ = load_vlm(VLMLoader(str(tiny_model_dir), dtype="float32", lora=LoraSettings(r=4)))
+    out = save_adapter(model, tmp_path / "adapter")
+    weights = load_file(out / "adapter_model.safetensors")
+    renamed = {k.replace("q_proj", "query_proj"): v for k, v in weights.items()}
+    assert renamed != weights
+    save_file(renamed, out / "adapter_model.safetensors")
+    with pytest.raises(AdapterMismatchError, match="adapter weights missing"):
+        load_vlm(VLMLoader(str(tiny_model_dir), dtype="float32", adapter=str(out)))

@@ -315,3 +315,35 @@ def test_gradient_checkpointing_really_recomputes_layers_in_training(
     cli.trainer.callbacks.append(counter)
     cli.trainer.fit(cli.model, datamodule=cli.datamodule)
     assert counter.per_batch == ([2, 2] if checkpointing else [1, 1])
+
+
+def test_adapter_checkpoint_missing_a_key_fails_to_load(tiny_model_dir: Path) -> None:
+    """Adapter checkpoints load non-strictly (no frozen base in them): a renamed adapter key must not load nothing."""
+    from src.models.loading import LoraSettings
+    from src.stages.reward_sft import AdapterCheckpointError, RewardModelSFT
+
+    module = RewardModelSFT(VLMLoader(str(tiny_model_dir), dtype="float32", lora=LoraSettings(r=4)))
+    module.configure_model()
+    state = {f"model.{n}": p.detach().clone() for n, p in module.vlm.named_parameters() if p.requires_grad}
+    module.on_load_checkpoint({"state_dict": state})  # complete: fine
+    first = next(iter(state))
+    renamed = {k.replace("lora_A", "lora_down") if k == first else k: v for k, v in state.items()}
+    with pytest.raises(AdapterCheckpointError, match="lacks 1 of"):
+        module.on_load_checkpoint({"state_dict": renamed})
+
+
+def test_batches_of_only_corrupt_rows_do_not_crash_training(
+    tmp_path: Path, tiny_model_dir: Path, pair_shards: Path
+) -> None:
+    """Every training image truncated: each batch arrives empty; the steps are skipped and the rows counted."""
+    shards = tmp_path / "shards"
+    shutil.copytree(pair_shards, shards)
+    for png in (shards / "images").rglob("*.png"):
+        png.write_bytes(png.read_bytes()[:120])
+    extra = ("--trainer.max_steps", "2", "--trainer.limit_train_batches", "2", "--trainer.limit_val_batches", "0")
+    with pytest.warns(UserWarning, match="no usable rows"):
+        cli = main(_cli_args(tmp_path / "run", tiny_model_dir, shards, *extra))
+    assert cli.trainer.global_step == 2  # the loop went on (Lightning counts a step whose loss was None)
+    lora_b = [p for n, p in cli.model.vlm.named_parameters() if "lora_B" in n]
+    assert lora_b and all(not p.any() for p in lora_b), "an empty batch must not move the weights"
+    assert float(cli.trainer.callback_metrics["train/skipped_corrupt"]) == 4  # 2 batches of 2 pairs

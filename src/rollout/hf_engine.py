@@ -19,13 +19,16 @@ Decisions, and why:
   logits processor; transformers runs custom processors before temperature and top-k/top-p, as vLLM does.
 - A ``seed`` makes one ``generate`` call reproducible: the torch RNG is forked and seeded around it, so callers'
   random streams are left alone. Batch composition is part of what is reproduced (HF samples a whole batch at once).
+- The module is put in eval mode for generation (no dropout in the sampled tokens or their logprobs) and handed
+  back in the mode it was in, so GRPO can pass its training module; the KV cache is forced on for the same reason.
 - Adapters are named (``load_adapter`` / ``unload_adapter``), so one engine serves the base model and several
   adapters — the server addresses them by ``model`` name, as vLLM does.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -246,7 +249,11 @@ class HFEngine:
         rows = [(i, prompt) for i, prompt in enumerate(prompts) for _ in range(n)]
         rows.sort(key=lambda row: row[1].num_tokens)  # similar lengths share a batch: less padding
         results: list[list[Completion]] = [[] for _ in prompts]
-        with torch.random.fork_rng(devices=_rng_devices(self.model)), self._adapter_scope(adapter):
+        with (
+            torch.random.fork_rng(devices=_rng_devices(self.model)),
+            _eval_mode(self.model),
+            self._adapter_scope(adapter),
+        ):
             if sampling.seed is not None:
                 torch.manual_seed(sampling.seed)
             for start in range(0, len(rows), self.max_batch_size):
@@ -278,6 +285,7 @@ class HFEngine:
             "eos_token_id": self.eos_ids,
             "return_dict_in_generate": True,
             "output_logits": True,
+            "use_cache": True,  # a training config may have turned the KV cache off (gradient checkpointing)
         }
         if not greedy:  # explicit values override whatever the checkpoint's generation_config suggests
             kwargs.update(temperature=sampling.temperature, top_p=sampling.top_p, top_k=max(sampling.top_k, 0))
@@ -313,8 +321,6 @@ class HFEngine:
 
     def _adapter_scope(self, adapter: str | None) -> Any:
         """Activate the named adapter for one call; ``""`` = the base model with adapters off."""
-        from contextlib import nullcontext
-
         if adapter is None:
             return nullcontext()
         if adapter == "":
@@ -323,6 +329,17 @@ class HFEngine:
             raise EngineError(f"adapter {adapter!r} is not loaded; loaded: {sorted(self._adapters)}")
         self.model.set_adapter(adapter)
         return nullcontext()
+
+
+@contextmanager
+def _eval_mode(model: Any) -> Iterator[None]:
+    """Generate without dropout even when the module is mid-training (GRPO), then give it back in its mode."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield
+    finally:
+        model.train(was_training)
 
 
 def _max_positions(model: Any) -> int:

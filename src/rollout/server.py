@@ -38,7 +38,7 @@ import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +49,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from src.rollout.engine import ChatRequest, Completion, EngineError, SamplingSettings
-from src.rollout.hf_engine import HFEngine, InvalidRequestError
+from src.rollout.hf_engine import EncodedPrompt, HFEngine, InvalidRequestError
 
 _DATA_URL = re.compile(r"data:image/(?P<kind>png|jpeg|jpg);base64,(?P<data>.*)", re.DOTALL)
 _FORMATS = {"png": "PNG", "jpeg": "JPEG", "jpg": "JPEG"}
@@ -69,7 +69,8 @@ class ServerSettings:
         max_image_pixels: per image, read from the header before decoding (decompression bombs).
         max_images: images per request.
         max_n: completions per request.
-        max_tokens_limit: the largest ``max_tokens`` accepted; also the default when a request names none.
+        max_tokens_limit: the largest ``max_tokens`` accepted. A request that names none gets what the context
+            leaves after its prompt (as in vLLM), capped by this.
     """
 
     served_model_name: str = "model"
@@ -209,7 +210,7 @@ class _Job:
     adapter: str | None
     future: asyncio.Future[list[Completion]]
     loop: asyncio.AbstractEventLoop
-    enqueued: float = field(default_factory=time.monotonic)
+    budget_given: bool = True  # False: max_tokens was not in the request; the context decides
 
     def batch_key(self) -> tuple[Any, ...]:
         sampling = self.sampling
@@ -262,7 +263,9 @@ class BatchScheduler:
             if item is not None:
                 _resolve(item.loop, item.future, error=RequestRefused(503, "server is shutting down", "unavailable"))
 
-    async def generate(self, request: ChatRequest, n: int, sampling: SamplingSettings, adapter: str | None) -> Any:
+    async def generate(
+        self, request: ChatRequest, n: int, sampling: SamplingSettings, adapter: str | None, budget_given: bool = True
+    ) -> Any:
         if not self.alive():
             raise RequestRefused(503, "the engine thread is not running", "unavailable")
         with self._lock:
@@ -272,7 +275,7 @@ class BatchScheduler:
                 )
             self._pending += 1
         loop = asyncio.get_running_loop()
-        job = _Job(request, n, sampling, adapter, loop.create_future(), loop)
+        job = _Job(request, n, sampling, adapter, loop.create_future(), loop, budget_given)
         self._queue.put(job)
         try:
             return await job.future
@@ -321,32 +324,38 @@ class BatchScheduler:
             _resolve(item.loop, item.future, result=result)
 
     def _run_batch(self, batch: list[_Job]) -> None:
-        groups: dict[tuple[Any, ...], list[_Job]] = {}
-        for job in batch:
-            groups.setdefault(job.batch_key(), []).append(job)
-        for jobs in groups.values():
-            encoded, kept = [], []
-            for job in jobs:  # one bad prompt fails alone, before anything is generated
-                try:
-                    encoded.append(self.engine.encode(job.request, job.sampling))
-                    kept.append(job)
-                except InvalidRequestError as exc:
-                    _resolve(job.loop, job.future, error=RequestRefused(400, str(exc)))
-                except Exception as exc:
-                    _resolve(job.loop, job.future, error=RequestRefused(400, f"cannot encode the request: {exc}"))
-            if not kept:
-                continue
+        groups: dict[tuple[Any, ...], list[tuple[_Job, EncodedPrompt]]] = {}
+        for job in batch:  # one bad prompt fails alone, before anything is generated
             try:
-                results = self.engine.generate_encoded(encoded, kept[0].n, kept[0].sampling, kept[0].adapter)
+                prompt = self._encode(job)  # first: it may set the job's token budget, which is part of the key
+                groups.setdefault(job.batch_key(), []).append((job, prompt))
+            except InvalidRequestError as exc:
+                _resolve(job.loop, job.future, error=RequestRefused(400, str(exc)))
+            except Exception as exc:
+                _resolve(job.loop, job.future, error=RequestRefused(400, f"cannot encode the request: {exc}"))
+        for members in groups.values():
+            jobs = [job for job, _ in members]
+            first = jobs[0]
+            try:
+                results = self.engine.generate_encoded([p for _, p in members], first.n, first.sampling, first.adapter)
             except Exception as exc:  # a failed batch answers its requests; the server lives on
                 reason = f"generation failed: {type(exc).__name__}: {exc}"
-                for job in kept:
+                for job in jobs:
                     _resolve(job.loop, job.future, error=RequestRefused(500, reason, "internal_error"))
                 continue
             self.batches_run += 1
-            self.largest_batch = max(self.largest_batch, len(kept))
-            for job, completions in zip(kept, results, strict=True):
+            self.largest_batch = max(self.largest_batch, len(jobs))
+            for job, completions in zip(jobs, results, strict=True):
                 _resolve(job.loop, job.future, result=completions)
+
+    def _encode(self, job: _Job) -> EncodedPrompt:
+        """Encode; a request without ``max_tokens`` gets what the context leaves (vLLM's default), capped."""
+        if not job.budget_given:
+            prompt = self.engine.encode(job.request, replace(job.sampling, max_new_tokens=1))
+            budget = min(job.sampling.max_new_tokens, self.engine.max_context - prompt.num_tokens)
+            job.sampling = replace(job.sampling, max_new_tokens=budget)
+            return prompt
+        return self.engine.encode(job.request, job.sampling)
 
 
 def _resolve(
@@ -461,7 +470,8 @@ def create_app(engine: HFEngine, settings: ServerSettings | None = None) -> Fast
             raise RequestRefused(404, f"The model `{body.model}` does not exist.", "model_not_found")
         sampling = sampling_from_body(body, settings)
         messages = await run_in_threadpool(to_hf_messages, body.messages, settings)  # decoding is CPU work
-        completions = await scheduler.generate(ChatRequest(messages=messages), body.n, sampling, adapter)
+        budget_given = body.max_tokens is not None or body.max_completion_tokens is not None
+        completions = await scheduler.generate(ChatRequest(messages=messages), body.n, sampling, adapter, budget_given)
         tokenizer = engine.processor.tokenizer
         prompt_tokens = completions[0].prompt_tokens if completions else 0
         completion_tokens = sum(len(c.token_ids or ()) for c in completions)

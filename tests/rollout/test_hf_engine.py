@@ -109,6 +109,13 @@ def test_update_with_live_module_generates_with_that_module(tiny_model_dir: Path
         model.lm_head.weight.mul_(-1.0)  # a training step in place: no new update call needed
     after = engine.generate([text_request()], sampling=GREEDY)[0][0].token_ids
     assert after != before
+    model.train()  # mid-training: dropout on, no KV cache, as a GRPO stage holds it
+    model.config.text_config.use_cache = False
+    for module in model.modules():  # the tiny config has no dropout; give its attention some, as LoRA has
+        if hasattr(module, "attention_dropout"):
+            module.attention_dropout = 0.5
+    assert engine.generate([text_request()], sampling=GREEDY)[0][0].token_ids == after  # generated in eval mode
+    assert model.training  # and handed back in training mode
 
 
 def test_adapter_update_changes_generation_and_unloads_the_previous(

@@ -25,7 +25,7 @@ from transformers import AutoModelForImageTextToText
 from src.rollout.engine import ChatRequest, SamplingSettings
 from src.rollout.hf_engine import HFEngine
 from src.rollout.server import BackgroundServer, ServerSettings, create_app
-from tests.rollout.conftest import judge_request
+from tests.rollout.conftest import judge_request, text_request
 
 MODEL = "tiny-judge"
 
@@ -192,6 +192,17 @@ def test_bad_requests_get_4xx_and_the_server_keeps_serving(served, client: opena
     assert status == 413 and "limit" in body["error"]["message"]
     reply = client.chat.completions.create(model=MODEL, messages=text, max_tokens=4)  # still alive
     assert reply.choices[0].finish_reason in ("stop", "length")
+
+
+def test_without_max_tokens_the_answer_gets_what_the_context_leaves(served, client: openai.OpenAI) -> None:
+    engine = served[1]
+    words = "word " * 4050
+    prompt_tokens = engine.encode(text_request(words), SamplingSettings(max_new_tokens=1)).num_tokens
+    left = engine.max_context - prompt_tokens
+    assert 0 < left < 64, "precondition: the prompt leaves less room than the server's max_tokens cap"
+    reply = client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": words}], temperature=0)
+    assert reply.usage.prompt_tokens == prompt_tokens
+    assert reply.usage.completion_tokens <= left
 
 
 def test_full_queue_refuses_at_once_with_429(tiny_model_dir: Path, tiny_processor) -> None:

@@ -76,7 +76,7 @@ class Client:
         self.client = openai.OpenAI(base_url=base_url, api_key="unused", max_retries=0, timeout=3600)
         self.max_tokens = max_tokens
 
-    def ask(self, messages: list[dict[str, Any]]) -> tuple[int, float, str]:
+    def ask(self, messages: Any) -> tuple[int, float, str]:
         started = time.perf_counter()
         try:
             reply = self.client.chat.completions.create(

@@ -224,3 +224,19 @@ def test_revision_messages_encode_with_the_real_chat_template(tiny_processor: ob
     messages = revision_messages(RefineTask("icon", "svg", reference), previous)
     text = tiny_processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)  # type: ignore[attr-defined]
     assert text.count("<|im_start|>assistant") == 2 and "could not produce a readable comparison" in text
+
+
+def test_tiny_model_as_policy_and_judge_runs_a_revision_round(
+    pool: RenderPool, reference: Image.Image, tiny_vlm: object, tiny_processor: object
+) -> None:
+    """Real engines end to end: the random tiny Qwen3-VL writes no code, so its draft fails to render, is never
+    judged, and the failure is fed back through a multi-turn request that HFEngine encodes and answers."""
+    from src.rollout.hf_engine import HFEngine
+
+    engine = HFEngine(tiny_vlm, tiny_processor)
+    greedy = SamplingSettings(temperature=0.0, max_new_tokens=8)
+    refiner = ReflectiveRefiner(engine, VisualERMJudge(engine, retries=0), pool.render, rounds=1, sampling=greedy)
+    [outcome] = refiner.run([RefineTask("icon", "svg", reference)])
+    assert [v.round for v in outcome.versions] == [0, 1]
+    assert not outcome.versions[0].rendered and outcome.versions[0].render.error_kind == "no_code"
+    assert outcome.best.reward == 0.0

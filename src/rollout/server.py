@@ -326,6 +326,8 @@ class BatchScheduler:
     def _run_batch(self, batch: list[_Job]) -> None:
         groups: dict[tuple[Any, ...], list[tuple[_Job, EncodedPrompt]]] = {}
         for job in batch:  # one bad prompt fails alone, before anything is generated
+            if job.future.cancelled():  # its handler was cancelled while it waited: generate nothing for it
+                continue
             try:
                 prompt = self._encode(job)  # first: it may set the job's token budget, which is part of the key
                 groups.setdefault(job.batch_key(), []).append((job, prompt))

@@ -46,7 +46,6 @@ from jsonargparse import ArgumentParser  # noqa: E402
 
 from src.data.shards import CorruptRowError  # noqa: E402
 from src.eval.bench_report import summary_markdown, write_comparison, write_summary  # noqa: E402
-from src.eval.bench_run import CritiqueJudge, run_critique_judge, run_scalar_reward  # noqa: E402
 from src.eval.judge_bench import (  # noqa: E402
     BenchError,
     load_bench,
@@ -154,6 +153,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     rewards: dict[str, float] | None = None
     predictions = None
     if args.judge is not None:
+        # Imported here: the judge path pulls in the model stack (torch, transformers), which scoring a file never needs.
+        from src.eval.bench_run import CritiqueJudge, run_critique_judge, run_scalar_reward
+
         judge = instantiate(args.judge, CritiqueJudge | RewardFunction, "judge")
         fingerprint = hashlib.sha256(args.judge.read_bytes()).hexdigest()
         if isinstance(judge, CritiqueJudge):

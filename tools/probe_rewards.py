@@ -88,7 +88,7 @@ def build_rewards(args: argparse.Namespace) -> dict[str, RewardFunction]:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, required=True, help="output folder for probes.md and probes.json")
-    parser.add_argument("--references", type=int, default=20, help="references per domain (up to 8 candidates each)")
+    parser.add_argument("--references", type=int, default=20, help="references per domain (up to 9 candidates each)")
     parser.add_argument("--domains", nargs="+", choices=("chart", "table", "svg"), default=["chart"])
     parser.add_argument("--seed", type=int, default=0, help="draws the reference seeds and perturbations")
     parser.add_argument("--reward", action="append", default=[], metavar="NAME=YAML", help="another reward")

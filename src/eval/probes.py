@@ -5,8 +5,10 @@ quality: the exact code; an equivalent rewrite (``src.data.perturb`` equivalence
 minor error and one severe error (a single labelled perturbation of severity 1 / 3); and four degenerate answers a
 policy could learn to game a weak reward with: an empty figure of the right size and grid, an image of the chart's
 text only, the right colours drawn as the wrong chart type (the ``chart_type`` perturbation), and the right layout
-with every series' numbers moved one category along (same range, same colours, wrong data). All of them are
-rendered through the ``RenderPool`` like policy output; nothing is drawn by hand.
+with every series' numbers moved one category along (same range, same colours, wrong data). Charts also get the exact
+chart in a 25% larger figure: a harmless difference that a policy's output has all the time (it guesses the figure
+size from the image) and that pixel metrics cannot tell from a real mistake. All of them are rendered through the
+``RenderPool`` like policy output; nothing is drawn by hand.
 
 The known order, as pairs (better, worse):
 
@@ -14,6 +16,8 @@ The known order, as pairs (better, worse):
 probe               expected                 why
 =================== ======================== =====================================================
 equivalent_rewrite  equivalent > minor error same pixels as the reference beat a visible mistake
+resized             resized > severe error   the right chart in a 25% larger figure (charts only) is
+                                             no worse than a severe mistake; pixel metrics punish it
 minor_error         exact > minor error      a reward must see a small mistake at all
 severe_error        minor error > severe     severity must count
 blank_figure        minor error > blank      empty axes are not a near miss
@@ -55,6 +59,7 @@ from src.reward.pair import RewardFunction, RewardPair, load_reference
 CANDIDATES: tuple[str, ...] = (
     "exact",
     "equivalent_rewrite",
+    "resized",
     "minor_error",
     "severe_error",
     "blank_figure",
@@ -65,6 +70,7 @@ CANDIDATES: tuple[str, ...] = (
 # probe kind -> (better candidate, worse candidate)
 PROBES: dict[str, tuple[str, str]] = {
     "equivalent_rewrite": ("equivalent_rewrite", "minor_error"),
+    "resized": ("resized", "severe_error"),
     "minor_error": ("exact", "minor_error"),
     "severe_error": ("minor_error", "severe_error"),
     "blank_figure": ("minor_error", "blank_figure"),
@@ -150,13 +156,15 @@ def _probe_set(domain: Domain, spec: Any, rng: random.Random, reference_id: str)
 
 
 def _chart_degenerate(spec: ChartSpec, rng: random.Random) -> dict[str, tuple[str, str]] | None:
-    """Every chart gives all four degenerate candidates, or the seed is skipped."""
+    """Every chart gives all five extra candidates, or the seed is skipped."""
     wrong_type = perturbations("chart")["chart_type"](spec, rng)
     wrong_numbers = _rotated_values(spec)
     if wrong_type is None or wrong_numbers is None:
         return None
     source = seed_functions("chart").source
+    resized = replace(spec, figsize=(round(spec.figsize[0] * 1.25, 2), round(spec.figsize[1] * 1.25, 2)))
     return {
+        "resized": (source(resized), ""),
         "blank_figure": (_blank_figure_source(spec), ""),
         "text_only": (_text_only_source(spec), ""),
         "wrong_chart_type": (source(wrong_type.spec), wrong_type.errors[0].description),

@@ -51,7 +51,7 @@ def test_probe_sets_are_reproducible_and_every_candidate_is_different_code() -> 
     assert build_chart_probes(REFERENCES, seed=1) != first
     for probes in first:
         assert probes.candidates["exact"] == probes.reference_source
-        assert len(set(probes.candidates.values())) == len(CANDIDATES)  # eight distinct programs
+        assert len(set(probes.candidates.values())) == len(CANDIDATES)  # nine distinct programs
         assert set(probes.notes) == {"minor_error", "severe_error", "wrong_chart_type"}
 
 

@@ -77,6 +77,10 @@ class RenderedReward:
             result = self.reward.judge(pairs)
             rewards = result.rewards
             _log(columns, "visual_erm/parse_rate", result.parse_rate)
+            log_extra = columns.get("log_extra")
+            if callable(log_extra):  # TRL's completions table: what the judge held against each completion
+                log_extra("severity", [p.breakdown.severity_sum for p in result.pairs])
+                log_extra("render_error", [p.breakdown.error_kind for p in result.pairs])
         else:
             rewards = self.reward(pairs)
         _log(columns, "visual_erm/render_rate", sum(p.rendered for p in pairs) / max(1, len(pairs)))

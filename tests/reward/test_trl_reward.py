@@ -52,18 +52,22 @@ def test_completions_are_rendered_and_judged_against_the_dataset_reference(pool:
         "I cannot draw this chart.",  # no code: never judged
     ]
     metrics: dict[str, float] = {}
+    extra: dict[str, list] = {}
     rewards = reward(
         prompts=["p"] * 3,
         completions=completions,
         image=[reference] * 3,
         domain=["chart"] * 3,
         log_metric=metrics.__setitem__,
+        log_extra=extra.__setitem__,
     )
     assert rewards[0] == 2.0  # pixel-identical render: the critic found nothing
     assert 1.0 <= rewards[1] < 2.0  # a changed bar: some quarters differ
     assert rewards[2] == 0.0
     assert len(engine.requests) == 2
     assert metrics == {"visual_erm/parse_rate": 1.0, "visual_erm/render_rate": pytest.approx(2 / 3)}
+    assert extra["severity"][0] == 0.0 and extra["severity"][1] > 0 and extra["severity"][2] is None
+    assert extra["render_error"] == [None, None, "no_code"]
 
 
 def test_rows_group_by_reference_for_group_normalization(pool: RenderPool, chart) -> None:  # type: ignore[no-untyped-def]

@@ -337,10 +337,13 @@ class RewardModelSFT(L.LightningModule):
 
     def on_train_end(self) -> None:
         # fast_dev_run writes no checkpoints or logs, and no adapter either (it has no log_dir to put one in).
-        if not _is_peft(self.model) or not self.trainer.is_global_zero or getattr(self.trainer, "fast_dev_run", False):
+        if not _is_peft(self.model) or getattr(self.trainer, "fast_dev_run", False):
             return
+        # trainer.log_dir broadcasts rank 0's answer: a collective, so every rank asks (found by the 2-process run:
+        # asked on rank 0 alone, it waited for a rank that had already left).
         out_dir = self.adapter_dir or str(Path(self.trainer.log_dir or self.trainer.default_root_dir) / "adapter")
-        save_adapter(self.vlm, out_dir, self.processor)
+        if self.trainer.is_global_zero:
+            save_adapter(self.vlm, out_dir, self.processor)
 
 
 class AdapterCheckpointError(KeyError):

@@ -13,6 +13,7 @@ length-aware, resumable sampling as the reward DataModule (``src.data.sampling``
 
 from __future__ import annotations
 
+import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -174,6 +175,8 @@ class VisionToCodeDataModule(LightningDataModule):
         on_corrupt: a corrupt row or image is warned about with its file and line and skipped, or raises.
         bucket_batches: batches per length-sorting window.
         max_val_prompts: cap on evaluation prompts; ``None`` for all.
+        synthesize_if_missing: when ``data_dir`` holds no ``<train_split>.jsonl``, synthesize this many pairs per
+            domain into it first (debug configs); 0 to require existing data.
     """
 
     def __init__(
@@ -191,6 +194,7 @@ class VisionToCodeDataModule(LightningDataModule):
         on_corrupt: Literal["skip", "raise"] = "skip",
         bucket_batches: int = 50,
         max_val_prompts: int | None = None,
+        synthesize_if_missing: int = 0,
     ) -> None:
         super().__init__()
         if data_dir is None and not train_jsonl:
@@ -210,6 +214,7 @@ class VisionToCodeDataModule(LightningDataModule):
         self.on_corrupt = on_corrupt
         self.bucket_batches = bucket_batches
         self.max_val_prompts = max_val_prompts
+        self.synthesize_if_missing = synthesize_if_missing
         self.processor: Any = None
         self.train_prompts: list[PolicyPrompt] = []
         self.val_prompts: list[PolicyPrompt] = []
@@ -219,6 +224,17 @@ class VisionToCodeDataModule(LightningDataModule):
     def connect(self, processor: Any) -> None:
         """Give the DataModule the policy's processor; call before the dataloaders are built."""
         self.processor = processor
+
+    def prepare_data(self) -> None:
+        """Synthesize the small default set when asked to and missing (rank 0 only, as Lightning calls it)."""
+        if self.data_dir is None or self.synthesize_if_missing <= 0:
+            return
+        if (self.data_dir / f"{self.train_split}.jsonl").exists():
+            return
+        from src.data.synthesis import SynthesisConfig, synthesize
+
+        config = SynthesisConfig(n_per_domain=self.synthesize_if_missing, seed=self.seed, workers=os.cpu_count() or 1)
+        synthesize(self.data_dir, config, progress=False)
 
     def setup(self, stage: str | None = None) -> None:
         self.corrupt_rows = []

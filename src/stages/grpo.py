@@ -37,7 +37,10 @@ logits never exist. The KL reference of a LoRA policy is the same model with the
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager, nullcontext
+import os
+import shutil
+import tempfile
+from contextlib import AbstractContextManager, nullcontext, suppress
 from pathlib import Path
 from typing import Any, Literal
 
@@ -47,6 +50,7 @@ import torch
 from src.models.lm_head import backbone_and_head, chunked_token_logprobs
 from src.models.loading import VLMLoader, load_vlm_model, load_vlm_processor, save_adapter
 from src.models.tiny import build_tiny_qwen3_vl
+from src.rollout.hf_engine import HFEngine
 
 IGNORE_INDEX = -100
 LossType = Literal["grpo", "dr_grpo", "dapo"]
@@ -418,3 +422,21 @@ def _is_peft(model: torch.nn.Module | None) -> bool:
     from peft import PeftModel
 
     return isinstance(model, PeftModel)
+
+
+def tiny_judge_engine(name_or_path: str, max_batch_size: int = 16) -> HFEngine:
+    """Debug configs only: an in-process ``HFEngine`` on the tiny random Qwen3-VL, built at ``name_or_path`` if missing.
+
+    The YAML builds callbacks (and so the judge's engine) before any module ``setup`` could build the tiny model, so
+    the judge builds it itself. Built in a sibling directory and renamed into place, so ranks starting together never
+    read a half-written checkpoint.
+    """
+    path = Path(name_or_path)
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{path.name}-", dir=path.parent))
+        build_tiny_qwen3_vl(staging / "model")
+        with suppress(OSError):  # another rank got there first: its copy is complete
+            os.rename(staging / "model", path)
+        shutil.rmtree(staging, ignore_errors=True)
+    return HFEngine.from_pretrained(path, dtype="float32", max_batch_size=max_batch_size)

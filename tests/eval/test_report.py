@@ -155,3 +155,17 @@ def test_report_in_headless_chromium(tmp_path, evaluation_dir, run_dir, probes_j
     assert len(images) >= 9 and all(ok for _, ok in images), [src for src, ok in images if not ok]
     pixels = np.asarray(Image.open(io.BytesIO(shot)).convert("RGB"))
     assert pixels.std() > 10 and len(np.unique(pixels.reshape(-1, 3), axis=0)) > 50  # drawn, not a blank page
+
+
+def test_report_tool_writes_the_page_and_exits_2_on_bad_input(tmp_path, evaluation_dir, run_dir, capsys) -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("report_tool", Path(__file__).parents[2] / "tools" / "report.py")
+    assert spec is not None and spec.loader is not None
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    out = tmp_path / "site" / "index.html"
+    assert tool.main(["--eval", str(evaluation_dir), "--run", str(run_dir), "--out", str(out)]) == 0
+    assert out.is_file() and str(out.resolve()) in capsys.readouterr().out
+    assert tool.main(["--run", str(tmp_path / "missing"), "--out", str(out)]) == 2
+    assert "does not exist" in capsys.readouterr().err

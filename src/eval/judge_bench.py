@@ -82,7 +82,7 @@ def severity_value(error: Mapping[str, Any]) -> float:
     raw = error.get("severity", 0)
     try:
         value = float(raw)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an integer beyond float range
         return 0.0
     return value if math.isfinite(value) else 0.0
 
@@ -220,13 +220,15 @@ def rows_by_pair(pairs: Sequence[BenchPair], rows: Sequence[Any], what: str = "p
     copies bench rows, which may have no id). A bench pair without a row is an error: silently counting it as "no
     errors" would distort every metric."""
     by_id: dict[str, Mapping[str, Any]] = {}
-    by_paths: dict[tuple[Any, Any], Mapping[str, Any]] = {}
+    by_paths: dict[tuple[Any, ...], Mapping[str, Any]] = {}
     for row in rows:
         if not isinstance(row, Mapping):
             continue
         if row.get("id") not in (None, ""):
             by_id[str(row["id"])] = row
-        by_paths[(row.get("gt_img_path"), row.get("pred_img_path"))] = row
+        paths = (row.get("gt_img_path"), row.get("pred_img_path"))
+        if all(isinstance(p, str) for p in paths):
+            by_paths[paths] = row
     found: dict[str, Mapping[str, Any]] = {}
     missing = []
     for pair in pairs:

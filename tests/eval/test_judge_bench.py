@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from src.eval.judge_bench import (
     BenchError,
@@ -252,3 +254,41 @@ def test_predictions_are_found_by_id_or_image_paths_and_missing_ones_refused(tmp
     preds_path.write_text('{"not": "a list"}')
     with pytest.raises(BenchError, match="JSON list"):
         load_predictions(preds_path, pairs)
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
+    max_leaves=20,
+)
+error_items = st.dictionaries(
+    st.sampled_from(["type", "category", "severity", "location", "description"]),
+    json_values | st.sampled_from(["data_error", "text_error", "layout_error", "shape_error", 10**400, "nan"]),
+)
+rows = st.fixed_dictionaries(
+    {"category": st.sampled_from(["chart", "table", "svg"]), "gt_img_path": st.text(min_size=1, max_size=5)},
+    optional={"human_errors": st.lists(error_items | json_values, max_size=4), "id": json_values},
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    rows=st.lists(rows, min_size=1, max_size=5), pred_jsons=st.lists(json_values | error_items, min_size=5, max_size=5)
+)
+def test_hostile_rows_and_predictions_end_as_scores_or_typed_errors(rows: list[dict], pred_jsons: list) -> None:
+    """Whatever JSON a bench or predictions file holds, scoring returns numbers or raises ValueError with a reason."""
+    pairs = []
+    for i, row in enumerate(rows):
+        try:
+            pairs.append(pair_from_row({**row, "pred_img_path": "p.png"}, f"k{i}", Path(".")))
+        except ValueError:
+            continue
+    predictions = {}
+    for pair, raw in zip(pairs, pred_jsons, strict=False):
+        wrapped = {"errors": [raw]} if isinstance(raw, dict) and "severity" in raw else raw
+        predictions[pair.key] = read_prediction(wrapped, pair.domain)
+    pairs = [p for p in pairs if p.key in predictions]
+    summary = score_critiques(pairs, predictions).summary
+    json.dumps(summary, allow_nan=False)  # every number is finite or None
+    scalar = {p.key: float(i) for i, p in enumerate(pairs)}
+    json.dumps(score_scalar(pairs, scalar), allow_nan=False)

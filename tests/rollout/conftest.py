@@ -3,6 +3,13 @@ weights change what the tiny model generates."""
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
 from io import BytesIO
 from pathlib import Path
 
@@ -13,6 +20,8 @@ from PIL import Image
 from src.models.prompt_profiles import builtin_profile
 from src.rollout.engine import ChatRequest
 from tests.conftest import drawn_png
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def drawn_image(domain: str, variant: int, size: tuple[int, int] = (160, 120)) -> Image.Image:
@@ -42,3 +51,36 @@ def tiny_adapter(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory)
             if "lora_B" in name:
                 param.normal_(std=1.0)  # peft starts B at zero (a no-op adapter); make it matter
     return save_adapter(model, tmp_path_factory.mktemp("tiny-adapter"), processor)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_server_process(model_dir: Path, port: int, *extra: str, timeout_s: float = 180) -> subprocess.Popen[bytes]:
+    """``tools/serve_openai.py`` as its own process (killable like a real server), returned once /health answers."""
+    command = [sys.executable, str(REPO / "tools" / "serve_openai.py"), "--model", str(model_dir), "--port", str(port)]
+    log = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the server process, closed with it
+    process = subprocess.Popen(
+        [*command, *extra],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        stdout=subprocess.DEVNULL,
+        stderr=log,  # a file, not a pipe: a pipe nobody reads fills up and blocks the server's request log
+    )
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2).close()
+            return process
+        except OSError:
+            pass  # not listening yet
+        if process.poll() is not None:
+            log.seek(0)
+            raise RuntimeError(log.read().decode(errors="replace")[-2000:])
+        if time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError(f"tools/serve_openai.py did not answer /health within {timeout_s} s")
+        time.sleep(0.5)

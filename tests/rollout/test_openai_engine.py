@@ -4,11 +4,8 @@ a server stops answering, is stopped or is killed mid-run."""
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
-import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -22,7 +19,7 @@ from src.rollout.engine import EngineError, GenerationEngine, SamplingSettings, 
 from src.rollout.hf_engine import HFEngine
 from src.rollout.openai_engine import OpenAIEngine
 from src.rollout.server import BackgroundServer, ServerSettings, create_app
-from tests.rollout.conftest import judge_request, text_request
+from tests.rollout.conftest import free_port, judge_request, start_server_process, text_request
 
 MODEL = "tiny-judge"
 REPO = Path(__file__).resolve().parents[2]
@@ -36,12 +33,6 @@ def _server(tiny_model_dir: Path, tiny_processor, port: int = 0) -> BackgroundSe
 
 def _scheduler(server: BackgroundServer):
     return server._server.config.app.state.scheduler
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -123,7 +114,7 @@ def test_load_is_spread_and_a_server_that_stops_answering_is_routed_around(
 
 
 def test_a_stopped_server_is_retried_later_and_rejoins(tiny_model_dir: Path, tiny_processor) -> None:
-    port = _free_port()  # nothing listens here yet: connection refused
+    port = free_port()  # nothing listens here yet: connection refused
     with _server(tiny_model_dir, tiny_processor) as good:
         engine = OpenAIEngine([f"http://127.0.0.1:{port}/v1", good.base_url], model=MODEL, down_for_s=0.5)
         assert all(c[0].error is None for c in engine.generate([text_request()] * 3, sampling=GREEDY))
@@ -144,26 +135,9 @@ def test_a_stopped_server_is_retried_later_and_rejoins(tiny_model_dir: Path, tin
 
 @pytest.mark.slow
 def test_no_request_lost_when_a_server_process_is_killed_mid_run(tiny_model_dir: Path, tiny_processor) -> None:
-    port = _free_port()
-    command = [sys.executable, str(REPO / "tools" / "serve_openai.py"), "--model", str(tiny_model_dir)]
-    command += ["--port", str(port), "--served-model-name", MODEL, "--max-tokens", "64"]
-    victim = subprocess.Popen(
-        command,
-        cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    port = free_port()
+    victim = start_server_process(tiny_model_dir, port, "--served-model-name", MODEL, "--max-tokens", "64")
     try:
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2).close()
-                break
-            except OSError:
-                assert victim.poll() is None, victim.stderr.read().decode()[-2000:]
-                assert time.monotonic() < deadline, "server process did not start"
-                time.sleep(0.5)
         with _server(tiny_model_dir, tiny_processor) as survivor:
             urls = [f"http://127.0.0.1:{port}/v1", survivor.base_url]
             # Few in flight at a time, so the victim still holds requests when it dies.

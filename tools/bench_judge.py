@@ -116,7 +116,7 @@ def _read_rows(path: Path) -> list[Any]:
         raise BenchError(f"{path} does not exist")
     try:
         rows = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
         raise BenchError(f"{path}: not valid JSON: {exc}") from None
     if not isinstance(rows, list):
         raise BenchError(f"{path}: expected a JSON list of rows")
@@ -132,7 +132,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             path = folder / "summary.json"
             if not path.is_file():
                 raise BenchError(f"{folder} has no summary.json (not a finished bench run)")
-            summary = json.loads(path.read_text(encoding="utf-8"))
+            try:
+                summary = json.loads(path.read_text(encoding="utf-8"))
+            except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+                raise BenchError(f"{path}: not valid JSON: {type(exc).__name__}") from None
+            if not isinstance(summary, dict):
+                raise BenchError(f"{path}: expected a JSON object")
             summaries[summary.get("run", {}).get("name") or folder.name] = summary
         paths = write_comparison(args.out, summaries)
         print(paths["md"].read_text(encoding="utf-8"))

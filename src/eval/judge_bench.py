@@ -173,8 +173,8 @@ def load_bench(
 def _read_json_list(path: Path) -> list[Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise BenchError(f"{path}: not valid JSON: {exc}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        raise BenchError(f"{path}: not valid JSON: {type(exc).__name__}: {exc}") from None
     if not isinstance(data, list):
         raise BenchError(f"{path}: expected a JSON list of rows, got {type(data).__name__}")
     return data

@@ -234,8 +234,8 @@ def parse_match_reply(text: str, n_predicted: int, n_reference: int) -> list[Err
     body = text[text.find("{") : text.rfind("}") + 1]
     try:
         obj = json.loads(body)
-    except json.JSONDecodeError as exc:
-        raise MatchReplyError(f"reply is not valid JSON: {exc}") from None
+    except (json.JSONDecodeError, RecursionError) as exc:  # RecursionError: absurdly deep nesting
+        raise MatchReplyError(f"reply is not valid JSON: {type(exc).__name__}") from None
     if not isinstance(obj, dict):
         raise MatchReplyError(f"expected a JSON object, got {type(obj).__name__}")
     raw = obj.get("matches") or []

@@ -87,7 +87,7 @@ def test_parse_match_reply_cleans_like_the_public_evaluator() -> None:
         ErrorMatch(0, 1, "yes"),
         ErrorMatch(2, 0, "partial"),
     ]
-    for bad in ("no json here", '{"matches": 3}', "{not json}"):
+    for bad in ("no json here", '{"matches": 3}', "{not json}", "{" + "[" * 100_000 + "]" * 100_000 + "}"):
         with pytest.raises(MatchReplyError):
             parse_match_reply(bad, 1, 1)
 

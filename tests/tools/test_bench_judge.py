@@ -171,6 +171,7 @@ def test_scalar_reward_from_yaml_and_comparison_table(bench: Path, tmp_path: Pat
         (["--rewards", "rewards.json"], "finite numbers"),
         (["--predictions", "short.json"], "no prediction row"),
         (["--predictions", "pred.json", "--matcher", "llm"], "--matcher-engine"),
+        (["--compare", "broken_run"], "not valid JSON"),
     ],
 )
 def test_bad_input_exits_2_with_a_reason(
@@ -182,7 +183,9 @@ def test_bad_input_exits_2_with_a_reason(
     (tmp_path / "rewards.json").write_text(json.dumps([{**r, "reward": None} for r in rows]))
     (tmp_path / "short.json").write_text(json.dumps([{**rows[0], "pred_json": None}]))
     (tmp_path / "pred.json").write_text(json.dumps([{**r, "pred_json": None} for r in rows]))
-    extra = [str(tmp_path / e) if e.endswith((".json", ".yaml")) else e for e in extra]
+    (tmp_path / "broken_run").mkdir()
+    (tmp_path / "broken_run" / "summary.json").write_text("{broken")
+    extra = [str(tmp_path / e) if e.endswith((".json", ".yaml")) or e == "broken_run" else e for e in extra]
     code = bench_judge.main(["--bench", str(bench), *extra, "--out", str(tmp_path / "out"), "--no-progress"])
     assert code == 2
     err = capsys.readouterr().err

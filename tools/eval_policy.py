@@ -38,7 +38,7 @@ from tqdm import tqdm  # noqa: E402
 from src.data.collate import load_image  # noqa: E402
 from src.data.shards import CorruptRowError  # noqa: E402
 from src.data.vision_to_code_datamodule import PolicyPrompt, VisionToCodeDataModule, build_policy_messages  # noqa: E402
-from src.eval.metrics.policy import PolicyAnswer, score_answers, summary_markdown, write_results  # noqa: E402
+from src.eval.metrics.policy import PolicyAnswer, ResultWriter, score_answers, summary_markdown  # noqa: E402
 from src.eval.metrics.svg import SVGMetrics  # noqa: E402
 from src.render import RenderPool  # noqa: E402
 from src.reward.pair import PairError, RewardFunction, load_reference  # noqa: E402
@@ -87,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--embedding-model", type=Path, help="image encoder on disk for SVG embedding cosine")
     parser.add_argument("--workers", type=int, default=2, help="render pool workers")
     parser.add_argument("--render-timeout-s", type=float, default=15.0, help="per render (paper: 15 s)")
+    parser.add_argument("--score-chunk", type=int, default=64, help="samples rendered and scored per pool call")
     parser.add_argument("--report", action="store_true", help="also write report.html")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
@@ -169,7 +170,7 @@ def read_answers(path: Path, prompts: Sequence[PolicyPrompt]) -> list[dict[str, 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Everything ``main`` does, raising typed errors; returns the summary it wrote."""
-    for name in ("batch_size", "workers"):
+    for name in ("batch_size", "workers", "score_chunk"):
         if getattr(args, name) < 1:
             raise ConfigError(f"--{name.replace('_', '-')}: must be >= 1")
     prompts = load_prompts(args)
@@ -181,6 +182,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         if not args.embedding_model.exists():
             raise ConfigError(f"--embedding-model {args.embedding_model} does not exist")
         embedding = EmbeddingCosineReward(args.embedding_model)
+    svg_metrics = SVGMetrics(embedding=embedding)
 
     start = time.perf_counter()
     if args.answers is not None:
@@ -203,13 +205,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     with (args.out / "answers.jsonl").open("w", encoding="utf-8") as handle:
         handle.writelines(json.dumps(row) + "\n" for row in answer_rows)
 
-    answers = [
-        PolicyAnswer(p.id, p.domain, load_reference(p.image_path), row["answer"], p.reference_code)
-        for p, row in zip(prompts, answer_rows, strict=True)
-    ]
     start = time.perf_counter()
+    writer = ResultWriter(args.out)
+    bar = tqdm(total=len(prompts), desc="render+score", unit="sample", disable=args.no_progress)
     with RenderPool(workers=args.workers, timeout_s=args.render_timeout_s) as pool:
-        scores = score_answers(answers, pool, SVGMetrics(embedding=embedding), judge)
+        for first in range(0, len(prompts), args.score_chunk):  # one chunk of reference images in memory at a time
+            chunk = list(zip(prompts, answer_rows, strict=True))[first : first + args.score_chunk]
+            answers = [
+                PolicyAnswer(p.id, p.domain, load_reference(p.image_path), row["answer"], p.reference_code)
+                for p, row in chunk
+            ]
+            writer.add(answers, score_answers(answers, pool, svg_metrics, judge))
+            bar.update(len(chunk))
+    bar.close()
     score_s = time.perf_counter() - start
     config = {
         "policy": policy_name,
@@ -222,7 +230,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "embedding_model": str(args.embedding_model) if args.embedding_model else None,
         "seconds": {"generate": round(generate_s, 3), "render_and_score": round(score_s, 3)},
     }
-    summary = write_results(args.out, answers, scores, config)
+    summary = writer.finish(config)
     if args.report:
         from src.eval.report import write_evaluation_report
 

@@ -74,8 +74,11 @@ def test_given_answers_are_scored_per_domain(prompt_file, tmp_path) -> None:
     answers.write_text("".join(json.dumps(r) + "\n" for r in rows))
     out = tmp_path / "eval"
     args = ["--answers", str(answers), "--prompts", str(prompt_file), "--out", str(out), "--workers", "1"]
-    assert eval_policy.main([*args, "--no-progress"]) == 0
+    assert eval_policy.main([*args, "--no-progress", "--score-chunk", "2"]) == 0  # two pool calls: 2 + 1 samples
     summary = json.loads((out / "summary.json").read_text())["summary"]
+    samples = [json.loads(line) for line in (out / "samples.jsonl").read_text().splitlines()]
+    assert [s["id"] for s in samples] == ["chart-0", "table-0", "svg-0"]
+    assert len({s["candidate_image"] for s in samples}) == 3  # image names do not collide across chunks
     assert summary["chart"]["low_level"] == 1.0 and summary["chart"]["execution_rate"] == 1.0
     assert summary["table"]["teds_s"] == 1.0 and 0.8 < summary["table"]["teds"] < 1.0
     assert summary["svg"]["ssim"] == pytest.approx(1.0) and summary["overall"]["execution_rate"] == 1.0

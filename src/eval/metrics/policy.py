@@ -22,7 +22,7 @@ import io
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol, cast
 
@@ -198,29 +198,50 @@ def summary_markdown(summary: dict[str, dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+class ResultWriter:
+    """Writes samples as they are scored, so a large evaluation holds one chunk of images in memory at a time.
+
+    ``add`` appends rows to ``samples.jsonl`` and PNGs to ``images/``; ``finish`` writes ``summary.json`` (with the
+    run's ``config``) and ``summary.md`` and returns the summary.
+    """
+
+    def __init__(self, out_dir: Path) -> None:
+        self.out_dir = Path(out_dir)
+        self.images = self.out_dir / "images"
+        self.images.mkdir(parents=True, exist_ok=True)
+        self._handle = (self.out_dir / "samples.jsonl").open("w", encoding="utf-8")
+        self.scores: list[SampleScore] = []  # without their PNGs
+
+    def add(self, answers: Sequence[PolicyAnswer], scores: Sequence[SampleScore]) -> None:
+        for answer, score in zip(answers, scores, strict=True):
+            stem = f"{len(self.scores):05d}"
+            row = score.row()
+            answer.reference_image.save(self.images / f"{stem}-reference.png")
+            row["reference_image"] = f"images/{stem}-reference.png"
+            row["candidate_image"] = None
+            if score.candidate_png is not None:
+                (self.images / f"{stem}-candidate.png").write_bytes(score.candidate_png)
+                row["candidate_image"] = f"images/{stem}-candidate.png"
+            self._handle.write(json.dumps(row) + "\n")
+            self.scores.append(replace(score, candidate_png=None))
+        self._handle.flush()
+
+    def finish(self, config: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        self._handle.close()
+        summary = aggregate(self.scores)
+        payload = {"summary": summary, "config": config}
+        (self.out_dir / "summary.json").write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+        (self.out_dir / "summary.md").write_text(summary_markdown(summary), encoding="utf-8")
+        return summary
+
+
 def write_results(
     out_dir: Path, answers: Sequence[PolicyAnswer], scores: Sequence[SampleScore], config: dict[str, Any]
 ) -> dict[str, dict[str, Any]]:
-    """Write ``samples.jsonl``, ``summary.json``/``.md`` and ``images/``; returns the summary."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    images = out_dir / "images"
-    images.mkdir(exist_ok=True)
-    with (out_dir / "samples.jsonl").open("w", encoding="utf-8") as handle:
-        for index, (answer, score) in enumerate(zip(answers, scores, strict=True)):
-            row = score.row()
-            stem = f"{index:05d}"
-            reference_path = images / f"{stem}-reference.png"
-            answer.reference_image.save(reference_path)
-            row["reference_image"] = str(reference_path.relative_to(out_dir))
-            row["candidate_image"] = None
-            if score.candidate_png is not None:
-                (images / f"{stem}-candidate.png").write_bytes(score.candidate_png)
-                row["candidate_image"] = f"images/{stem}-candidate.png"
-            handle.write(json.dumps(row) + "\n")
-    summary = aggregate(scores)
-    (out_dir / "summary.json").write_text(json.dumps({"summary": summary, "config": config}, indent=2) + "\n")
-    (out_dir / "summary.md").write_text(summary_markdown(summary))
-    return summary
+    """Write ``samples.jsonl``, ``summary.json``/``.md`` and ``images/`` in one go; returns the summary."""
+    writer = ResultWriter(out_dir)
+    writer.add(answers, scores)
+    return writer.finish(config)
 
 
 def decode_png(data: bytes) -> Image.Image:

@@ -153,6 +153,29 @@ def summary_markdown(summary: dict[str, Any], title: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _claim(run_file: Path, args: argparse.Namespace, mode: str) -> None:
+    """Tie the folder's finished tasks to one setting (policy, judge, mode, rounds): resuming with another is refused
+    rather than mixing two experiments in one table."""
+    setting = {
+        "mode": mode,
+        "rounds": args.rounds,
+        "best_of_n": args.best_of_n,
+        "policy": args.policy.read_text(encoding="utf-8"),
+        "judge": args.judge.read_text(encoding="utf-8"),
+    }
+    if run_file.exists():
+        try:
+            previous = json.loads(run_file.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+            previous = None
+        if previous != setting:
+            raise ConfigError(
+                f"{run_file.parent} holds results of another setting (see {run_file.name}); use a new --out folder"
+            )
+        return
+    run_file.write_text(json.dumps(setting, indent=1), encoding="utf-8")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--prompts", type=Path, required=True, help="manifest of reference images")
@@ -185,6 +208,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     out: Path = args.out
     (out / "best").mkdir(parents=True, exist_ok=True)
     results = out / "refine.jsonl"
+    _claim(out / "refine.run.json", args, mode)
     repair_torn_tail(results)
     done = {str(row.get("id")): row for _, row in iter_jsonl(results, on_corrupt="skip")}
     pending = [t for t in tasks if t.id not in done]

@@ -54,6 +54,7 @@ def test_refines_each_reference_once_and_reports_rewards_by_round(setup: dict[st
     assert "→" in (out / "summary.md").read_text()
     assert refine_tool.main(args) == 0  # finished tasks are on disk: a rerun refines nothing again
     assert len((out / "refine.jsonl").read_text().splitlines()) == 1
+    assert refine_tool.main([*args, "--rounds", "1"]) == 2  # another setting into the same folder: refused
 
 
 def test_best_of_n_with_a_scalar_reward(setup: dict[str, Path]) -> None:

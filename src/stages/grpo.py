@@ -406,10 +406,12 @@ class GRPOModule(L.LightningModule):
         self.strict_loading = False if self.reference_model is not None else self.strict_loading
 
     def on_train_end(self) -> None:
-        if not _is_peft(self.model) or not self.trainer.is_global_zero or getattr(self.trainer, "fast_dev_run", False):
+        if not _is_peft(self.model) or getattr(self.trainer, "fast_dev_run", False):
             return
+        # Every rank reads log_dir (a broadcast under DDP: asking on rank 0 alone hangs); rank 0 writes.
         out_dir = self.adapter_dir or str(Path(self.trainer.log_dir or self.trainer.default_root_dir) / "adapter")
-        save_adapter(self.vlm, out_dir, self.processor)
+        if self.trainer.is_global_zero:
+            save_adapter(self.vlm, out_dir, self.processor)
 
 
 def rollouts_in_batch(batch: dict[str, Any]) -> int:

@@ -21,6 +21,8 @@ Decisions, and why:
   (the server fetches nothing), their pixel count is read from the header and capped before decoding, and every
   failure becomes a 4xx JSON error in OpenAI's shape (``{"error": {"message", "type", "code"}}``) — the process never
   dies on input.
+- A request whose client hangs up while it waits in the queue is dropped before generation (the handler polls the
+  connection), so clients that time out under overload do not keep costing generate calls.
 - Listens on 127.0.0.1 unless told otherwise: it executes nothing, but it does spend the machine's accelerator.
 """
 
@@ -52,7 +54,7 @@ from src.rollout.engine import ChatRequest, Completion, EngineError, SamplingSet
 from src.rollout.hf_engine import EncodedPrompt, HFEngine, InvalidRequestError
 
 _DATA_URL = re.compile(r"data:image/(?P<kind>png|jpeg|jpg);base64,(?P<data>.*)", re.DOTALL)
-_FORMATS = {"png": "PNG", "jpeg": "JPEG", "jpg": "JPEG"}
+_DISCONNECT_POLL_S = 0.5  # how often a waiting handler checks that its client is still there
 
 
 @dataclass
@@ -239,6 +241,7 @@ class BatchScheduler:
         self._thread: threading.Thread | None = None
         self.batches_run = 0
         self.largest_batch = 0
+        self.dropped = 0  # queued requests whose client went away before their batch ran
 
     @property
     def pending(self) -> int:
@@ -326,7 +329,8 @@ class BatchScheduler:
     def _run_batch(self, batch: list[_Job]) -> None:
         groups: dict[tuple[Any, ...], list[tuple[_Job, EncodedPrompt]]] = {}
         for job in batch:  # one bad prompt fails alone, before anything is generated
-            if job.future.cancelled():  # its handler was cancelled while it waited: generate nothing for it
+            if job.future.cancelled():  # its client went away while it waited: generate nothing for it
+                self.dropped += 1
                 continue
             try:
                 prompt = self._encode(job)  # first: it may set the job's token budget, which is part of the key
@@ -473,7 +477,14 @@ def create_app(engine: HFEngine, settings: ServerSettings | None = None) -> Fast
         sampling = sampling_from_body(body, settings)
         messages = await run_in_threadpool(to_hf_messages, body.messages, settings)  # decoding is CPU work
         budget_given = body.max_tokens is not None or body.max_completion_tokens is not None
-        completions = await scheduler.generate(ChatRequest(messages=messages), body.n, sampling, adapter, budget_given)
+        work = asyncio.ensure_future(
+            scheduler.generate(ChatRequest(messages=messages), body.n, sampling, adapter, budget_given)
+        )
+        while not (await asyncio.wait({work}, timeout=_DISCONNECT_POLL_S))[0]:
+            if await request.is_disconnected():  # the client gave up: drop its request before it costs a generate
+                work.cancel()
+                raise RequestRefused(499, "client closed the connection", "client_closed")
+        completions = work.result()
         tokenizer = engine.processor.tokenizer
         prompt_tokens = completions[0].prompt_tokens if completions else 0
         completion_tokens = sum(len(c.token_ids or ()) for c in completions)

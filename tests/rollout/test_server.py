@@ -10,6 +10,7 @@ import json
 import socket
 import struct
 import threading
+import time
 import urllib.error
 import urllib.request
 import zlib
@@ -236,6 +237,44 @@ def test_full_queue_refuses_at_once_with_429(tiny_model_dir: Path, tiny_processo
                 client.chat.completions.create(**ask)
             gate.set()
             assert all(f.result().choices for f in waiting)  # the queued ones are answered, not dropped
+
+
+def test_a_client_that_hangs_up_while_queued_costs_no_generation(tiny_model_dir: Path, tiny_processor) -> None:
+    engine = _engine(tiny_model_dir, tiny_processor)
+    gate, busy, generated = threading.Event(), threading.Event(), []
+    generate = engine.generate_encoded
+
+    def held(prompts: Any, *args: Any, **kwargs: Any) -> Any:
+        generated.append(len(prompts))
+        busy.set()
+        gate.wait(timeout=120)
+        return generate(prompts, *args, **kwargs)
+
+    engine.generate_encoded = held  # type: ignore[method-assign]
+    with BackgroundServer(create_app(engine, ServerSettings(served_model_name=MODEL))) as server:
+        scheduler = server._server.config.app.state.scheduler
+        client = openai.OpenAI(base_url=server.base_url, api_key="unused", max_retries=0, timeout=120)
+        ask = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 4}
+
+        def wait_for(condition: Any) -> None:
+            deadline = time.monotonic() + 60
+            while not condition():
+                assert time.monotonic() < deadline
+                time.sleep(0.02)
+
+        with ThreadPoolExecutor(1) as pool:
+            first = pool.submit(client.chat.completions.create, **ask)
+            busy.wait(timeout=60)  # the engine is generating the first request; the next one queues
+            body = json.dumps(ask).encode()
+            with socket.create_connection((server.host, server.port), timeout=60) as conn:
+                head = "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                conn.sendall(f"{head}Content-Length: {len(body)}\r\n\r\n".encode() + body)
+                wait_for(lambda: scheduler.pending == 2)
+            wait_for(lambda: scheduler.pending == 1)  # the handler saw the hang-up and let go
+            gate.set()
+            assert first.result().choices
+        assert client.chat.completions.create(**ask).choices
+        assert scheduler.dropped == 1 and generated == [1, 1]  # the abandoned request was never generated
 
 
 def test_lora_adapters_load_address_and_unload_like_vllm(served, client: openai.OpenAI, tiny_adapter: Path) -> None:

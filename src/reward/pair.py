@@ -16,6 +16,7 @@ import io
 import os
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from PIL import Image, UnidentifiedImageError
@@ -80,7 +81,7 @@ def load_reference(reference: ReferenceLike) -> Image.Image:
         return _decode_png(bytes(reference), "reference")
     if isinstance(reference, str | os.PathLike):
         try:
-            data = open(reference, "rb").read()  # noqa: SIM115 - read at once; the handle closes with the object
+            data = Path(reference).read_bytes()
         except OSError as exc:
             raise PairError(f"reference: cannot read {os.fspath(reference)!r}: {exc.strerror}") from None
         return _decode_png(data, f"reference {os.fspath(reference)!r}")

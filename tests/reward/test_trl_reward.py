@@ -117,16 +117,7 @@ def test_grpo_trainer_takes_a_step_with_the_judge_reward(
 
     _, _, reference = chart
     engine = ScriptedEngine()
-    calls: list[list[float]] = []
     judge_reward = RenderedReward(VisualERMJudge(engine, reward=PUBLIC), pool)
-    judge_reward_call = judge_reward.__call__
-
-    def spy(prompts, completions, **columns):  # type: ignore[no-untyped-def]
-        rewards = judge_reward_call(prompts, completions, **columns)
-        calls.append(rewards)
-        return rewards
-
-    spy.__name__ = "visual_erm"  # type: ignore[attr-defined]
     prompt = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "Write matplotlib code."}]}]
     dataset = Dataset.from_dict({"prompt": [prompt] * 2, "image": [reference] * 2, "domain": ["chart"] * 2})
     args = GRPOConfig(
@@ -143,7 +134,7 @@ def test_grpo_trainer_takes_a_step_with_the_judge_reward(
     )
     trainer = GRPOTrainer(
         model=AutoModelForImageTextToText.from_pretrained(tiny_model_dir),
-        reward_funcs=[spy],
+        reward_funcs=[judge_reward],
         args=args,
         train_dataset=dataset,
         processing_class=load_processor(tiny_model_dir),
@@ -151,9 +142,8 @@ def test_grpo_trainer_takes_a_step_with_the_judge_reward(
     trainer.train()
 
     assert trainer.state.global_step == 1
-    assert len(calls) == 1 and len(calls[0]) == 2  # 1 prompt x 2 generations per step (batch 2)
     logged = trainer.state.log_history[0]
     # A random 8-token policy writes no renderable code: every reward is 0 and no critique was asked for.
-    assert logged["rewards/visual_erm/mean"] == pytest.approx(sum(calls[0]) / 2)
+    assert logged["rewards/visual_erm/mean"] == 0.0  # TRL names the column after RenderedReward.__name__
     assert logged["visual_erm/render_rate"] == 0.0
     assert engine.requests == []

@@ -309,7 +309,8 @@ def _heatmap(sample: ReportSample, index: int, assets: Path, html_dir: Path) -> 
     height, width = diff.shape
     fig = _figure(max(2.0, 3.2 * width / max(height, width)) + 0.8, max(2.0, 3.2 * height / max(height, width)))
     ax = fig.subplots()
-    image = ax.imshow(diff, cmap="magma", vmin=0.0, vmax=1.0)
+    # Scaled to this pair's largest difference (at least 0.05, so identical renders stay dark): small shifts show.
+    image = ax.imshow(diff, cmap="magma", vmin=0.0, vmax=max(0.05, float(diff.max())))
     ax.set_axis_off()
     fig.colorbar(image, ax=ax, shrink=0.8)
     ax.set_title(f"mean |Δ| = {diff.mean():.3f}", fontsize=9)
@@ -365,7 +366,7 @@ def _evaluation_section(summary: dict, config: dict, assets: Path, html_dir: Pat
     plot = _metrics_plot(summary, assets, html_dir)
     described = ", ".join(f"{html.escape(str(k))}: {html.escape(str(v))}" for k, v in config.items() if v)
     return (
-        "<h2>Policy evaluation</h2>"
+        "<h2>Metrics</h2>"
         f"<p>{described}</p>"
         f"<table><tr><th>domain</th><th>samples</th>{head}</tr>{''.join(rows)}</table>"
         "<p>Values ×100; mse and edit_distance are errors (lower is better); failed renders count as the worst "

@@ -11,9 +11,10 @@ What one job cannot leave to the next, and why each holds:
   a job's ``<meta http-equiv="Content-Security-Policy" content="style-src 'none'">`` stayed in force and stripped the
   CSS of every later table, and a ``<meta http-equiv="refresh">`` timer fired in a later job. Every job therefore
   starts with a browser-initiated navigation to ``about:blank``: a new document with an empty policy container, no
-  timers and an opaque origin (no storage, no cookies). Measured against the old path and a fresh context per job
-  (``TableBrowser.render``'s docstring). With JavaScript on, a script can also leave state on the browsing context
-  itself (``window.name`` survives that navigation), so that mode gets a fresh context per job instead.
+  timers and an opaque origin (no storage, no cookies). Its cost against the old path and against a fresh context
+  per job is measured in ``TableBrowser.render``'s docstring. With JavaScript on (the policy then allows inline
+  scripts, which it blocked before, so the option did nothing), a script can also leave state on the browsing
+  context itself (``window.name`` survives that navigation), so that mode gets a fresh context per job instead.
 - **The template comes first, always.** Model output is appended after a fixed ``<!DOCTYPE html><html><head>``
   carrying the policy and the CSS, so nothing in the source (a leading ``<!-- <head> -->``, a doctype, its own
   ``<head>``) can move the template: the parser has read it before the first byte of the source. A document's own
@@ -29,7 +30,7 @@ What one job cannot leave to the next, and why each holds:
   ``MAX_PAGE_PX`` or its area exceeds ``PAGE_PIXEL_BUDGET`` (a 120-byte ``<div style="width:16000px;height:
   16000px">`` used to take 8.6-11.4 s and 4 GB to capture). Pages within the budget are captured at a scale that
   keeps the bitmap under ``CAPTURE_PIXELS``: the judge sees at most 1024 px anyway, and decoding and cropping a
-  33 MP capture in this process cost seconds past the deadline. Ordinary tables (up to ~1024 x 4096) keep scale 1.
+  16-33 MP capture in this process took 3-6 s past the deadline. Ordinary tables (to ~1024 x 4096) keep scale 1.
 - **Memory.** Chromium runs under ``RLIMIT_DATA = memory_mb`` per process (a ``ulimit -d`` launcher): the private
   writable memory a page's DOM and layout grow in. A renderer that reaches it dies, and the job ends as
   ``memory``; the browser itself is untouched. Shared-memory bitmaps are not counted by that limit; the pixel budget
@@ -176,13 +177,14 @@ def to_page(markup: str, javascript: bool = False) -> str:
     """The template, then the source: nothing in the source can come before (or displace) the policy and CSS.
 
     Markdown is converted to HTML first. A full document's own ``<head>`` content lands after the template, so its
-    CSS wins; its ``<meta http-equiv>`` policies there no longer apply (they must sit in ``<head>``), which can only
-    remove a job's ways to change its own page.
+    CSS wins; its own Content-Security-Policy ``<meta>`` no longer applies (Chromium honours one only inside
+    ``<head>``), which only takes away a way for a job to change its own page.
     """
     if not re.search(r"<table\b", markup, re.IGNORECASE) and looks_like_markdown_table(markup):
         markup = markdown_to_html(markup)
     policy = CSP_WITH_SCRIPTS if javascript else CSP
-    head = f'<meta charset="utf-8"><meta http-equiv="Content-Security-Policy" content="{policy}"><style>{TABLE_CSS}</style>'
+    policy_meta = f'<meta http-equiv="Content-Security-Policy" content="{policy}">'
+    head = f'<meta charset="utf-8">{policy_meta}<style>{TABLE_CSS}</style>'
     return f"<!DOCTYPE html><html><head>{head}</head><body>{markup}</body></html>"
 
 
@@ -244,10 +246,12 @@ class TableBrowser:
     def render(self, job: RenderJob, markup: str) -> RenderResult:
         """Render one table; every outcome is a ``RenderResult``.
 
-        Cost of a clean document per job, measured side by side on this machine (2 cores, load average ~10 from
-        other work; median per shot of one table): old path (``setDocumentContent`` on the reused document) 35-66
-        ms; navigating to ``about:blank`` first 56-115 ms; a fresh context per job ~670 ms (a new renderer process
-        each time). The navigation is the fast correct one; JavaScript mode pays for the context.
+        Cost of a clean document per job, measured on this machine with 2 cores and a load average of 12-20 from
+        other work (so medians, interleaved, same seed tables, identical PNGs): the ``about:blank`` navigation adds
+        20-60 ms of CDP time to a bare shot (59 -> 117 ms at load 20); through this method against the old
+        reused-document path it measured +8 ms and -36 ms median in two runs (119 vs 111 ms, 107 vs 143 ms), as
+        async Playwright saves about what the navigation costs; a fresh context per job adds ~610 ms (a new renderer
+        process each time). The navigation is the faster correct one; JavaScript mode pays for the context.
         """
         from playwright.async_api import Error as PlaywrightError
 
@@ -263,7 +267,12 @@ class TableBrowser:
         except _JobFailed as exc:
             return RenderResult.failure(exc.kind, str(exc), time.perf_counter() - start)
         except PlaywrightError as exc:
-            self.close()  # the browser may be gone; the next job relaunches it
+            if self._browser is not None and self._browser.is_connected():
+                # Chromium is fine but the page went away under a CDP call: a refresh or navigation of its own.
+                self._run(self._discard_context(), None)
+                message = f"the page changed while it was captured (it navigated itself?): {exc}"
+                return RenderResult.failure("invalid_input", message, time.perf_counter() - start)
+            self.close()  # the browser is gone; the next job relaunches it
             return RenderResult.failure("crashed", f"Chromium: {exc}", time.perf_counter() - start)
         try:
             png = image_ops.finalize(crop_to_content(image_ops.from_png(shot)), job.max_side)

@@ -74,3 +74,16 @@ def test_with_javascript_on_scripts_run_but_leave_nothing_for_the_next_job() -> 
     assert fresh.ok and after.ok and no_script.ok, [fresh.message, after.message, no_script.message]
     assert fresh.png != no_script.png  # the script ran
     assert after.png == fresh.png  # and saw an empty window.name, as on a fresh browser
+
+
+def test_a_page_that_navigates_itself_away_fails_alone(pool: RenderPool) -> None:
+    clean = _one_by_one(pool, [HTML_TABLE])[0]
+    leaving = [
+        '<meta http-equiv="refresh" content="0">' + HTML_TABLE,
+        '<meta http-equiv="refresh" content="0;url=http://127.0.0.1:9/">' + HTML_TABLE,
+    ]
+    results = _one_by_one(pool, leaving * pool.workers)
+    # Its own picture is lost (a blank page, or the capture finds its document gone); never a stray exception.
+    assert all(r.ok or r.error_kind in ("blank", "invalid_input") for r in results), results
+    later = _one_by_one(pool, [HTML_TABLE] * pool.workers)
+    assert all(r.png == clean.png for r in later)

@@ -29,8 +29,6 @@ from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from PIL import Image
-
 from src.data.schema import Critique
 from src.models.prompt_profiles import CriticProfile, builtin_profile, load_profile
 from src.reward.pair import RewardPair, check_pairs
@@ -123,9 +121,8 @@ class VisualERMJudge:
         answers: list[str | None] = [None] * n
         attempts = [0] * n
         judge_seconds = [0.0] * n
-        candidates: dict[int, Image.Image] = {i: p.candidate_image() for i, p in enumerate(pairs) if p.rendered}
-
-        pending = sorted(candidates)
+        # Candidates are decoded per chunk, not all at once: a GRPO step judges ~2,000 renders (~2 MB each decoded).
+        pending = [i for i, p in enumerate(pairs) if p.rendered]
         for attempt in range(self.retries + 1):
             if not pending:
                 break
@@ -136,7 +133,9 @@ class VisualERMJudge:
             for domain, chunk in (
                 (d, c) for d, members in by_domain.items() for c in _chunks(members, self.batch_size)
             ):
-                requests = [self.profile.build_request(domain, pairs[i].reference, candidates[i]) for i in chunk]
+                requests = [
+                    self.profile.build_request(domain, pairs[i].reference, pairs[i].candidate_image()) for i in chunk
+                ]
                 texts, seconds = self._generate(requests, self.profile.sampling_for(domain), attempt)
                 for i, text in zip(chunk, texts, strict=True):
                     attempts[i] += 1

@@ -43,14 +43,15 @@ class EmbeddingCosineReward:
         check_pairs(pairs)
         rendered = [i for i, pair in enumerate(pairs) if pair.rendered]
         references: dict[int, Image.Image] = {id(pairs[i].reference): pairs[i].reference for i in rendered}
-        ref_keys = list(references)
-        images = [references[k] for k in ref_keys] + [pairs[i].candidate_image() for i in rendered]
-        embeddings = self.embed(images)  # [n_refs + n_rendered, dim], unit length
-        ref_row = {key: row for row, key in enumerate(ref_keys)}
+        reference_rows = {key: row for row, key in enumerate(references)}
+        reference_embeddings = self.embed(list(references.values()))  # [n_refs, dim], unit length
         rewards = [0.0] * len(pairs)
-        for j, i in enumerate(rendered):
-            cosine = float(embeddings[ref_row[id(pairs[i].reference)]] @ embeddings[len(ref_keys) + j])
-            rewards[i] = max(0.0, cosine)
+        for start in range(0, len(rendered), self.batch_size):  # decode candidates a batch at a time (memory)
+            chunk = rendered[start : start + self.batch_size]
+            candidate_embeddings = self.embed([pairs[i].candidate_image() for i in chunk])  # [chunk, dim]
+            for i, embedding in zip(chunk, candidate_embeddings, strict=True):
+                cosine = float(reference_embeddings[reference_rows[id(pairs[i].reference)]] @ embedding)
+                rewards[i] = max(0.0, cosine)
         return rewards
 
     @torch.inference_mode()

@@ -65,5 +65,5 @@ def test_each_reference_is_embedded_once_per_call(tmp_path: Path) -> None:
     reference = bars_image([10, 40, 25, 50])
     group = [RewardPair(reference, rendered(bars_image([10, 40, 25, h])), "chart") for h in (50, 45, 40, 35)]
     rewards = reward(group)
-    assert seen == [1 + 4]  # one reference, four candidates
+    assert seen == [1, 4]  # one reference, then the four candidates
     assert rewards[0] == pytest.approx(1.0, abs=1e-5)

@@ -61,5 +61,7 @@ def test_bad_input_is_a_typed_error() -> None:
 def test_ssim_batched_by_size_equals_one_pair_at_a_time() -> None:
     other_reference = bars_image([30, 30, 30], size=(80, 72))
     mixed = [*PAIRS, RewardPair(other_reference, rendered(bars_image([30, 20, 30], size=(80, 72))), "chart")]
-    batched = SSIMReward()(mixed)
-    assert batched == pytest.approx([SSIMReward()([pair])[0] for pair in mixed], abs=1e-6)
+    batched, small_batches = SSIMReward()(mixed), SSIMReward(batch_size=2)(mixed)
+    one_at_a_time = [SSIMReward()([pair])[0] for pair in mixed]
+    assert batched == pytest.approx(one_at_a_time, abs=1e-6)
+    assert small_batches == pytest.approx(one_at_a_time, abs=1e-6)

@@ -122,7 +122,7 @@ def _quantile(sorted_values: list[float], q: float) -> float:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default=None, help="checkpoint; default: build the tiny random Qwen3-VL")
-    parser.add_argument("--dtype", default="float32")
+    parser.add_argument("--dtype", default=None, help="default: bfloat16 on a GPU, float32 on the CPU")
     parser.add_argument("--max-tokens", type=int, default=32, help="critique length per pair")
     parser.add_argument("--baseline-requests", type=int, default=12)
     parser.add_argument("--rounds", type=int, default=3, help="requests per client in the concurrent runs")
@@ -138,10 +138,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             from src.models.tiny import build_tiny_qwen3_vl
 
             model_path = str(build_tiny_qwen3_vl(Path(tmp) / "tiny"))
-        engine = HFEngine.from_pretrained(model_path, dtype=args.dtype, max_batch_size=max(args.clients))
         import torch
 
-        if torch.cuda.is_available():
+        on_gpu = torch.cuda.is_available()
+        dtype = args.dtype or ("bfloat16" if on_gpu else "float32")
+        engine = HFEngine.from_pretrained(model_path, dtype=dtype, max_batch_size=max(args.clients))
+        if on_gpu:
             engine.model.to("cuda")
         largest = max(args.clients)
         settings = ServerSettings(served_model_name=MODEL_NAME, max_batch_requests=largest, max_queue=4 * largest)

@@ -64,3 +64,16 @@ def test_missing_sources_or_other_domains_are_typed_errors() -> None:
         TEDSReward()([RewardPair(IMAGE, rendered(IMAGE), "chart", reference_source=TABLE, candidate_source=TABLE)])
     with pytest.raises(PairError, match="no <table>"):
         TEDSReward()([RewardPair(IMAGE, rendered(IMAGE), "table", reference_source="prose", candidate_source=TABLE)])
+
+
+def test_oversized_tables_cannot_stall_the_reward() -> None:
+    def grid(rows: int, cols: int) -> str:
+        cells = "".join("<tr>" + "<td>1</td>" * cols + "</tr>" for _ in range(rows))
+        return f"<table>{cells}</table>"
+
+    huge = grid(200, 20)  # 4,201 nodes: minutes of tree edit distance
+    assert teds(TABLE, huge) == 0.0
+    pairs = [RewardPair(IMAGE, rendered(IMAGE), "table", reference_source=TABLE, candidate_source=huge)]
+    assert TEDSReward()(pairs) == [0.0]
+    with pytest.raises(PairError, match="above max_nodes=400"):
+        TEDSReward()([RewardPair(IMAGE, rendered(IMAGE), "table", reference_source=huge, candidate_source=TABLE)])

@@ -246,12 +246,16 @@ class TableBrowser:
     def render(self, job: RenderJob, markup: str) -> RenderResult:
         """Render one table; every outcome is a ``RenderResult``.
 
-        Cost of a clean document per job, measured on this machine with 2 cores and a load average of 12-20 from
-        other work (so medians, interleaved, same seed tables, identical PNGs): the ``about:blank`` navigation adds
-        20-60 ms of CDP time to a bare shot (59 -> 117 ms at load 20); through this method against the old
-        reused-document path it measured +8 ms and -36 ms median in two runs (119 vs 111 ms, 107 vs 143 ms), as
-        async Playwright saves about what the navigation costs; a fresh context per job adds ~610 ms (a new renderer
-        process each time). The navigation is the faster correct one; JavaScript mode pays for the context.
+        Cost of a clean document per job, measured on this machine with 2 cores and a load average of 13-20 from
+        other work (medians; same 40 seed tables; identical PNGs): through this method, 84 -> 163 ms and 63 -> 98
+        ms against the old reused-document path in two alternating runs (+35-80 ms a job); as bare CDP shots,
+        interleaved in one process, 59 -> 117 ms and 103 -> 203 ms, while a fresh context per job took 717 ms (a
+        new renderer process each time). The navigation is the faster correct one; JavaScript mode pays for the
+        context. Starting the next job's navigation right after a capture, to overlap it with the crop here, made
+        every capture wait ~1 s in Chromium: not done.
+
+        Drives a private asyncio loop: call it from a thread with no running event loop (the render worker's main
+        thread); sync Playwright in the same thread (its loop runs in a greenlet) makes every job fail as crashed.
         """
         from playwright.async_api import Error as PlaywrightError
 

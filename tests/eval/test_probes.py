@@ -147,3 +147,17 @@ def test_svg_probes_render_and_missing_probes_read_n_a(cache_dir: Path, rendered
     assert report.mean_scores["mse"]["wrong_numbers"] is None
     with pytest.raises(ValueError, match="one domain at a time"):
         score_probes([*rendered_svg, *rendered], {})
+
+
+@pytest.mark.browser
+def test_table_probes_render_in_chromium(cache_dir: Path) -> None:
+    with RenderPool(workers=1, cache_dir=cache_dir) as pool:
+        (table,) = render_probes(build_probes("table", 1, seed=0), pool)
+    assert all(r.ok for r in table.renders.values()), {k: r.error_kind for k, r in table.renders.items()}
+    reference = pixels(table.reference_png)
+    identical = [
+        name
+        for name, r in table.renders.items()
+        if r.png is not None and pixels(r.png).shape == reference.shape and np.array_equal(pixels(r.png), reference)
+    ]
+    assert identical == ["exact", "equivalent_rewrite"]

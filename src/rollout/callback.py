@@ -36,6 +36,7 @@ import shutil
 import time
 from collections import Counter
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -333,10 +334,11 @@ class RolloutCallback(Callback):
         elif self.weight_sync == "adapter":
             root = Path(self.sync_dir or Path(trainer.log_dir or trainer.default_root_dir) / "policy_sync")
             out = root / f"v{version:07d}"
-            if trainer.is_global_zero:
-                save_adapter(_policy(pl_module), out)
-                for old in sorted(root.glob("v*"))[:-2]:  # the engine may still read the previous one
-                    shutil.rmtree(old, ignore_errors=True)
+            with _full_parameters(trainer):  # every rank enters (FSDP gathers); rank 0 writes
+                if trainer.is_global_zero:
+                    save_adapter(_policy(pl_module), out)
+                    for old in sorted(root.glob("v*"))[:-2]:  # the engine may still read the previous one
+                        shutil.rmtree(old, ignore_errors=True)
             trainer.strategy.barrier("policy_adapter_saved")
             engine.update_weights(WeightUpdate(version=version, adapter_dir=out))
         else:
@@ -420,6 +422,22 @@ def merged_state_dict(model: torch.nn.Module) -> dict[str, torch.Tensor]:
         return out
     finally:
         model.unmerge_adapter()
+
+
+def _full_parameters(trainer: L.Trainer) -> AbstractContextManager[Any]:
+    """Under FSDP, the full (unsharded) parameters on rank 0 for the length of the block; elsewhere a no-op.
+
+    Collective: every rank must enter. Not exercised on CPU (Lightning runs FSDP on GPUs only).
+    """
+    from lightning.pytorch.strategies import FSDPStrategy
+
+    if not isinstance(trainer.strategy, FSDPStrategy) or trainer.strategy.model is None:
+        return nullcontext()
+    from torch.distributed.fsdp import FullyShardedDataParallel
+
+    return FullyShardedDataParallel.summon_full_params(
+        trainer.strategy.model, writeback=False, rank0_only=True, offload_to_cpu=True
+    )
 
 
 def _policy(pl_module: L.LightningModule | None) -> Any:

@@ -66,8 +66,9 @@ def test_a_600k_cell_table_ends_within_the_time_limit(pool: RenderPool) -> None:
     clean = pool.render([RenderJob("table", HTML_TABLE)])[0]
     replaced = pool.replaced
     (result,) = pool.render([RenderJob("table", _cells_table(600_000))])
-    # The renderer hits the pool's memory cap (memory_mb) or the deadline first, depending on machine speed.
-    assert result.error_kind in ("timeout", "memory"), result
+    # The deadline or the pool's memory cap (memory_mb) ends it first, depending on the machine; a machine fast
+    # enough to lay it all out within timeout_s gets it refused as taller than MAX_PAGE_PX.
+    assert result.error_kind in ("timeout", "memory", "invalid_input"), result
     assert result.seconds <= pool.timeout_s + JOB_SLACK_S, result.seconds
     after = pool.render([RenderJob("table", HTML_TABLE)] * pool.workers)
     assert all(r.ok and r.png == clean.png for r in after) and pool.replaced == replaced

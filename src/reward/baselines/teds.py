@@ -9,8 +9,9 @@ on the standard library's tolerant parser, so malformed model output still yield
 renderer wraps in them) must score 1 against the same table written in bare HTML rows.
 
 Cost: apted is pure Python and roughly cubic in the node count (measured on a busy core: 61 nodes 0.18 s, 271 nodes
-5 s, 661 nodes 42 s), and policy output is untrusted, so a candidate tree above ``max_nodes`` scores 0 instead of
-stalling the reward step (TEDS is at most min/max of the two sizes anyway), and a reference above it is refused.
+5 s, 661 nodes 42 s), and policy output is untrusted, so as a *reward* (``TEDSReward``) a candidate tree above
+``max_nodes`` scores 0 instead of stalling the step, and a reference above it is refused. ``teds()`` itself is
+uncapped by default: offline evaluation on large benchmark tables wants the exact value, however long it takes.
 """
 
 from __future__ import annotations
@@ -157,16 +158,16 @@ class _TEDSCosts(Config):
         return node.children
 
 
-def teds(reference: str, candidate: str, structure_only: bool = False, max_nodes: int = 400) -> float:
-    """TEDS of ``candidate``'s first table against ``reference``'s, in [0, 1]; 0 when the candidate has none or its
-    tree has more than ``max_nodes`` nodes; ``ValueError`` for a reference without a table or above ``max_nodes``."""
+def teds(reference: str, candidate: str, structure_only: bool = False, max_nodes: int | None = None) -> float:
+    """TEDS of ``candidate``'s first table against ``reference``'s, in [0, 1]; 0 when the candidate has none or (with
+    a cap) more than ``max_nodes`` nodes; ``ValueError`` for a reference without a table or above the cap."""
     ref_tree = table_tree(reference)
     if ref_tree is None:
         raise ValueError("reference: no <table> or Markdown pipe table found")
-    if ref_tree.size() > max_nodes:
+    if max_nodes is not None and ref_tree.size() > max_nodes:
         raise ValueError(f"reference: its table has {ref_tree.size()} nodes, above max_nodes={max_nodes}")
     cand_tree = table_tree(candidate)
-    if cand_tree is None or cand_tree.size() > max_nodes:
+    if cand_tree is None or (max_nodes is not None and cand_tree.size() > max_nodes):
         return 0.0
     distance = APTED(ref_tree, cand_tree, _TEDSCosts(structure_only)).compute_edit_distance()
     return max(0.0, 1.0 - float(distance) / max(ref_tree.size(), cand_tree.size()))

@@ -74,6 +74,9 @@ def test_given_answers_are_scored_per_domain(prompt_file, tmp_path) -> None:
     answers.write_text("".join(json.dumps(r) + "\n" for r in rows))
     out = tmp_path / "eval"
     args = ["--answers", str(answers), "--prompts", str(prompt_file), "--out", str(out), "--workers", "1"]
+    judge = tmp_path / "judge.yaml"  # any scalar reward can be the judge; its mean lands beside the metrics
+    judge.write_text("class_path: src.reward.baselines.pixel.SSIMReward\ninit_args: {max_side: 64}\n")
+    args += ["--judge", str(judge)]
     assert eval_policy.main([*args, "--no-progress", "--score-chunk", "2"]) == 0  # two pool calls: 2 + 1 samples
     summary = json.loads((out / "summary.json").read_text())["summary"]
     samples = [json.loads(line) for line in (out / "samples.jsonl").read_text().splitlines()]
@@ -82,6 +85,8 @@ def test_given_answers_are_scored_per_domain(prompt_file, tmp_path) -> None:
     assert summary["chart"]["low_level"] == 1.0 and summary["chart"]["execution_rate"] == 1.0
     assert summary["table"]["teds_s"] == 1.0 and 0.8 < summary["table"]["teds"] < 1.0
     assert summary["svg"]["ssim"] == pytest.approx(1.0) and summary["overall"]["execution_rate"] == 1.0
+    assert summary["svg"]["judge_reward"] == pytest.approx(1.0) and 0.0 < summary["table"]["judge_reward"] <= 1.0
+    assert all(isinstance(s["judge_reward"], float) for s in samples)
 
 
 @pytest.mark.parametrize(

@@ -273,9 +273,10 @@ def sandbox_layer_costs(repeats: int) -> dict[str, float]:
     import json
     import statistics
 
-    from src.render.sandbox import default_read_paths
+    from src.render.sandbox import default_read_paths, warm
 
     read_paths = default_read_paths()
+    warm()  # as the template does before it forks
     samples: dict[str, list[float]] = {}
     for _ in range(repeats):
         scratch = tempfile.mkdtemp(prefix="verm-bench-")

@@ -485,7 +485,7 @@ def apply_sandbox(
     report = SandboxReport()
     read_paths = read_paths if read_paths is not None else default_read_paths()
     kernel_ok = _is_x86_64() and not force_fallback
-    if kernel_ok:
+    if not force_fallback:  # unshare and mount go through libc: every architecture gets the namespaces
         _namespaces(scratch_dir, min(scratch_mb, 1 << 20), uid, report)
     os.chdir(scratch_dir)  # after the mount, so relative paths land in the tmpfs
     if _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:

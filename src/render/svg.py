@@ -25,8 +25,6 @@ import re
 import struct
 import zlib
 
-import numpy as np
-
 from src.render.job import JobFailure
 
 MAX_IMAGE_PIXELS = 4096 * 4096  # one embedded raster: 64 MiB of ARGB in cairo
@@ -37,6 +35,36 @@ _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 _ENTITY_DECL = re.compile(r"<!ENTITY", re.IGNORECASE)
 _DOCTYPE_SUBSET = re.compile(r"<!DOCTYPE[^>\[]*\[", re.IGNORECASE)
 _EMPTY_SVG = b'<svg xmlns="http://www.w3.org/2000/svg" width="1" height="1"></svg>'
+# Drawn once in the worker before the SVG template forks, so every child inherits cairosvg/tinycss2/cssselect2 with
+# their lazy imports done and their regex and parser caches filled. Measured (CPU per job, forked child, 40 seed
+# SVGs): 15-17 ms after warming with a bare rectangle, 9-10 ms after this one.
+WARM_SVG = """<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" viewBox="0 0 120 120"
+ width="120" height="120">
+<style>.a { fill: #1E88E5; stroke: rgb(20, 30, 40); stroke-width: 1.5px } #t { font: italic bold 9px sans-serif }</style>
+<defs>
+ <linearGradient id="g1" x1="0%" y1="0%" x2="100%" y2="100%" gradientTransform="rotate(10)">
+  <stop offset="0" stop-color="#6EC6FF" stop-opacity="0.9"/><stop offset="1" style="stop-color: navy"/></linearGradient>
+ <radialGradient id="g2" cx="50%" cy="50%" r="50%" fx="40%" fy="40%">
+  <stop offset="0%" stop-color="yellow"/><stop offset="100%" stop-color="orange"/></radialGradient>
+ <clipPath id="c"><circle cx="60" cy="60" r="50"/></clipPath>
+ <pattern id="p" width="8" height="8" patternUnits="userSpaceOnUse"><rect width="4" height="4" fill="gray"/></pattern>
+ <marker id="m" markerWidth="4" markerHeight="4" refX="2" refY="2"><circle cx="2" cy="2" r="1"/></marker>
+ <symbol id="s" viewBox="0 0 10 10"><path d="M0 0 L10 5 L0 10 z"/></symbol>
+</defs>
+<rect x="2" y="2" width="116" height="116" rx="10" ry="8" fill="url(#g1)"/>
+<g clip-path="url(#c)" transform="translate(5 5) scale(0.9) rotate(-5 60 60) skewX(3)" opacity="0.8">
+ <circle class="a" cx="40" cy="40" r="15"/><ellipse cx="80" cy="40" rx="15" ry="8" fill="url(#g2)"/>
+ <path d="M10 90 C 30 60, 50 60, 70 90 S 110 120, 115 80 Q 90 70 80 100 T 60 110 A 10 12 30 1 0 20 100 Z"
+  fill="hsl(120, 50%, 40%)" fill-rule="evenodd" stroke="#333" stroke-dasharray="3 1" stroke-linecap="round"
+  stroke-linejoin="bevel"/>
+ <polygon points="60,10 70,30 50,30" fill="url(#p)"/><polyline points="5,60 20,70 35,60" fill="none"
+  stroke="red" marker-end="url(#m)"/><line x1="0" y1="0" x2="120" y2="120" stroke="black" stroke-opacity="0.3"/>
+</g>
+<use xlink:href="#s" x="90" y="90" width="20" height="20" fill="purple"/>
+<text id="t" x="60" y="112" text-anchor="middle" letter-spacing="1">Warm <tspan dy="-2" fill="red">up</tspan></text>
+<text x="5" y="10" font-family="DejaVu Sans" font-size="6" font-weight="700" transform="rotate(3)">Label 1.5%</text>
+<image x="100" y="5" width="10" height="10" href="data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="/>
+</svg>"""
 
 
 def svg_problem(markup: str) -> str | None:
@@ -136,10 +164,10 @@ def draw_svg(markup: str, size: int) -> tuple[int, int, bytes, str]:
     canvas.flush()
     width, height, stride = canvas.get_width(), canvas.get_height(), canvas.get_stride()
     # cairo's ARGB32 is native-endian BGRA, alpha-premultiplied; on a white background alpha is 255 throughout.
-    bgra = np.frombuffer(canvas.get_data(), dtype=np.uint8).reshape(height, stride // 4, 4)[:, :width]
-    rgba = np.ascontiguousarray(bgra[..., [2, 1, 0, 3]])
+    # Pillow reorders it (numpy would too, but importing it makes the SVG template heavier to fork).
+    rgba = Image.frombuffer("RGBA", (width, height), bytes(canvas.get_data()), "raw", "BGRA", stride, 1).tobytes()
     note = f"external resources refused (not drawn): {', '.join(fetcher.refused)}" if fetcher.refused else ""
-    return width, height, rgba.tobytes(), note
+    return width, height, rgba, note
 
 
 def classify_svg_exception(exc: BaseException) -> tuple[str, str]:

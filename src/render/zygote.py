@@ -50,7 +50,7 @@ from src.render.sandbox import (
     readable_by_others,
 )
 from src.render.sandbox import warm as warm_sandbox
-from src.render.svg import classify_svg_exception, draw_svg
+from src.render.svg import WARM_SVG, classify_svg_exception, draw_svg
 
 _MAGIC = b"VERM"
 _HEADER_MAX = 1 << 16
@@ -186,7 +186,7 @@ class SandboxedJobs:
     def __init__(
         self, timeout_s: float, memory_mb: int, scratch_root: str | None, uid: int | None, scratch_mb: int = 64
     ) -> None:
-        draw_svg(_WARM_SVG, 8)  # cairosvg, cssselect2 and tinycss2 import lazily: warm them for every child
+        draw_svg(WARM_SVG, 336)  # lazy imports and caches of cairosvg, cssselect2, tinycss2: warm for every child
         hidden = uid is not None and not all(readable_by_others(p) for p in _interpreter_paths())
         self.scratch_root = scratch_root or tempfile.gettempdir()
         read_paths = tuple(default_read_paths(with_matplotlib=False))

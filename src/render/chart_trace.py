@@ -44,6 +44,7 @@ MAX_TEXTS = 300
 MAX_TEXT_CHARS = 80
 MAX_ITEMS = 300
 MAX_COLOURS_PER_ARTIST = 32
+MAX_TRACE_BYTES = 48_000  # serialized; the child's result header holds at most 64 KiB
 _TAG = "_verm_plot_call"
 
 
@@ -160,6 +161,16 @@ def _figure_trace(fig: Any, texts: list[str]) -> dict:
                     seen.add((call, hex_colour))
                     colours.append([call[0], hex_colour])
     trace = {"texts": texts, "layout": layout, "plot_calls": plot_calls[:MAX_ITEMS], "colours": colours}
+    return fit_trace(trace)
+
+
+def fit_trace(trace: dict, budget: int = MAX_TRACE_BYTES) -> dict:
+    """Shorten the lists until the JSON fits ``budget`` bytes (non-ASCII text costs 6 bytes a character escaped):
+    the result header is cut at 64 KiB, and a cut header would turn a good render into a crash."""
+    while len(json.dumps(trace)) > budget:
+        longest = max(("texts", "colours", "plot_calls", "layout"), key=lambda k: len(json.dumps(trace[k])))
+        trace[longest] = trace[longest][: len(trace[longest]) // 2]
+        trace["truncated"] = True
     return trace
 
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
+
 import pytest
 
 from src.render import RenderJob, RenderPool
 from src.render.cache import RenderCache
-from src.render.chart_trace import TraceError, read_trace
+from src.render.chart_trace import MAX_TRACE_BYTES, TraceError, fit_trace, read_trace
 
 TWO_PANELS = """
 import matplotlib.pyplot as plt
@@ -77,3 +80,35 @@ def test_cache_never_serves_a_traced_job(pool: RenderPool, tmp_path) -> None:
 def test_forged_traces_are_refused_with_a_reason(raw: object) -> None:
     with pytest.raises(TraceError, match="trace"):
         read_trace(raw)
+
+
+@pytest.fixture(scope="module")
+def roomy_pool(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RenderPool]:
+    """Laying out ~9,000 characters of text takes ~3 s on a busy 2-core machine: past the shared pool's limit."""
+    with RenderPool(workers=1, timeout_s=30, scratch_dir=str(tmp_path_factory.mktemp("roomy"))) as pool:
+        yield pool
+
+
+def test_a_trace_too_large_for_the_header_is_shortened_not_a_crash(roomy_pool: RenderPool) -> None:
+    # 110 texts of 80 accented characters: ~53 KB of escaped JSON, past the 48 KB budget
+    code = """
+import matplotlib.pyplot as plt
+fig, ax = plt.subplots()
+ax.axis("off")
+for i in range(110):
+    ax.text(0, i / 110, "é" * 77 + f"{i:03d}", fontsize=1)
+"""
+    (result,) = roomy_pool.render([RenderJob("chart", code, trace=True)])
+    assert result.ok, result.message
+    assert result.trace is not None and result.trace.get("truncated") is True
+    trace = read_trace(result.trace)
+    assert 0 < len(trace.texts) < 110 and all(t.startswith("é") for t in trace.texts)
+    assert len(json.dumps(result.trace)) <= MAX_TRACE_BYTES
+
+
+def test_fit_trace_halves_the_longest_list_until_it_fits() -> None:
+    trace = {"texts": ["ü" * 80] * 200, "layout": [[1, 1, 0, 1, 0, 1]], "plot_calls": ["bar"], "colours": []}
+    fitted = fit_trace(dict(trace), budget=10_000)
+    assert len(json.dumps(fitted)) <= 10_000 and fitted["truncated"] is True
+    assert len(fitted["texts"]) == 200 // 16 and fitted["layout"] == trace["layout"]
+    assert "truncated" not in fit_trace({"texts": ["a"], "layout": [], "plot_calls": [], "colours": []})

@@ -179,7 +179,7 @@ def _read_run(folder: Path) -> tuple[dict[str, list[tuple[int, float]]], list[Re
             for row in csv.DictReader(handle):
                 step = row.get("step")
                 for name, value in row.items():
-                    if name == "step" or not value or "reward" not in name or step in (None, ""):
+                    if not value or step in (None, "") or not _is_reward_series(name):
                         continue
                     try:
                         number = float(value)
@@ -211,6 +211,11 @@ def _read_run(folder: Path) -> tuple[dict[str, list[tuple[int, float]]], list[Re
     if not series and not samples:
         raise ReportError(f"{folder}: no metrics.csv and no rollout_samples below it (not a training run folder)")
     return {k: sorted(v) for k, v in series.items()}, samples
+
+
+def _is_reward_series(name: str) -> bool:
+    """Reward values (``rollout/reward_mean``, ``reward/...``), not the time spent computing them."""
+    return "reward" in name and "seconds" not in name
 
 
 def _critique_from_text(text: object, domain: str) -> tuple[list[dict[str, Any]] | None, str | None]:
@@ -294,6 +299,7 @@ def _reward_plot(series: dict[str, list[tuple[int, float]]], assets: Path, html_
         steps, values = zip(*points, strict=True)
         ax.plot(steps, values, marker="o" if len(points) < 30 else None, label=name)
     ax.set_xlabel("step")
+    ax.xaxis.get_major_locator().set_params(integer=True)
     ax.set_ylabel("reward")
     ax.set_title("Reward over steps")
     ax.legend(fontsize=8)

@@ -56,9 +56,8 @@ def run_dir(tmp_path: Path) -> Path:
     folder = tmp_path / "run"
     logs = folder / "csv" / "version_0"
     logs.mkdir(parents=True)
-    rows = ["step,train/loss,rollout/reward_mean,epoch"] + [
-        f"{s},{1 / (s + 1):.3f},{0.2 + 0.1 * s:.3f},0" for s in range(6)
-    ]
+    rows = ["step,train/loss,rollout/reward_mean,rollout/seconds_reward,epoch"]
+    rows += [f"{s},{1 / (s + 1):.3f},{0.2 + 0.1 * s:.3f},0.5,0" for s in range(6)]
     (logs / "metrics.csv").write_text("\n".join(rows) + "\n")
     dump = folder / "csv" / "version_0" / "rollout_samples" / "step000003-rank0"
     dump.mkdir(parents=True)
@@ -111,7 +110,7 @@ def test_report_links_existing_images_and_escapes_untrusted_text(tmp_path, evalu
     assert "<script>" not in page and "&lt;script&gt;" in page
     assert "did not render: syntax: not well-formed" in page and "did not render: syntax" in page
     assert "bar 2" in page and "severe" in page and "x axis" in page  # critiques from both sources
-    assert "rollout/reward_mean" in page and "train/loss" not in page
+    assert "rollout/reward_mean" in page and "train/loss" not in page and "seconds_reward" not in page
 
 
 def test_bad_inputs_are_refused_with_a_reason(tmp_path, evaluation_dir) -> None:

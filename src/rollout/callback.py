@@ -37,7 +37,7 @@ import time
 from collections import Counter
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -87,6 +87,8 @@ class RolloutCallback(Callback):
         sampling: policy sampling settings; ``max_new_tokens`` is the completion budget.
         streaming: score chunks while later chunks generate (off: generate everything, then score).
         stream_chunk_prompts: prompts per generation chunk when streaming.
+        score_workers: chunks scored at once (render of one chunk overlaps the judge call of another; a served
+            judge answers several requests at once).
         weight_sync: how new weights reach the engine (``module`` / ``adapter`` / ``state_dict``).
         sync_dir: where ``adapter`` sync writes adapters; default ``<log_dir>/policy_sync``.
         engine_batch_size: rows per ``generate`` call of the default ``HFEngine``.
@@ -104,6 +106,7 @@ class RolloutCallback(Callback):
         sampling: SamplingSettings | None = None,
         streaming: bool = True,
         stream_chunk_prompts: int = 1,
+        score_workers: int = 2,
         weight_sync: WeightSync = "module",
         sync_dir: str | None = None,
         engine_batch_size: int = 16,
@@ -112,6 +115,8 @@ class RolloutCallback(Callback):
     ) -> None:
         if n < 2:
             raise ValueError(f"n: group-relative advantages need >= 2 rollouts per prompt, got {n}")
+        if score_workers < 1:
+            raise ValueError(f"score_workers: must be >= 1, got {score_workers}")
         if stream_chunk_prompts < 1:
             raise ValueError(f"stream_chunk_prompts: must be >= 1, got {stream_chunk_prompts}")
         if weight_sync not in ("module", "adapter", "state_dict"):
@@ -123,6 +128,7 @@ class RolloutCallback(Callback):
         self.sampling = sampling or SamplingSettings(temperature=1.0, max_new_tokens=1024)
         self.streaming = streaming
         self.stream_chunk_prompts = stream_chunk_prompts
+        self.score_workers = score_workers
         self.weight_sync: WeightSync = weight_sync
         self.sync_dir = sync_dir
         self.engine_batch_size = engine_batch_size
@@ -131,6 +137,8 @@ class RolloutCallback(Callback):
         self._scorer: ThreadPoolExecutor | None = None
         self._train_started_at: float | None = None
         self._last_groups: list[ScoredGroup] = []
+        self._rank = 0
+        self._generate_calls = 0  # seeds every generate call differently (checkpointed: a resumed run continues)
         self.phase_seconds: dict[str, float] = {}  # the last step's, for benchmarks and tests
 
     # -- lifecycle ---------------------------------------------------------------------------------------------------
@@ -141,7 +149,8 @@ class RolloutCallback(Callback):
             from src.rollout.hf_engine import HFEngine
 
             self.engine = HFEngine(_policy(pl_module), pl_module.processor, max_batch_size=self.engine_batch_size)
-        self._scorer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rollout-score")
+        self._rank = trainer.global_rank
+        self._scorer = ThreadPoolExecutor(max_workers=self.score_workers, thread_name_prefix="rollout-score")
         # A fresh run pushes its starting weights; a resumed one the checkpoint's, before anything is generated.
         self._push_weights(trainer, pl_module)
 
@@ -204,7 +213,7 @@ class RolloutCallback(Callback):
         size = self.stream_chunk_prompts if self.streaming else len(records)
         chunks = [list(range(i, min(i + size, len(records)))) for i in range(0, len(records), size)]
         if self._scorer is None:
-            self._scorer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rollout-score")
+            self._scorer = ThreadPoolExecutor(max_workers=self.score_workers, thread_name_prefix="rollout-score")
         futures: list[Future[tuple[list[ScoredGroup], ChunkTiming]]] = []
         generate_s = 0.0
         policy = _policy(pl_module) if pl_module is not None and self.weight_sync == "module" else None
@@ -214,7 +223,7 @@ class RolloutCallback(Callback):
                 policy.eval()  # no LoRA dropout and no checkpointing while sampling
             for chunk in chunks:
                 start = time.perf_counter()
-                completions = engine.generate([requests[i] for i in chunk], self.n, self.sampling)
+                completions = engine.generate([requests[i] for i in chunk], self.n, self._next_sampling())
                 generate_s += time.perf_counter() - start
                 futures.append(self._scorer.submit(self._score, [records[i] for i in chunk], completions))
         finally:
@@ -231,6 +240,23 @@ class RolloutCallback(Callback):
             "wait": wait_s,
         }
         return groups, timing
+
+    def _next_sampling(self) -> SamplingSettings:
+        """The sampling settings with a seed of its own for this call and rank.
+
+        Without one, an in-process engine that forks the RNG around each call would start every call from the same
+        state and draw the same noise every step; a server would be left unseeded (not reproducible).
+        """
+        base = self.sampling.seed if self.sampling.seed is not None else 0
+        seed = (base + 1_000_003 * self._rank + 7_919 * self._generate_calls) % 2**31
+        self._generate_calls += 1
+        return replace(self.sampling, seed=seed)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"generate_calls": self._generate_calls}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self._generate_calls = int(state_dict.get("generate_calls", 0))
 
     def _score(
         self, records: list[dict[str, Any]], completions: list[list[Completion]]
@@ -310,8 +336,17 @@ class RolloutCallback(Callback):
                 if logprobs is not None and len(logprobs) >= len(ids):
                     engine_lp[prompt_len:] = torch.tensor(logprobs[: len(ids)], dtype=torch.float)
                 engine_rows.append(engine_lp)
-        padded = pad_token_batch(rows, pad_id_of(processor), side="right", with_labels=True)
+        pad_id = pad_id_of(processor)
+        padded = pad_token_batch(rows, pad_id, side="right", with_labels=True)
         labels = padded.pop("labels")  # [groups*n, seq]
+        # A sampled vision marker (<|image_pad|>, <|vision_start|>, ...) would be read as an image slot by the forward
+        # (Qwen3-VL counts image tokens by id and finds images by <|vision_start|>), which fails or shifts positions.
+        # As an input it becomes padding; as a label it stays, so emitting it is still scored and can be unlearned.
+        markers = _vision_marker_ids(_policy(pl_module))
+        if markers:
+            in_completion = labels != -100  # [groups*n, seq]
+            is_marker = torch.isin(padded["input_ids"], torch.tensor(markers)) & in_completion
+            padded["input_ids"] = padded["input_ids"].masked_fill(is_marker, pad_id)
         longest = labels.shape[1]
         engine_logprobs = torch.full((len(rows), longest), float("nan"))  # [groups*n, seq]
         for i, row in enumerate(engine_rows):
@@ -438,6 +473,13 @@ def _full_parameters(trainer: L.Trainer) -> AbstractContextManager[Any]:
     return FullyShardedDataParallel.summon_full_params(
         trainer.strategy.model, writeback=False, rank0_only=True, offload_to_cpu=True
     )
+
+
+def _vision_marker_ids(model: Any) -> list[int]:
+    """Token ids the VLM's forward treats as image/video structure (Qwen2/2.5/3-VL config names)."""
+    config = getattr(model, "config", None)
+    names = ("image_token_id", "video_token_id", "vision_start_token_id", "vision_end_token_id")
+    return [int(v) for v in (getattr(config, name, None) for name in names) if v is not None]
 
 
 def _policy(pl_module: L.LightningModule | None) -> Any:

@@ -143,6 +143,24 @@ def test_completions_without_token_ids_are_retokenized(policy: GRPOModule, rende
     assert torch.isnan(batch["engine_logprobs"]).all()
 
 
+def test_sampled_vision_markers_do_not_break_the_forward(policy: GRPOModule, render_pool: RenderPool) -> None:
+    """A policy can sample <|image_pad|> or <|vision_start|>: the training forward must not read them as images."""
+    from src.rollout.callback import ScoredGroup
+
+    config = policy.vlm.config
+    marker_ids = [config.image_token_id, config.vision_start_token_id]
+    callback = RolloutCallback(reward=GroupRecordingReward(), render_pool=render_pool, engine=None, n=2)
+    completions = [Completion("x", "length", token_ids=[5, marker_ids[0], 7, marker_ids[1]]), Completion("y", "stop")]
+    group = ScoredGroup(records(1)[0], completions, [], [1.0, 0.0], [None, None])
+    batch = callback.build_rollout_batch([group], policy)
+    labels, input_ids = batch["labels"][0], batch["model_inputs"]["input_ids"][0]
+    assert labels[labels != -100].tolist() == [5, *marker_ids[:1], 7, marker_ids[1]]  # still scored as sampled
+    assert not torch.isin(input_ids[labels != -100], torch.tensor(marker_ids)).any()
+    with torch.no_grad():
+        logprobs, _, mask = completion_logprobs(policy.vlm, batch["model_inputs"], batch["labels"])
+    assert torch.isfinite(logprobs[mask]).all()
+
+
 def test_streaming_scores_while_generating_and_keeps_groups_whole(policy: GRPOModule, render_pool: RenderPool) -> None:
     engine = TimedEngine(HFEngine(policy.vlm.eval(), policy.processor))
     reward = GroupRecordingReward(sleep_s=0.2)
@@ -151,8 +169,8 @@ def test_streaming_scores_while_generating_and_keeps_groups_whole(policy: GRPOMo
     )
     groups, _ = callback.rollout(records(3), policy)
     assert [g.record["id"] for g in groups] == ["p0", "p1", "p2"]
-    # each reward call holds whole groups (both rollouts of a prompt), one chunk at a time
-    assert reward.calls == [["p0", "p0"], ["p1", "p1"], ["p2", "p2"]]
+    # each reward call holds whole groups (both rollouts of a prompt), one chunk at a time (two scored at once)
+    assert sorted(reward.calls) == [["p0", "p0"], ["p1", "p1"], ["p2", "p2"]]
     # the first chunk was being scored before the last chunk finished generating
     assert reward.started[0] < engine.ends[-1]
 
@@ -276,6 +294,25 @@ def test_two_processes_generate_their_own_whole_groups(tiny_model_dir: Path, pai
     for group in per_group.values():
         assert len(group) == 4 and len({r["rank"] for r in group}) == 1  # n = 4, all on one rank
     assert {r["weights_version"] for r in rows if r["step"] == 1} == {1}
+
+
+def test_every_generate_call_gets_its_own_seed(policy: GRPOModule, render_pool: RenderPool) -> None:
+    """Same prompt, two steps: different samples (an engine that forks the RNG per call would otherwise repeat its
+    noise every step), yet a callback restored from the first one's state draws the same ones again (resume)."""
+    engine = HFEngine(policy.vlm.eval(), policy.processor)
+    callback = RolloutCallback(
+        reward=GroupRecordingReward(), render_pool=render_pool, engine=engine, n=2, sampling=SAMPLING
+    )
+    state = callback.state_dict()
+    first, _ = callback.rollout(records(1), policy)
+    second, _ = callback.rollout(records(1), policy)
+    assert [c.token_ids for c in first[0].completions] != [c.token_ids for c in second[0].completions]
+    resumed = RolloutCallback(
+        reward=GroupRecordingReward(), render_pool=render_pool, engine=engine, n=2, sampling=SAMPLING
+    )
+    resumed.load_state_dict(state)
+    again, _ = resumed.rollout(records(1), policy)
+    assert [c.token_ids for c in again[0].completions] == [c.token_ids for c in first[0].completions]
 
 
 def test_bad_arguments_are_refused(render_pool: RenderPool) -> None:

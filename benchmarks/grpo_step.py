@@ -1,0 +1,170 @@
+"""Seconds per phase of one GRPO step on the debug setup, and how much of the step waits on rendering + judging with
+completions streamed to the scorer (``streaming: true``) against scoring after all generation (the baseline), in the
+same run.
+
+    python benchmarks/grpo_step.py                     # CPU: tiny policy + tiny in-process judge + real render pool
+    python benchmarks/grpo_step.py --steps 6 --prompts 8
+
+Setup (all real components): a tiny Qwen3-VL policy with LoRA, first taught by a few SFT steps to answer the SVG
+prompt with a small SVG document that it sometimes closes and sometimes leaves unclosed (a random policy writes noise
+that never renders, so nothing would reach the judge); the tiny random Qwen3-VL as an in-process Visual-ERM judge
+(``HFEngine``) with its critique budget capped by ``--judge-tokens``; the sandboxed render pool; ``RolloutCallback``
+and ``GRPOModule`` exactly as a training step runs them (rollout, batch building, loss + backward + AdamW, weight
+push). The two modes alternate step by step so that load from other processes hits both alike.
+
+"wait" is the time between the last generation finishing and the last score arriving: the part of the rollout that
+streaming exists to hide. Target: wait <= 10% of the step with streaming on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+from PIL import Image, ImageDraw
+
+from src.data.collate import answer_suffix, encode_answer, encode_prompt, pad_id_of, pad_token_batch, training_sample
+from src.data.vision_to_code_datamodule import build_policy_messages
+from src.models.loading import LoraSettings, VLMLoader, load_vlm, load_vlm_processor
+from src.models.prompt_profiles import builtin_profile
+from src.models.tiny import build_tiny_qwen3_vl
+from src.render.pool import RenderPool
+from src.reward.judge import VisualERMJudge
+from src.reward.reward import RewardConfig
+from src.rollout.callback import RolloutCallback
+from src.rollout.engine import SamplingSettings, WeightUpdate
+from src.rollout.hf_engine import HFEngine
+from src.stages.grpo import GRPOModule
+from src.stages.reward_sft import answer_token_loss
+
+SVG_ANSWERS = (
+    '<svg width="64" height="64"><rect width="40" height="30"/></svg>',
+    '<svg width="64" height="64"><rect width="40" height="30"/>',
+)
+
+
+def teach_svg_policy(tiny_dir: Path, out: Path, steps: int) -> Path:
+    """SFT the tiny model on the two SVG answers so its rollouts render about half the time."""
+    torch.manual_seed(0)
+    model, processor = load_vlm(VLMLoader(str(tiny_dir), dtype="float32", attn_implementation="sdpa"))
+    model.train()
+    image = Image.new("RGB", (64, 64), "white")
+    prompt = encode_prompt(processor, build_policy_messages("svg", image), [image])
+    suffix = answer_suffix(processor)
+    rows = [training_sample(prompt, encode_answer(processor, a, suffix), 512, "svg") for a in SVG_ANSWERS]
+    batch = pad_token_batch(rows, pad_id_of(processor), side="right", with_labels=True)
+    labels = batch.pop("labels")
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    for _ in range(steps):
+        answer_token_loss(model, batch, labels).backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    model.save_pretrained(out)
+    processor.save_pretrained(out)
+    return out
+
+
+def reference_records(k: int) -> list[dict]:
+    records = []
+    for i in range(k):
+        image = Image.new("RGB", (96, 80), "white")
+        ImageDraw.Draw(image).rectangle([8, 8 + i * 3, 60, 50], fill=(40 * i % 255, 90, 200))
+        records.append(
+            {"id": f"ref{i}", "domain": "svg", "image": image, "messages": build_policy_messages("svg", image)}
+        )
+    return records
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--steps", type=int, default=4, help="measured steps per mode (after one warm-up step each)")
+    parser.add_argument("--prompts", type=int, default=4, help="prompts per step")
+    parser.add_argument("--n", type=int, default=4, help="rollouts per prompt")
+    parser.add_argument("--max-new-tokens", type=int, default=32, help="policy completion budget")
+    parser.add_argument("--judge-tokens", type=int, default=48, help="critique budget of the tiny judge")
+    parser.add_argument("--render-workers", type=int, default=2)
+    parser.add_argument("--sft-steps", type=int, default=50)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="grpo-bench-") as tmp:
+        root = Path(tmp)
+        tiny = build_tiny_qwen3_vl(root / "tiny", seed=0)
+        policy_dir = teach_svg_policy(tiny, root / "policy", args.sft_steps)
+        module = GRPOModule(
+            VLMLoader(
+                str(policy_dir), dtype="float32", attn_implementation="sdpa", lora=LoraSettings(r=8, dropout=0.0)
+            ),
+            lr=1e-3,
+            max_completion_tokens=args.max_new_tokens,
+        )
+        module.processor = load_vlm_processor(module.loader)
+        module.configure_model()
+        optimizer = torch.optim.AdamW([p for p in module.vlm.parameters() if p.requires_grad], lr=1e-3)
+        profile = builtin_profile()
+        judge = VisualERMJudge(
+            engine=HFEngine.from_pretrained(tiny),
+            profile=replace(profile, sampling=replace(profile.sampling, max_new_tokens=args.judge_tokens)),
+            reward=RewardConfig(normalization="fixed"),
+            retries=0,
+        )
+        engine = HFEngine(module.vlm, module.processor)
+        records = reference_records(args.prompts)
+        sampling = SamplingSettings(temperature=1.0, max_new_tokens=args.max_new_tokens)
+        figures: dict[bool, list[dict[str, float]]] = {False: [], True: []}
+        version = 0
+        with RenderPool(workers=args.render_workers, timeout_s=10) as pool:
+            callbacks = {
+                streaming: RolloutCallback(
+                    reward=judge, render_pool=pool, engine=engine, n=args.n, sampling=sampling, streaming=streaming
+                )
+                for streaming in (False, True)
+            }
+            for step in range(args.steps + 1):
+                for streaming in (False, True):
+                    callback = callbacks[streaming]
+                    start = time.perf_counter()
+                    groups, timing = callback.rollout(records, module)
+                    batch = callback.build_rollout_batch(groups, module)
+                    train_start = time.perf_counter()
+                    loss, _ = module.rollout_loss(batch)
+                    loss.backward()
+                    optimizer.step()
+                    optimizer.zero_grad()
+                    sync_start = time.perf_counter()
+                    version += 1
+                    engine.update_weights(WeightUpdate(version=version, module=module.vlm))
+                    end = time.perf_counter()
+                    rendered = sum(r.ok for g in groups for r in g.renders)
+                    row = {
+                        **timing,
+                        "build": train_start - start - sum(timing[k] for k in ("generate", "wait")),
+                        "train": sync_start - train_start,
+                        "sync": end - sync_start,
+                        "step": end - start,
+                        "rendered": rendered / (args.prompts * args.n),
+                    }
+                    if step > 0:  # the first step of each mode warms caches and the browser-free workers
+                        figures[streaming].append(row)
+
+    print(
+        f"one GRPO step, debug setup: {args.prompts} prompts x {args.n} rollouts, policy <= {args.max_new_tokens} "
+        f"tokens, judge <= {args.judge_tokens} tokens, {args.render_workers} render workers; median of {args.steps}"
+    )
+    phases = ("generate", "render", "reward", "wait", "build", "train", "sync", "step")
+    print(f"{'mode':<22}" + "".join(f"{p:>10}" for p in phases) + f"{'wait/step':>11}{'rendered':>10}")
+    for streaming, name in ((False, "score after generation"), (True, "streaming")):
+        rows = figures[streaming]
+        medians = {p: statistics.median(r[p] for r in rows) for p in phases}
+        wait_share = statistics.median(r["wait"] / r["step"] for r in rows)
+        rendered = statistics.mean(r["rendered"] for r in rows)
+        print(f"{name:<22}" + "".join(f"{medians[p]:>9.2f}s" for p in phases) + f"{wait_share:>10.1%}{rendered:>10.0%}")
+    print("render/reward run in the scoring thread: with streaming they overlap generate; 'wait' is what is left.")
+
+
+if __name__ == "__main__":
+    main()

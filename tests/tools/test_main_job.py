@@ -1,0 +1,131 @@
+"""tools/main_job.py: the whole story end to end on the tiny model (slow), and its step bookkeeping (fast)."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def load_tool() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("main_job", ROOT / "tools" / "main_job.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["main_job"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+main_job = load_tool()
+
+
+def recording_steps(calls: list[str], fail: str | None = None) -> dict:
+    """Steps that record that they ran and write an output file; ``fail`` raises inside that step."""
+
+    def make(name: str):
+        def step(job):
+            calls.append(name)
+            if name == fail:
+                raise ValueError("the disk is on fire")
+            out = job.dir(name) / "out.txt"
+            out.write_text(name)
+            return out
+
+        step.__doc__ = f"Step {name}."
+        return step
+
+    return {name: make(name) for name in ("a", "b", "c")}
+
+
+def test_done_steps_are_skipped_and_force_reruns_from_that_step(tmp_path: Path) -> None:
+    job = main_job.MainJob(root=tmp_path / "run")
+    calls: list[str] = []
+    assert main_job.run(job, steps=recording_steps(calls)) == tmp_path / "run" / "c" / "out.txt"
+    assert calls == ["a", "b", "c"]
+    calls.clear()
+    assert main_job.run(job, steps=recording_steps(calls)) == tmp_path / "run" / "c" / "out.txt"
+    assert calls == []
+    main_job.run(job, force="b", steps=recording_steps(calls))
+    assert calls == ["b", "c"]
+    calls.clear()
+    main_job.run(job, force="all", steps=recording_steps(calls))
+    assert calls == ["a", "b", "c"]
+
+
+def test_a_failing_step_is_named_and_the_job_resumes_there(tmp_path: Path) -> None:
+    job = main_job.MainJob(root=tmp_path / "run")
+    calls: list[str] = []
+    with pytest.raises(main_job.StepError, match="failed at step 'b': ValueError: the disk is on fire") as caught:
+        main_job.run(job, steps=recording_steps(calls, fail="b"))
+    assert caught.value.step == "b" and calls == ["a", "b"]
+    assert not main_job.done_marker(job, "b").exists()  # a failed step is not marked done
+    calls.clear()
+    main_job.run(job, steps=recording_steps(calls))
+    assert calls == ["b", "c"]  # the rerun continues at the failed step
+
+
+def test_unknown_forced_step_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(main_job.StepError, match="no such step"):
+        main_job.run(main_job.MainJob(root=tmp_path), force="nope", steps=recording_steps([]))
+
+
+def test_a_failing_tool_names_the_step_and_the_tools_reason(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """The real report step on a root with nothing in it: the report tool refuses, the job says which step and why."""
+    job = main_job.MainJob(root=tmp_path / "run")
+    steps = {"report": main_job.STEP_FUNCTIONS["report"]}
+    with pytest.raises(main_job.StepError) as caught:
+        main_job.run(job, steps=steps)
+    message = str(caught.value)
+    assert message.startswith("main job failed at step 'report': report.py exited with status 2")
+    assert "eval" in message  # the tool's own one-line reason travels into the message
+    assert not main_job.done_marker(job, "report").exists()
+
+
+def test_cli_exits_1_with_the_step_named(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """Every step but the report marked done with nothing behind it: the report step fails, the CLI says so."""
+    job = main_job.MainJob(root=tmp_path / "run")
+    for step in main_job.STEPS[:-1]:
+        job.dir(step).mkdir(parents=True)
+        main_job.done_marker(job, step).write_text(json.dumps({"output": str(job.dir(step))}))
+    assert main_job.main(["--root", str(job.root), "--no-progress"]) == 1
+    captured = capsys.readouterr()
+    assert "main job failed at step 'report'" in captured.err
+    assert captured.out.count("skipped") == len(main_job.STEPS) - 1
+
+
+@pytest.mark.slow
+def test_main_job_end_to_end_on_the_tiny_model(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    root = tmp_path / "main"
+    assert main_job.main(["--root", str(root), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    report = root / "report" / "index.html"
+    assert f"report: {report.resolve()}" in out
+    assert report.stat().st_size > 1000 and "<img" in report.read_text()
+    for step in main_job.STEPS:
+        assert main_job.done_marker(main_job.MainJob(root=root), step).exists(), step
+
+    # the critic learned its training pairs: loss down, and its greedy critiques parse
+    rows = list(csv.DictReader((root / "critic" / "csv" / "metrics.csv").open()))
+    losses = [float(r["train/loss"]) for r in rows if r.get("train/loss")]
+    assert losses[-1] < 0.5 * losses[0]
+    # every training stage wrote TensorBoard events next to the CSV the report reads
+    for step in ("critic", "grpo"):
+        assert list((root / step / "tensorboard").glob("events.out.tfevents.*")), step
+        assert (root / step / "csv" / "metrics.csv").exists(), step
+    bench = json.loads((root / "bench" / "summary.json").read_text())
+    assert bench["overall"]["pairs"] >= 1
+    assert (root / "bench" / "predictions.json").exists()
+    assert json.loads((root / "probes" / "probes.json").read_text())
+    assert (root / "refine" / "summary.json").exists()
+    assert (root / "eval" / "summary.json").exists()
+
+    # a rerun skips every finished step
+    assert main_job.main(["--root", str(root), "--no-progress"]) == 0
+    assert capsys.readouterr().out.count("skipped") == len(main_job.STEPS)

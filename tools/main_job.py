@@ -1,0 +1,406 @@
+"""The main job: the whole Visual-ERM story in one command, each step in its own folder under ``--root``.
+
+    python tools/main_job.py                       # tiny random Qwen3-VL on the CPU, minutes (what `make demo` runs)
+    python tools/main_job.py --root runs/main --force critic    # redo one step (and so everything after it)
+
+Steps, in order (``<root>/<step>/``):
+
+1. ``model``  — the tiny random-weight Qwen3-VL (skipped when ``--base-model`` names a real checkpoint);
+2. ``data``   — labelled (reference, candidate) pairs from ``tools/synthesize.py``, plus ``critic_train.jsonl``: the
+   few train pairs the critic learns (a handful, so a CPU memorizes them in minutes);
+3. ``critic`` — reward-model SFT through the real LightningCLI (``configs/reward_sft/tiny_overfit.yaml`` by default),
+   then the adapter merged into a plain checkpoint (``critic/merged``) every later step loads as the judge;
+4. ``bench``  — the judge benchmark (F1h, F1s, Sc) of the trained critic on the synthesized bench split
+   (``tools/bench_judge.py``); 5. ``probes`` — reward-hacking probes with it (``tools/probe_rewards.py``);
+6. ``grpo``   — a few GRPO steps with the trained critic as the reward (``configs/grpo/debug.yaml`` by default),
+   adapter merged into ``grpo/merged``; 7. ``eval`` — the policy evaluated (``tools/eval_policy.py``);
+8. ``refine`` — reflection & revision: the policy revises given the critic's critiques (``tools/refine.py``);
+9. ``report`` — the static HTML report (``tools/report.py``), whose path is printed at the end.
+
+A step whose outputs exist is skipped, so a rerun after a failure (or a kill) continues where it stopped; ``--force
+STEP`` reruns that step and every step after it (``--force all``: everything). A failing step stops the job with
+``main job failed at step '<step>': <reason>``. Training runs in this process through ``src.cli.main`` (the same
+parser as ``python -m src fit``); tools with their own process model (render pools, progress bars) run as
+subprocesses of this interpreter. Every training step logs to TensorBoard (``tensorboard --logdir <root>``) and to
+CSV (``<step>/csv/metrics.csv``, which the report reads).
+
+With a tiny model the numbers mean nothing except that the critic learned its training pairs (its ``csv`` metrics):
+this job shows that every stage connects. The same job runs 8B configs on a GPU; see the README.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # running as a script from a checkout, before `pip install -e .`
+    sys.path.insert(0, str(ROOT))
+
+STEPS = ("model", "data", "critic", "bench", "probes", "grpo", "eval", "refine", "report")
+TINY_JUDGE_ENGINE = "src.stages.grpo.tiny_judge_engine"
+
+
+class StepError(RuntimeError):
+    """A step could not finish; the message names the step and the reason."""
+
+    def __init__(self, step: str, reason: str) -> None:
+        super().__init__(f"main job failed at step '{step}': {reason}")
+        self.step, self.reason = step, reason
+
+
+@dataclass
+class MainJob:
+    """Where every step reads and writes, and the settings the steps share."""
+
+    root: Path
+    critic_config: Path = ROOT / "configs" / "reward_sft" / "tiny_overfit.yaml"
+    grpo_config: Path = ROOT / "configs" / "grpo" / "debug.yaml"
+    base_model: str | None = None  # None: the tiny random Qwen3-VL built in <root>/model
+    critic_model: str | None = None  # a finished critic (e.g. internlm/Visual-ERM): the critic step only links it
+    pairs_per_domain: int = 20  # 5 % of references go to the bench split: 20 a domain leaves a few bench pairs
+    critic_pairs_per_domain: int = 2  # the tiny critic memorizes these (tiny_overfit's 6 pairs)
+    probe_references: int = 1
+    eval_prompts: int = 3
+    refine_tasks: int = 2
+    refine_rounds: int = 2
+    max_new_tokens: int = 64  # policy answers in eval/refine: the tiny policy writes noise, so keep it short
+    judge_max_new_tokens: int = 320  # the longest tiny critique is ~160 tokens
+    workers: int = 2
+    progress: bool = True
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    def dir(self, step: str) -> Path:
+        return self.root / step
+
+    # -- paths later steps read ---------------------------------------------------------------------------------
+    @property
+    def base(self) -> str:
+        return self.base_model or str(self.dir("model") / "tiny-qwen3-vl")
+
+    @property
+    def critic(self) -> str:
+        return self.critic_model or str(self.dir("critic") / "merged")
+
+    @property
+    def policy(self) -> Path:
+        return self.dir("grpo") / "merged"
+
+
+# -- helpers ------------------------------------------------------------------------------------------------------
+def run_tool(job: MainJob, step: str, script: str, *args: str | Path) -> None:
+    """Run ``tools/<script>`` with this interpreter; a non-zero exit is the step's failure, with the tool's last line."""
+    cmd = [sys.executable, str(ROOT / "tools" / script), *map(str, args)]
+    print(f"[{step}] $ {' '.join(cmd[1:])}", flush=True)
+    proc = subprocess.run(cmd, cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    if proc.stderr:
+        sys.stderr.write(proc.stderr)
+    if proc.returncode != 0:
+        last = next((line for line in reversed(proc.stderr.splitlines()) if line.strip()), "no message")
+        raise StepError(step, f"{script} exited with status {proc.returncode}: {last.strip()}")
+
+
+def fit(job: MainJob, step: str, config: dict[str, Any]) -> None:
+    """``python -m src fit`` in process on a YAML this job derived from a stage config (saved in the step folder)."""
+    from src.cli import main as cli_main
+
+    path = job.dir(step) / "job_config.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    print(f"[{step}] $ python -m src fit --config {path}", flush=True)
+    try:
+        cli_main(["fit", "--config", str(path)])
+    except SystemExit as exit_:  # jsonargparse reports a bad config by exiting
+        if exit_.code not in (0, None):
+            raise StepError(
+                step, f"the LightningCLI refused {path} (status {exit_.code}; its message is above)"
+            ) from None
+
+
+def with_loggers(config: dict[str, Any], step_dir: Path, progress: bool) -> dict[str, Any]:
+    """TensorBoard for people and CSV for the report, both in the step folder; the stage's root dir moved there."""
+    trainer = config.setdefault("trainer", {})
+    trainer["default_root_dir"] = str(step_dir)
+    trainer["enable_progress_bar"] = progress
+    trainer["logger"] = [
+        {
+            "class_path": "lightning.pytorch.loggers.TensorBoardLogger",
+            "init_args": {"save_dir": str(step_dir), "name": "tensorboard", "version": ""},
+        },
+        {
+            "class_path": "lightning.pytorch.loggers.CSVLogger",
+            "init_args": {"save_dir": str(step_dir), "name": "csv", "version": ""},
+        },
+    ]
+    return config
+
+
+def judge_yaml(job: MainJob, path: Path) -> Path:
+    """A ``VisualERMJudge`` on the critic in process (greedy, the critic's own budget) for the tools' ``--judge``."""
+    judge = {
+        "class_path": "src.reward.judge.VisualERMJudge",
+        "init_args": {
+            "engine": {"class_path": TINY_JUDGE_ENGINE, "init_args": {"name_or_path": job.critic}},
+            "profile": {"sampling": {"temperature": 0.0, "max_new_tokens": job.judge_max_new_tokens}},
+            "retries": 0,
+        },
+    }
+    path.write_text(yaml.safe_dump(judge, sort_keys=False))
+    return path
+
+
+def merge(step: str, base: str, adapter: Path, out: Path) -> None:
+    from src.models.loading import merge_adapter
+
+    if not (adapter / "adapter_config.json").exists():
+        raise StepError(step, f"training wrote no adapter at {adapter}")
+    merge_adapter(base, adapter, out, dtype="float32")
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+# -- steps --------------------------------------------------------------------------------------------------------
+def step_model(job: MainJob) -> Path:
+    """The tiny random Qwen3-VL every stage starts from (no download)."""
+    from src.models.tiny import build_tiny_qwen3_vl
+
+    out = job.dir("model") / "tiny-qwen3-vl"
+    if job.base_model is None:
+        build_tiny_qwen3_vl(out)
+    return out
+
+
+def step_data(job: MainJob) -> Path:
+    """Synthesized pairs (train / val / bench) and the critic's few training pairs."""
+    out = job.dir("data")
+    run_tool(
+        job, "data", "synthesize.py", "--n", str(job.pairs_per_domain), "--out", out,
+        "--candidates-per-reference", "1", "--workers", str(job.workers), *(() if job.progress else ("--no-progress",)),
+    )  # fmt: skip
+    train = read_jsonl(out / "train.jsonl")
+    picked: list[dict[str, Any]] = []
+    for domain in ("chart", "table", "svg"):
+        picked += [row for row in train if row.get("domain") == domain][: job.critic_pairs_per_domain]
+    if not picked:
+        raise StepError("data", f"{out / 'train.jsonl'} has no pairs")
+    if not read_jsonl(out / "bench.jsonl"):
+        raise StepError("data", f"no bench pairs in {out}: raise --pairs-per-domain (5 % of references are bench)")
+    (out / "critic_train.jsonl").write_text("".join(json.dumps(row) + "\n" for row in picked))
+    return out
+
+
+def step_critic(job: MainJob) -> Path:
+    """Reward-model SFT through the LightningCLI, then one merged checkpoint the judge loads."""
+    out = job.dir("critic")
+    if job.critic_model is not None:  # a released critic: nothing to train
+        (out / "merged.txt").write_text(job.critic_model + "\n")
+        return out
+    config = with_loggers(yaml.safe_load(job.critic_config.read_text()), out, job.progress)
+    init = config["model"]["init_args"]
+    init["loader"]["name_or_path"] = job.base
+    init["adapter_dir"] = str(out / "adapter")
+    data = config["data"]["init_args"]
+    data.update(data_dir=str(job.dir("data")), train_split="critic_train", synthesize_if_missing=0)
+    if data.get("val_split") is not None:
+        data["val_split"] = "critic_train"  # the critic is shown to have learned the pairs it trained on
+    fit(job, "critic", config)
+    merge("critic", job.base, out / "adapter", out / "merged")
+    return out
+
+
+def step_bench(job: MainJob) -> Path:
+    """The critic on the bench split: F1h / F1s / Sc per domain, as the public evaluator aggregates them."""
+    out = job.dir("bench")
+    judge = judge_yaml(job, out / "judge.yaml")
+    data = job.dir("data")
+    run_tool(
+        job, "bench", "bench_judge.py", "--bench", data / "bench.jsonl", "--image-root", data, "--judge", judge,
+        "--out", out, "--batch-size", "4", *(() if job.progress else ("--no-progress",)),
+    )  # fmt: skip
+    return out
+
+
+def step_probes(job: MainJob) -> Path:
+    """How often the critic (and pixel rewards) rank a known-better candidate above a known-worse one."""
+    out = job.dir("probes")
+    run_tool(
+        job, "probes", "probe_rewards.py", "--references", str(job.probe_references), "--domains", "chart", "table",
+        "svg", "--judge-model", job.critic, "--judge-max-new-tokens", str(job.judge_max_new_tokens),
+        "--judge-retries", "0", "--workers", str(job.workers), "--out", out,
+    )  # fmt: skip
+    return out
+
+
+def step_grpo(job: MainJob) -> Path:
+    """A few GRPO steps on the synthesized references with the trained critic as the judge."""
+    out = job.dir("grpo")
+    config = with_loggers(yaml.safe_load(job.grpo_config.read_text()), out, job.progress)
+    init = config["model"]["init_args"]
+    init["loader"]["name_or_path"] = job.base
+    init["adapter_dir"] = str(out / "adapter")
+    config["data"]["init_args"].update(data_dir=str(job.dir("data")), synthesize_if_missing=0)
+    for callback in config["trainer"].get("callbacks") or []:
+        engine = callback.get("init_args", {}).get("reward", {}).get("init_args", {}).get("engine", {})
+        if engine.get("class_path") == TINY_JUDGE_ENGINE:  # an in-process judge: make it the critic just trained
+            engine["init_args"]["name_or_path"] = job.critic
+    fit(job, "grpo", config)
+    merge("grpo", job.base, out / "adapter", job.policy)
+    return out
+
+
+def policy_args(job: MainJob) -> list[str]:
+    return ["--max-new-tokens", str(job.max_new_tokens), "--workers", str(job.workers)] + (
+        [] if job.progress else ["--no-progress"]
+    )
+
+
+def step_eval(job: MainJob) -> Path:
+    """The trained policy scored per domain (execution rate, ChartMimic low-level, TEDS, SSIM) and by the critic."""
+    out = job.dir("eval")
+    judge = judge_yaml(job, job.root / "judge.yaml")
+    run_tool(
+        job, "eval", "eval_policy.py", "--model", job.policy, "--data-dir", job.dir("data"), "--split", "train",
+        "--limit", str(job.eval_prompts), "--judge", judge, "--out", out, *policy_args(job),
+    )  # fmt: skip
+    return out
+
+
+def step_refine(job: MainJob) -> Path:
+    """Reflection & revision: draft, render, critique, revise, for a few references; the best version is kept."""
+    out = job.dir("refine")
+    out.mkdir(parents=True, exist_ok=True)
+    policy = out / "policy.yaml"
+    policy.write_text(yaml.safe_dump({"class_path": TINY_JUDGE_ENGINE, "init_args": {"name_or_path": str(job.policy)}}))
+    run_tool(
+        job, "refine", "refine.py", "--prompts", job.dir("data") / "train.jsonl", "--policy", policy,
+        "--judge", judge_yaml(job, out / "judge.yaml"), "--rounds", str(job.refine_rounds),
+        "--limit", str(job.refine_tasks), "--out", out, *policy_args(job),
+    )  # fmt: skip
+    return out
+
+
+def step_report(job: MainJob) -> Path:
+    """The static HTML report of the policy evaluation, the GRPO run and the probes."""
+    out = job.dir("report") / "index.html"
+    run_tool(
+        job, "report", "report.py", "--eval", job.dir("eval"), "--run", job.dir("grpo"),
+        "--probes", job.dir("probes") / "probes.json", "--out", out, "--title", "Visual-ERM main job",
+    )  # fmt: skip
+    return out
+
+
+# What marks a step done: written last by the step, so a killed step is redone.
+STEP_FUNCTIONS: dict[str, Callable[[MainJob], Path]] = {
+    "model": step_model,
+    "data": step_data,
+    "critic": step_critic,
+    "bench": step_bench,
+    "probes": step_probes,
+    "grpo": step_grpo,
+    "eval": step_eval,
+    "refine": step_refine,
+    "report": step_report,
+}
+
+
+def done_marker(job: MainJob, step: str) -> Path:
+    return job.dir(step) / "DONE.json"
+
+
+def run(job: MainJob, force: str | None = None, steps: dict[str, Callable[[MainJob], Path]] | None = None) -> Path:
+    """Run every step not yet done (``force``: that step and all after it again); the last step's output."""
+    steps = steps if steps is not None else STEP_FUNCTIONS
+    names = list(steps)
+    if force is not None and force != "all" and force not in names:
+        raise StepError(force, f"no such step; steps are {', '.join(names)}")
+    first_forced = 0 if force == "all" else names.index(force) if force is not None else len(names)
+    job.root.mkdir(parents=True, exist_ok=True)
+    result = job.root
+    started = time.perf_counter()
+    for index, name in enumerate(names):
+        marker = done_marker(job, name)
+        if marker.exists() and index < first_forced:
+            print(f"[{name}] done already ({marker.parent}); skipped (--force {name} reruns it)", flush=True)
+            result = Path(json.loads(marker.read_text())["output"])
+            continue
+        marker.unlink(missing_ok=True)
+        job.dir(name).mkdir(parents=True, exist_ok=True)
+        print(f"[{name}] {(steps[name].__doc__ or '').strip().splitlines()[0]}", flush=True)
+        step_started = time.perf_counter()
+        try:
+            result = steps[name](job)
+        except StepError:
+            raise
+        except Exception as error:  # any failure inside a step is reported as that step's
+            raise StepError(name, f"{type(error).__name__}: {error}") from error
+        seconds = time.perf_counter() - step_started
+        marker.write_text(json.dumps({"output": str(result), "seconds": round(seconds, 1)}) + "\n")
+        print(f"[{name}] finished in {seconds:.0f} s -> {result}", flush=True)
+    print(f"main job finished in {time.perf_counter() - started:.0f} s", flush=True)
+    return result
+
+
+def summarize(job: MainJob, report: Path) -> None:
+    """The figures a person looks at first, and where everything is."""
+    bench = job.dir("bench") / "summary.json"
+    if bench.exists():
+        overall = json.loads(bench.read_text()).get("overall", {})
+        print(
+            "judge bench (bench split): "
+            + ", ".join(f"{k} {overall.get(k)}" for k in ("pairs", "f1_hard", "f1_soft", "severity_pearson"))
+        )
+    print(f"TensorBoard: tensorboard --logdir {job.root}")
+    print(f"report: {report.resolve()}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--root", type=Path, default=Path("runs/main"), help="one folder per step below it")
+    parser.add_argument("--force", choices=(*STEPS, "all"), help="rerun this step and every step after it")
+    parser.add_argument("--critic-config", type=Path, default=MainJob.critic_config, help="reward-SFT stage YAML")
+    parser.add_argument("--grpo-config", type=Path, default=MainJob.grpo_config, help="GRPO stage YAML")
+    parser.add_argument("--base-model", help="HF id or directory of the base VLM (default: the tiny random one)")
+    parser.add_argument("--critic-model", help="use this critic (e.g. internlm/Visual-ERM) instead of training one")
+    parser.add_argument("--pairs-per-domain", type=int, default=MainJob.pairs_per_domain)
+    parser.add_argument("--critic-pairs-per-domain", type=int, default=MainJob.critic_pairs_per_domain)
+    parser.add_argument("--workers", type=int, default=MainJob.workers, help="render workers")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars (logs, CI)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    job = MainJob(
+        root=args.root,
+        critic_config=args.critic_config,
+        grpo_config=args.grpo_config,
+        base_model=args.base_model,
+        critic_model=args.critic_model,
+        pairs_per_domain=args.pairs_per_domain,
+        critic_pairs_per_domain=args.critic_pairs_per_domain,
+        workers=args.workers,
+        progress=not args.no_progress,
+    )
+    try:
+        report = run(job, force=args.force)
+    except StepError as error:
+        print(error, file=sys.stderr)
+        return 1
+    summarize(job, report)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -9,8 +9,9 @@ Why these layers (measured on the CI kernel 6.18, running as root):
 - **Identity**: a root pool runs the child as an unprivileged uid/gid (``uid``; one per worker slot) with no
   supplementary groups and no capabilities, so the kernel refuses ``prlimit``, signals, ``setpriority`` and
   ``/proc/<pid>`` access to every process of another uid: the worker, the pool, the trainer. ``PR_SET_DUMPABLE`` is
-  left at 0 by the uid change, so not even the child's own ``/proc/self/mem`` is readable. The uid drop is skipped
-  (and reported) when the interpreter's files are not readable by other users (a venv under ``/root``).
+  left at 0 by the uid change, so not even the child's own ``/proc/self/mem`` is readable. Where the interpreter's
+  files are not readable by other users (pyenv or a venv under ``/root``, as on the CI machine) the child keeps one
+  capability, ``CAP_DAC_READ_SEARCH`` (see ``apply_sandbox``), and the pool logs that.
 - **Files**: Landlock (unprivileged LSM, ABI >= 1) allows reads only beneath Python's prefixes, matplotlib's data
   and cache dirs and the system's shared libraries, fonts and data (``/usr``, ``/etc/fonts``), and writes only
   beneath the per-job scratch dir: ``/etc/passwd`` and ``~/.bashrc`` are unreadable and unwritable. On ABI >= 4

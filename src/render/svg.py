@@ -14,8 +14,11 @@ A job over a budget ends as ``invalid_input`` naming the budget.
 
 Rendering runs in a sandboxed child of the worker's clean template (``zygote.py``), under the same address-space
 cap, CPU limit and wall-clock kill as a chart: a file that hangs cairo inside C (huge path data, deep nesting, a
-huge filter surface) is killed at ``timeout_s`` and the worker is untouched. Measured: the fork costs ~2-4 ms
-against a ~2 ms render, which the pool's prefork hides (``zygote.py``).
+huge filter surface) is killed at ``timeout_s`` and the worker is untouched. That isolation has a price, measured
+as CPU per job over 80 seed SVGs on the 2-core CI machine: 4.5 ms rendering in the worker (before), 19.6 ms now
+(fork and sandbox set-up ~4 ms in the child and ~5 ms in the template, the render ~6 ms in a fresh child against
+~3 ms in a warm process, PNG encoding ~4 ms in the worker). Reusing one child for several SVG jobs would win most of
+it back, but that child would hold earlier jobs' sources; every job gets a fresh one instead.
 """
 
 from __future__ import annotations

@@ -125,6 +125,12 @@ def pair_shards(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def handful_pair_shards(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Six training pairs (two per domain, each with its own images) for runs that must learn them by heart."""
+    return write_pair_shards(tmp_path_factory.mktemp("handful-pair-shards"), pairs_per_domain=2)
+
+
+@pytest.fixture(scope="session")
 def tiny_processor(tiny_model_dir: Path) -> Any:
     from src.models.processor import load_processor
 

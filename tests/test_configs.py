@@ -83,3 +83,13 @@ def test_gpu_config_trains_on_the_tiny_model(
     assert torch.isfinite(cli.trainer.callback_metrics["train/loss"])
     assert "val/parse_rate" in cli.trainer.callback_metrics
     assert not any(workdir.iterdir()), "a fast_dev_run must not write into the working directory"
+
+
+def test_lora_to_full_fine_tuning_is_one_flag() -> None:
+    """jsonargparse cannot set a nested dataclass field to null (`--model.init_args.loader.lora null` fails inside
+    it); merging `{"lora": null}` into the loader can, and keeps every other loader setting of the YAML."""
+    config = Path(__file__).parents[1] / "configs" / "reward_sft" / "tiny_overfit.yaml"
+    lora = ParseOnlyCLI(args=["--config", str(config)], run=False).model.loader
+    full = ParseOnlyCLI(args=["--config", str(config), "--model.init_args.loader", '{"lora": null}'], run=False)
+    assert lora.lora is not None and full.model.loader.lora is None
+    assert {**vars(full.model.loader), "lora": lora.lora} == vars(lora)

@@ -179,6 +179,9 @@ class RewardModelDataModule(LightningDataModule):
             file and line and skipped, or raises.
         synthesize_if_missing: when ``data_dir`` holds no ``<train_split>.jsonl``, synthesize this many pairs per
             domain into it first (the debug config uses a few); 0 to require existing data.
+        synthesize_candidates_per_reference: candidates sharing one reference image in that synthesized set (see
+            ``src.data.synthesis``); 1 gives every pair its own reference, which a handful-of-pairs run needs to
+            tell its pairs apart.
         bucket_batches: batches per length-sorting window (see ``src.data.sampling``).
         max_val_pairs: cap on validation pairs for the loss; ``None`` for all.
         val_generate_pairs: validation pairs whose critiques are generated and scored (parse rate, F1, severity
@@ -205,6 +208,7 @@ class RewardModelDataModule(LightningDataModule):
         max_image_side: int = 1024,
         on_corrupt: Literal["skip", "raise"] = "skip",
         synthesize_if_missing: int = 0,
+        synthesize_candidates_per_reference: int = 4,
         bucket_batches: int = 50,
         max_val_pairs: int | None = None,
         val_generate_pairs: int = 8,
@@ -234,6 +238,7 @@ class RewardModelDataModule(LightningDataModule):
         self.max_image_side = max_image_side
         self.on_corrupt = on_corrupt
         self.synthesize_if_missing = synthesize_if_missing
+        self.synthesize_candidates_per_reference = synthesize_candidates_per_reference
         self.bucket_batches = bucket_batches
         self.max_val_pairs = max_val_pairs
         self.val_generate_pairs = val_generate_pairs
@@ -259,7 +264,12 @@ class RewardModelDataModule(LightningDataModule):
             return
         from src.data.synthesis import SynthesisConfig, synthesize
 
-        config = SynthesisConfig(n_per_domain=self.synthesize_if_missing, seed=self.seed, workers=os.cpu_count() or 1)
+        config = SynthesisConfig(
+            n_per_domain=self.synthesize_if_missing,
+            seed=self.seed,
+            workers=os.cpu_count() or 1,
+            candidates_per_reference=self.synthesize_candidates_per_reference,
+        )
         synthesize(self.data_dir, config, progress=False)
 
     def setup(self, stage: str | None = None) -> None:

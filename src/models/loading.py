@@ -52,6 +52,10 @@ class LoraSettings:
         dropout: dropout on the adapter input.
         target_modules: regex full-matched against module names; default: every language-model projection.
         train_vision: also put adapters on the vision tower's attention and MLP linears.
+        modules_to_save: modules trained in full next to the adapters and saved with them (peft's option, matched
+            by name suffix, e.g. ``[lm_head, embed_tokens]``). A pretrained model does not need it; a random tiny
+            model does: its frozen random embeddings and head leave low-rank adapters almost nothing to steer
+            (measured: LoRA r=64 alone moved the loss 7.77 → 6.6 in 300 steps).
     """
 
     r: int = 16
@@ -59,6 +63,7 @@ class LoraSettings:
     dropout: float = 0.05
     target_modules: str = LANGUAGE_LORA_TARGETS
     train_vision: bool = False
+    modules_to_save: list[str] | None = None
 
     def __post_init__(self) -> None:
         if self.r <= 0:
@@ -306,6 +311,7 @@ def _add_lora(model: PreTrainedModel, settings: LoraSettings) -> nn.Module:
         target_modules=settings.target_regex(),
         bias="none",
         task_type="CAUSAL_LM",
+        modules_to_save=list(settings.modules_to_save) if settings.modules_to_save else None,
     )
     try:
         return get_peft_model(model, config)

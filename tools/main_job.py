@@ -68,7 +68,9 @@ class MainJob:
     base_model: str | None = None  # None: the tiny random Qwen3-VL built in <root>/model
     critic_model: str | None = None  # a finished critic (e.g. internlm/Visual-ERM): the critic step only links it
     pairs_per_domain: int = 20  # 5 % of references go to the bench split: 20 a domain leaves a few bench pairs
-    critic_pairs_per_domain: int = 2  # the tiny critic memorizes these (tiny_overfit's 6 pairs)
+    critic_pairs_per_domain: int = 2  # the tiny critic memorizes these (tiny_overfit's 6 pairs); 0: the train split
+    judge_engine: Path | None = None  # engine YAML of the critic (e.g. OpenAIEngine to `vllm serve`); None: in process
+    policy_engine: Path | None = None  # engine YAML of the trained policy for eval/refine; None: in process
     probe_references: int = 1
     eval_prompts: int = 3
     refine_tasks: int = 2
@@ -94,6 +96,10 @@ class MainJob:
     @property
     def policy(self) -> Path:
         return self.dir("grpo") / "merged"
+
+    @property
+    def merge_dtype(self) -> str:
+        return "float32" if self.base_model is None else "bfloat16"  # the tiny model is float32 throughout
 
 
 # -- helpers ------------------------------------------------------------------------------------------------------
@@ -145,10 +151,15 @@ def with_loggers(config: dict[str, Any], step_dir: Path, progress: bool) -> dict
 
 def judge_yaml(job: MainJob, path: Path) -> Path:
     """A ``VisualERMJudge`` on the critic in process (greedy, the critic's own budget) for the tools' ``--judge``."""
+    engine = (
+        yaml.safe_load(job.judge_engine.read_text())
+        if job.judge_engine is not None
+        else {"class_path": TINY_JUDGE_ENGINE, "init_args": {"name_or_path": job.critic}}
+    )
     judge = {
         "class_path": "src.reward.judge.VisualERMJudge",
         "init_args": {
-            "engine": {"class_path": TINY_JUDGE_ENGINE, "init_args": {"name_or_path": job.critic}},
+            "engine": engine,
             "profile": {"sampling": {"temperature": 0.0, "max_new_tokens": job.judge_max_new_tokens}},
             "retries": 0,
         },
@@ -157,12 +168,13 @@ def judge_yaml(job: MainJob, path: Path) -> Path:
     return path
 
 
-def merge(step: str, base: str, adapter: Path, out: Path) -> None:
+def merge(job: MainJob, step: str, adapter: Path, out: Path) -> None:
+    """The trained adapter folded into its base: one checkpoint any engine (HF, ``vllm serve``) loads."""
     from src.models.loading import merge_adapter
 
     if not (adapter / "adapter_config.json").exists():
         raise StepError(step, f"training wrote no adapter at {adapter}")
-    merge_adapter(base, adapter, out, dtype="float32")
+    merge_adapter(job.base, adapter, out, dtype=job.merge_dtype)  # type: ignore[arg-type]
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
@@ -192,7 +204,7 @@ def step_data(job: MainJob) -> Path:
     train = read_jsonl(out / "train.jsonl")
     picked: list[dict[str, Any]] = []
     for domain in ("chart", "table", "svg"):
-        picked += [row for row in train if row.get("domain") == domain][: job.critic_pairs_per_domain]
+        picked += [row for row in train if row.get("domain") == domain][: job.critic_pairs_per_domain or None]
     if not picked:
         raise StepError("data", f"{out / 'train.jsonl'} has no pairs")
     if not read_jsonl(out / "bench.jsonl"):
@@ -212,11 +224,13 @@ def step_critic(job: MainJob) -> Path:
     init["loader"]["name_or_path"] = job.base
     init["adapter_dir"] = str(out / "adapter")
     data = config["data"]["init_args"]
-    data.update(data_dir=str(job.dir("data")), train_split="critic_train", synthesize_if_missing=0)
-    if data.get("val_split") is not None:
-        data["val_split"] = "critic_train"  # the critic is shown to have learned the pairs it trained on
+    data.update(data_dir=str(job.dir("data")), synthesize_if_missing=0)
+    if job.critic_pairs_per_domain > 0:
+        data["train_split"] = "critic_train"
+        if data.get("val_split") is not None:
+            data["val_split"] = "critic_train"  # the critic is shown to have learned the pairs it trained on
     fit(job, "critic", config)
-    merge("critic", job.base, out / "adapter", out / "merged")
+    merge(job, "critic", out / "adapter", out / "merged")
     return out
 
 
@@ -237,8 +251,7 @@ def step_probes(job: MainJob) -> Path:
     out = job.dir("probes")
     run_tool(
         job, "probes", "probe_rewards.py", "--references", str(job.probe_references), "--domains", "chart", "table",
-        "svg", "--judge-model", job.critic, "--judge-max-new-tokens", str(job.judge_max_new_tokens),
-        "--judge-retries", "0", "--workers", str(job.workers), "--out", out,
+        "svg", "--reward", f"critic={judge_yaml(job, out / 'judge.yaml')}", "--workers", str(job.workers), "--out", out,
     )  # fmt: skip
     return out
 
@@ -252,11 +265,14 @@ def step_grpo(job: MainJob) -> Path:
     init["adapter_dir"] = str(out / "adapter")
     config["data"]["init_args"].update(data_dir=str(job.dir("data")), synthesize_if_missing=0)
     for callback in config["trainer"].get("callbacks") or []:
-        engine = callback.get("init_args", {}).get("reward", {}).get("init_args", {}).get("engine", {})
+        reward = callback.get("init_args", {}).get("reward", {}).get("init_args", {})
+        engine = reward.get("engine", {})
         if engine.get("class_path") == TINY_JUDGE_ENGINE:  # an in-process judge: make it the critic just trained
             engine["init_args"]["name_or_path"] = job.critic
+            sampling = {"temperature": 0.0, "max_new_tokens": job.judge_max_new_tokens}
+            reward.setdefault("profile", {"sampling": sampling})  # the tiny critic's budget, as in bench and probes
     fit(job, "grpo", config)
-    merge("grpo", job.base, out / "adapter", job.policy)
+    merge(job, "grpo", out / "adapter", job.policy)
     return out
 
 
@@ -269,9 +285,10 @@ def policy_args(job: MainJob) -> list[str]:
 def step_eval(job: MainJob) -> Path:
     """The trained policy scored per domain (execution rate, ChartMimic low-level, TEDS, SSIM) and by the critic."""
     out = job.dir("eval")
-    judge = judge_yaml(job, job.root / "judge.yaml")
+    judge = judge_yaml(job, out / "judge.yaml")
+    policy = ("--policy", job.policy_engine) if job.policy_engine is not None else ("--model", job.policy)
     run_tool(
-        job, "eval", "eval_policy.py", "--model", job.policy, "--data-dir", job.dir("data"), "--split", "train",
+        job, "eval", "eval_policy.py", *policy, "--data-dir", job.dir("data"), "--split", "train",
         "--limit", str(job.eval_prompts), "--judge", judge, "--out", out, *policy_args(job),
     )  # fmt: skip
     return out
@@ -281,8 +298,10 @@ def step_refine(job: MainJob) -> Path:
     """Reflection & revision: draft, render, critique, revise, for a few references; the best version is kept."""
     out = job.dir("refine")
     out.mkdir(parents=True, exist_ok=True)
-    policy = out / "policy.yaml"
-    policy.write_text(yaml.safe_dump({"class_path": TINY_JUDGE_ENGINE, "init_args": {"name_or_path": str(job.policy)}}))
+    policy = job.policy_engine or out / "policy.yaml"
+    if job.policy_engine is None:  # the merged policy in process
+        engine = {"class_path": TINY_JUDGE_ENGINE, "init_args": {"name_or_path": str(job.policy)}}
+        policy.write_text(yaml.safe_dump(engine))
     run_tool(
         job, "refine", "refine.py", "--prompts", job.dir("data") / "train.jsonl", "--policy", policy,
         "--judge", judge_yaml(job, out / "judge.yaml"), "--rounds", str(job.refine_rounds),
@@ -375,6 +394,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--critic-model", help="use this critic (e.g. internlm/Visual-ERM) instead of training one")
     parser.add_argument("--pairs-per-domain", type=int, default=MainJob.pairs_per_domain)
     parser.add_argument("--critic-pairs-per-domain", type=int, default=MainJob.critic_pairs_per_domain)
+    parser.add_argument("--judge-engine", type=Path, help="engine YAML serving the critic (default: in process)")
+    parser.add_argument("--policy-engine", type=Path, help="engine YAML serving the trained policy (eval, refine)")
     parser.add_argument("--workers", type=int, default=MainJob.workers, help="render workers")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars (logs, CI)")
     return parser
@@ -390,6 +411,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         critic_model=args.critic_model,
         pairs_per_domain=args.pairs_per_domain,
         critic_pairs_per_domain=args.critic_pairs_per_domain,
+        judge_engine=args.judge_engine,
+        policy_engine=args.policy_engine,
         workers=args.workers,
         progress=not args.no_progress,
     )

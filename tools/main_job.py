@@ -99,7 +99,10 @@ class MainJob:
 
     @property
     def merge_dtype(self) -> str:
-        return "float32" if self.base_model is None else "bfloat16"  # the tiny model is float32 throughout
+        import torch  # noqa: PLC0415  (torch only when a step needs it: the CLI's --help stays instant)
+
+        # bf16 halves an 8B checkpoint on a GPU; the CPU path (the tiny model) is float32 throughout
+        return "bfloat16" if self.base_model is not None and torch.cuda.is_available() else "float32"
 
 
 # -- helpers ------------------------------------------------------------------------------------------------------
@@ -177,6 +180,17 @@ def merge(job: MainJob, step: str, adapter: Path, out: Path) -> None:
     merge_adapter(job.base, adapter, out, dtype=job.merge_dtype)  # type: ignore[arg-type]
 
 
+def trained_elsewhere(step_dir: Path) -> bool:
+    """A finished adapter already in the step folder (e.g. from a multi-node run under torchrun): only merge it.
+
+    Training writes the adapter at its very end, so its presence means the run finished.
+    """
+    if (step_dir / "adapter" / "adapter_config.json").exists():
+        print(f"[{step_dir.name}] {step_dir / 'adapter'} exists: training skipped, merging it", flush=True)
+        return True
+    return False
+
+
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
@@ -219,6 +233,9 @@ def step_critic(job: MainJob) -> Path:
     if job.critic_model is not None:  # a released critic: nothing to train
         (out / "merged.txt").write_text(job.critic_model + "\n")
         return out
+    if trained_elsewhere(out):
+        merge(job, "critic", out / "adapter", out / "merged")
+        return out
     config = with_loggers(yaml.safe_load(job.critic_config.read_text()), out, job.progress)
     init = config["model"]["init_args"]
     init["loader"]["name_or_path"] = job.base
@@ -259,6 +276,9 @@ def step_probes(job: MainJob) -> Path:
 def step_grpo(job: MainJob) -> Path:
     """A few GRPO steps on the synthesized references with the trained critic as the judge."""
     out = job.dir("grpo")
+    if trained_elsewhere(out):
+        merge(job, "grpo", out / "adapter", job.policy)
+        return out
     config = with_loggers(yaml.safe_load(job.grpo_config.read_text()), out, job.progress)
     init = config["model"]["init_args"]
     init["loader"]["name_or_path"] = job.base
@@ -338,12 +358,20 @@ def done_marker(job: MainJob, step: str) -> Path:
     return job.dir(step) / "DONE.json"
 
 
-def run(job: MainJob, force: str | None = None, steps: dict[str, Callable[[MainJob], Path]] | None = None) -> Path:
-    """Run every step not yet done (``force``: that step and all after it again); the last step's output."""
+def run(
+    job: MainJob,
+    force: str | None = None,
+    until: str | None = None,
+    steps: dict[str, Callable[[MainJob], Path]] | None = None,
+) -> Path:
+    """Run every step not yet done (``force``: that step and all after it again; ``until``: stop after that step)."""
     steps = steps if steps is not None else STEP_FUNCTIONS
     names = list(steps)
-    if force is not None and force != "all" and force not in names:
-        raise StepError(force, f"no such step; steps are {', '.join(names)}")
+    for asked in (force, until):
+        if asked is not None and asked != "all" and asked not in names:
+            raise StepError(asked, f"no such step; steps are {', '.join(names)}")
+    if until is not None and until != "all":
+        names = names[: names.index(until) + 1]
     first_forced = 0 if force == "all" else names.index(force) if force is not None else len(names)
     job.root.mkdir(parents=True, exist_ok=True)
     result = job.root
@@ -388,6 +416,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--root", type=Path, default=Path("runs/main"), help="one folder per step below it")
     parser.add_argument("--force", choices=(*STEPS, "all"), help="rerun this step and every step after it")
+    parser.add_argument("--until", choices=STEPS, help="stop after this step (e.g. before a multi-node GRPO run)")
     parser.add_argument("--critic-config", type=Path, default=MainJob.critic_config, help="reward-SFT stage YAML")
     parser.add_argument("--grpo-config", type=Path, default=MainJob.grpo_config, help="GRPO stage YAML")
     parser.add_argument("--base-model", help="HF id or directory of the base VLM (default: the tiny random one)")
@@ -417,11 +446,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         progress=not args.no_progress,
     )
     try:
-        report = run(job, force=args.force)
+        result = run(job, force=args.force, until=args.until)
     except StepError as error:
         print(error, file=sys.stderr)
         return 1
-    summarize(job, report)
+    if args.until is None or args.until == "report":
+        summarize(job, result)
     return 0
 
 

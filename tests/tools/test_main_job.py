@@ -71,6 +71,27 @@ def test_a_failing_step_is_named_and_the_job_resumes_there(tmp_path: Path) -> No
     assert calls == ["b", "c"]  # the rerun continues at the failed step
 
 
+def test_until_stops_after_that_step(tmp_path: Path) -> None:
+    job = main_job.MainJob(root=tmp_path / "run")
+    calls: list[str] = []
+    assert main_job.run(job, until="b", steps=recording_steps(calls)) == tmp_path / "run" / "b" / "out.txt"
+    assert calls == ["a", "b"]
+    main_job.run(job, steps=recording_steps(calls))
+    assert calls == ["a", "b", "c"]
+
+
+def test_a_finished_adapter_is_merged_not_retrained(tmp_path: Path, tiny_model_dir: Path) -> None:
+    """A GRPO adapter written by a run elsewhere (multi-node): the step merges it instead of training again."""
+    from src.models.loading import LoraSettings, VLMLoader, load_vlm, save_adapter
+
+    job = main_job.MainJob(root=tmp_path / "run", base_model=str(tiny_model_dir))
+    model, processor = load_vlm(VLMLoader(str(tiny_model_dir), lora=LoraSettings(r=4, alpha=8, dropout=0.0)))
+    save_adapter(model, job.dir("grpo") / "adapter", processor)
+    job.grpo_config = tmp_path / "never-read.yaml"  # training would fail on it
+    assert main_job.step_grpo(job) == job.dir("grpo")
+    assert (job.policy / "config.json").exists()
+
+
 def test_unknown_forced_step_is_refused(tmp_path: Path) -> None:
     with pytest.raises(main_job.StepError, match="no such step"):
         main_job.run(main_job.MainJob(root=tmp_path), force="nope", steps=recording_steps([]))

@@ -4,11 +4,14 @@ same run.
 
     python benchmarks/grpo_step.py                     # CPU: tiny policy + tiny in-process judge + real render pool
     python benchmarks/grpo_step.py --steps 6 --prompts 8
+    python benchmarks/grpo_step.py --judge served      # judge in its own process behind tools/serve_openai.py
 
 Setup (all real components): a tiny Qwen3-VL policy with LoRA, first taught by a few SFT steps to answer the SVG
 prompt with a small SVG document that it sometimes closes and sometimes leaves unclosed (a random policy writes noise
 that never renders, so nothing would reach the judge); the tiny random Qwen3-VL as an in-process Visual-ERM judge
-(``HFEngine``) with its critique budget capped by ``--judge-tokens``; the sandboxed render pool; ``RolloutCallback``
+(``HFEngine``), or with ``--judge served`` the same model behind ``tools/serve_openai.py`` in its own process, reached
+through ``OpenAIEngine`` (the real layout: the judge never shares the trainer's interpreter), its critique budget
+capped by ``--judge-tokens``; the sandboxed render pool; ``RolloutCallback``
 and ``GRPOModule`` exactly as a training step runs them (rollout, batch building, loss + backward + AdamW, weight
 push). The two modes alternate step by step so that load from other processes hits both alike.
 
@@ -19,9 +22,14 @@ streaming exists to hide. Target: wait <= 10% of the step with streaming on.
 from __future__ import annotations
 
 import argparse
+import os
+import socket
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
+import urllib.request
 from dataclasses import replace
 from pathlib import Path
 
@@ -39,6 +47,7 @@ from src.reward.reward import RewardConfig
 from src.rollout.callback import RolloutCallback
 from src.rollout.engine import SamplingSettings, WeightUpdate
 from src.rollout.hf_engine import HFEngine
+from src.rollout.openai_engine import OpenAIEngine
 from src.stages.grpo import GRPOModule
 from src.stages.reward_sft import answer_token_loss
 
@@ -80,6 +89,32 @@ def reference_records(k: int) -> list[dict]:
     return records
 
 
+def start_judge_server(model_dir: Path, timeout_s: float = 300) -> tuple[subprocess.Popen[bytes], str]:
+    """``tools/serve_openai.py`` on a free loopback port; returns the process and its ``/v1`` URL once it answers."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    repo = Path(__file__).resolve().parents[1]
+    process = subprocess.Popen(
+        [sys.executable, str(repo / "tools" / "serve_openai.py"), "--model", str(model_dir), "--port", str(port)],
+        cwd=repo,
+        env={**os.environ, "PYTHONPATH": str(repo)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2).close()
+            return process, f"http://127.0.0.1:{port}/v1"
+        except OSError:
+            if process.poll() is not None:
+                raise RuntimeError(f"tools/serve_openai.py exited with code {process.returncode}") from None
+            time.sleep(0.5)
+    process.kill()
+    raise RuntimeError(f"tools/serve_openai.py did not answer within {timeout_s} s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=4, help="measured steps per mode (after one warm-up step each)")
@@ -89,6 +124,7 @@ def main() -> None:
     parser.add_argument("--judge-tokens", type=int, default=48, help="critique budget of the tiny judge")
     parser.add_argument("--render-workers", type=int, default=2)
     parser.add_argument("--sft-steps", type=int, default=50)
+    parser.add_argument("--judge", choices=("in-process", "served"), default="in-process")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="grpo-bench-") as tmp:
@@ -106,8 +142,10 @@ def main() -> None:
         module.configure_model()
         optimizer = torch.optim.AdamW([p for p in module.vlm.parameters() if p.requires_grad], lr=1e-3)
         profile = builtin_profile()
+        server = start_judge_server(tiny) if args.judge == "served" else None
+        judge_engine = OpenAIEngine(server[1]) if server is not None else HFEngine.from_pretrained(tiny)
         judge = VisualERMJudge(
-            engine=HFEngine.from_pretrained(tiny),
+            engine=judge_engine,
             profile=replace(profile, sampling=replace(profile.sampling, max_new_tokens=args.judge_tokens)),
             reward=RewardConfig(normalization="fixed"),
             retries=0,
@@ -150,10 +188,14 @@ def main() -> None:
                     }
                     if step > 0:  # the first step of each mode warms caches and the browser-free workers
                         figures[streaming].append(row)
+        if server is not None:
+            server[0].terminate()
+            server[0].wait(30)
 
     print(
         f"one GRPO step, debug setup: {args.prompts} prompts x {args.n} rollouts, policy <= {args.max_new_tokens} "
-        f"tokens, judge <= {args.judge_tokens} tokens, {args.render_workers} render workers; median of {args.steps}"
+        f"tokens, judge ({args.judge}) <= {args.judge_tokens} tokens, {args.render_workers} render workers; "
+        f"median of {args.steps}"
     )
     phases = ("generate", "render", "reward", "wait", "build", "train", "sync", "step")
     print(f"{'mode':<22}" + "".join(f"{p:>10}" for p in phases) + f"{'wait/step':>11}{'rendered':>10}")

@@ -18,7 +18,8 @@ Decisions, and why:
 - ``presence_penalty`` (OpenAI semantics: subtract the penalty from every token already in the completion) is a
   logits processor; transformers runs custom processors before temperature and top-k/top-p, as vLLM does.
 - A ``seed`` makes one ``generate`` call reproducible: the torch RNG is forked and seeded around it, so callers'
-  random streams are left alone. Batch composition is part of what is reproduced (HF samples a whole batch at once).
+  random streams are left alone; unseeded calls advance the global stream, so two of them sample differently.
+  Batch composition is part of what is reproduced (HF samples a whole batch at once).
 - The module is put in eval mode for generation (no dropout in the sampled tokens or their logprobs) and handed
   back in the mode it was in, so GRPO can pass its training module; the KV cache is forced on for the same reason.
 - Adapters are named (``load_adapter`` / ``unload_adapter``), so one engine serves the base model and several
@@ -249,12 +250,15 @@ class HFEngine:
         rows = [(i, prompt) for i, prompt in enumerate(prompts) for _ in range(n)]
         rows.sort(key=lambda row: row[1].num_tokens)  # similar lengths share a batch: less padding
         results: list[list[Completion]] = [[] for _ in prompts]
+        # Fork the RNG only for a seeded call: forking an unseeded one would restore the same state afterwards, so
+        # every later unseeded call would draw the very same samples (GRPO groups of identical rollouts).
+        seeded = sampling.seed is not None
         with (
-            torch.random.fork_rng(devices=_rng_devices(self.model)),
+            torch.random.fork_rng(devices=_rng_devices(self.model)) if seeded else nullcontext(),
             _eval_mode(self.model),
             self._adapter_scope(adapter),
         ):
-            if sampling.seed is not None:
+            if seeded:
                 torch.manual_seed(sampling.seed)
             for start in range(0, len(rows), self.max_batch_size):
                 chunk = rows[start : start + self.max_batch_size]

@@ -73,6 +73,14 @@ def test_sampling_is_seeded_and_n_samples_differ(engine: HFEngine) -> None:
     assert len({tuple(x) for x in ids}) == 3  # a random 3k-token vocab never repeats 12 tokens by chance
 
 
+def test_unseeded_calls_draw_new_samples(engine: HFEngine) -> None:
+    # An unseeded call once restored the RNG it forked, so every unseeded call repeated the previous samples.
+    unseeded = SamplingSettings(temperature=1.0, max_new_tokens=12)
+    first = engine.generate([judge_request("chart", 4)], n=2, sampling=unseeded)
+    second = engine.generate([judge_request("chart", 4)], n=2, sampling=unseeded)
+    assert [c.token_ids for c in first[0]] != [c.token_ids for c in second[0]]
+
+
 def test_generation_stops_on_eos_and_trims_each_row(tiny_vlm, tiny_processor) -> None:
     engine = HFEngine(tiny_vlm, tiny_processor)
     long_run = engine.generate([text_request()], sampling=GREEDY)[0][0].token_ids

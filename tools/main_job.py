@@ -7,7 +7,8 @@ Steps, in order (``<root>/<step>/``):
 
 1. ``model``  — the tiny random-weight Qwen3-VL (skipped when ``--base-model`` names a real checkpoint);
 2. ``data``   — labelled (reference, candidate) pairs from ``tools/synthesize.py``, plus ``critic_train.jsonl``: the
-   few train pairs the critic learns (a handful, so a CPU memorizes them in minutes);
+   few train pairs the critic learns (a handful, so a CPU memorizes them in minutes), and ``showcase.jsonl``: one
+   reference per domain that the policy is evaluated and refined on;
 3. ``critic`` — reward-model SFT through the real LightningCLI (``configs/reward_sft/tiny_overfit.yaml`` by default),
    then the adapter merged into a plain checkpoint (``critic/merged``) every later step loads as the judge;
 4. ``bench``  — the judge benchmark (F1h, F1s, Sc) of the trained critic on the synthesized bench split
@@ -72,8 +73,6 @@ class MainJob:
     judge_engine: Path | None = None  # engine YAML of the critic (e.g. OpenAIEngine to `vllm serve`); None: in process
     policy_engine: Path | None = None  # engine YAML of the trained policy for eval/refine; None: in process
     probe_references: int = 1
-    eval_prompts: int = 3
-    refine_tasks: int = 2
     refine_rounds: int = 2
     max_new_tokens: int = 64  # policy answers in eval/refine: the tiny policy writes noise, so keep it short
     judge_max_new_tokens: int = 320  # the longest tiny critique is ~160 tokens
@@ -224,6 +223,9 @@ def step_data(job: MainJob) -> Path:
     if not read_jsonl(out / "bench.jsonl"):
         raise StepError("data", f"no bench pairs in {out}: raise --pairs-per-domain (5 % of references are bench)")
     (out / "critic_train.jsonl").write_text("".join(json.dumps(row) + "\n" for row in picked))
+    # the references the policy is evaluated and refined on: the first train pair of each domain
+    showcase = [next(row for row in train if row.get("domain") == d) for d in ("chart", "table", "svg")]
+    (out / "showcase.jsonl").write_text("".join(json.dumps(row) + "\n" for row in showcase))
     return out
 
 
@@ -308,8 +310,8 @@ def step_eval(job: MainJob) -> Path:
     judge = judge_yaml(job, out / "judge.yaml")
     policy = ("--policy", job.policy_engine) if job.policy_engine is not None else ("--model", job.policy)
     run_tool(
-        job, "eval", "eval_policy.py", *policy, "--data-dir", job.dir("data"), "--split", "train",
-        "--limit", str(job.eval_prompts), "--judge", judge, "--out", out, *policy_args(job),
+        job, "eval", "eval_policy.py", *policy, "--data-dir", job.dir("data"), "--split", "showcase",
+        "--judge", judge, "--out", out, *policy_args(job),
     )  # fmt: skip
     return out
 
@@ -323,9 +325,9 @@ def step_refine(job: MainJob) -> Path:
         engine = {"class_path": TINY_JUDGE_ENGINE, "init_args": {"name_or_path": str(job.policy)}}
         policy.write_text(yaml.safe_dump(engine))
     run_tool(
-        job, "refine", "refine.py", "--prompts", job.dir("data") / "train.jsonl", "--policy", policy,
+        job, "refine", "refine.py", "--prompts", job.dir("data") / "showcase.jsonl", "--policy", policy,
         "--judge", judge_yaml(job, out / "judge.yaml"), "--rounds", str(job.refine_rounds),
-        "--limit", str(job.refine_tasks), "--out", out, *policy_args(job),
+        "--out", out, *policy_args(job),
     )  # fmt: skip
     return out
 

@@ -32,6 +32,7 @@ this job shows that every stage connects. The same job runs 8B configs on a GPU;
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import subprocess
 import sys
@@ -403,6 +404,15 @@ def run(
 
 def summarize(job: MainJob, report: Path) -> None:
     """The figures a person looks at first, and where everything is."""
+    metrics = job.dir("critic") / "csv" / "metrics.csv"
+    if metrics.exists():
+        with metrics.open(encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+        loss = [row["train/loss"] for row in rows if row.get("train/loss")]
+        last = {k: v for row in rows for k, v in row.items() if v and k.startswith("val/")}
+        if loss:
+            print(f"critic: train/loss {float(loss[0]):.3f} -> {float(loss[-1]):.3f}", end="")
+            print("".join(f", {k} {float(v):.3f}" for k, v in sorted(last.items()) if k != "val/generated"))
     bench = job.dir("bench") / "summary.json"
     if bench.exists():
         overall = json.loads(bench.read_text()).get("overall", {})
@@ -435,7 +445,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     job = MainJob(
-        root=args.root,
+        root=args.root.resolve(),  # tools run from the checkout, training from here: one absolute root for both
         critic_config=args.critic_config,
         grpo_config=args.grpo_config,
         base_model=args.base_model,

@@ -111,6 +111,7 @@ class Zygote:
         self._ready: list[_Child] = []
         self._asked = 0
         self._exits: dict[int, int] = {}
+        self._forgotten: set[int] = set()
 
     def ask(self) -> None:
         """Have the template fork (and sandbox) a child in the background."""
@@ -134,6 +135,11 @@ class Zygote:
                 return None
         return self._exits.pop(pid)
 
+    def forget(self, pid: int) -> None:
+        """Drop the exit report of a child whose result already said everything."""
+        if self._exits.pop(pid, None) is None:
+            self._forgotten.add(pid)
+
     def _pump(self, deadline: float) -> bool:
         """Read one message from the template; False when none came before the deadline."""
         remaining = deadline - time.perf_counter()
@@ -151,7 +157,10 @@ class Zygote:
             self._asked -= 1
         elif message[:1] == b"X":
             pid, status = struct.unpack("<ii", message[1:9])
-            self._exits[pid] = status
+            if pid in self._forgotten:
+                self._forgotten.discard(pid)
+            else:
+                self._exits[pid] = status
         return True
 
     def alive(self) -> bool:
@@ -216,9 +225,13 @@ class SandboxedJobs:
             os.close(child.job_w)
             child.job_w = -1
             side = max(request.get("svg_size", 0), 4096)
-            payload, timed_out = _collect(child, deadline, side * side * 4 + _HEADER_MAX + 8)
+            payload, timed_out, complete = _collect(child, deadline, side * side * 4 + _HEADER_MAX + 8)
             timed_out = timed_out or not sent
-            status = zygote.exit_status(child.pid, time.perf_counter() + _REAP_GRACE_S)
+            if complete:  # the verdict is in the result: no need to wait for the child's exit and its report
+                zygote.forget(child.pid)
+                status = None
+            else:
+                status = zygote.exit_status(child.pid, time.perf_counter() + _REAP_GRACE_S)
         finally:
             child.close()
         return self._verdict(job, payload, status, timed_out, time.perf_counter() - start)
@@ -287,10 +300,15 @@ def _write_all(fd: int, data: bytes, deadline: float) -> bool:
     return True
 
 
-def _collect(child: _Child, deadline: float, max_bytes: int) -> tuple[bytes, bool]:
-    """Read the child's result until EOF and wait for its exit, killing it at the deadline or on oversized output."""
-    chunks: list[bytes] = []
-    size = 0
+def _collect(child: _Child, deadline: float, max_bytes: int) -> tuple[bytes, bool, bool]:
+    """Read the child's result and return (payload, timed_out, complete).
+
+    Complete: the whole framed result arrived, so the worker moves on without waiting for the child to tear down
+    its address space (several ms for a matplotlib process, more under load); the child is killed in case it
+    lingers. Otherwise read until EOF and wait for its exit, killing it at the deadline or on oversized output.
+    """
+    buffer = bytearray()
+    expected: int | None = None
     timed_out = False
     while True:
         remaining = deadline - time.perf_counter()
@@ -302,16 +320,39 @@ def _collect(child: _Child, deadline: float, max_bytes: int) -> tuple[bytes, boo
         chunk = os.read(child.result_r, 1 << 20)
         if not chunk:
             break
-        chunks.append(chunk)
-        size += len(chunk)
-        if size > max_bytes:
+        buffer += chunk
+        if len(buffer) > max_bytes:
             break
+        if expected is None:
+            expected = _frame_length(buffer)
+        if expected is not None and len(buffer) >= expected:
+            _kill(child)
+            return bytes(buffer), False, True
     if not timed_out:
         remaining = max(deadline - time.perf_counter(), 0.05)
         timed_out = not select.select([child.pidfd], [], [], remaining)[0]
-    if timed_out or size > max_bytes:
+    if timed_out or len(buffer) > max_bytes:
+        _kill(child)
+    return bytes(buffer), timed_out, False
+
+
+def _kill(child: _Child) -> None:
+    with contextlib.suppress(ProcessLookupError):  # it exited (and the template reaped it) on its own
         signal.pidfd_send_signal(child.pidfd, signal.SIGKILL)
-    return b"".join(chunks), timed_out
+
+
+def _frame_length(data: bytes | bytearray) -> int | None:
+    """Bytes of the child's whole result once its header has arrived; None while unknown (or not a frame)."""
+    header, _ = _parse_payload(bytes(data[: 8 + _HEADER_MAX]))
+    if header is None:
+        return None
+    (length,) = struct.unpack("<I", data[4:8])
+    if header.get("status") != "ok":
+        return 8 + length
+    try:
+        return 8 + length + int(header["width"]) * int(header["height"]) * 4
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def _parse_payload(payload: bytes) -> tuple[dict | None, bytes]:

@@ -129,7 +129,8 @@ def _worker_rss_mb(pool: RenderPool) -> float:
             children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
         except OSError:
             continue
-        total += int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:")))
+        rss = [line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:")]
+        total += int(rss[0]) if rss else 0  # a child still exiting has no memory left to count
         todo += [int(c) for c in children]
     return total / 1024
 

@@ -225,7 +225,9 @@ def step_data(job: MainJob) -> Path:
         raise StepError("data", f"no bench pairs in {out}: raise --pairs-per-domain (5 % of references are bench)")
     (out / "critic_train.jsonl").write_text("".join(json.dumps(row) + "\n" for row in picked))
     # the references the policy is evaluated and refined on: the first train pair of each domain
-    showcase = [next(row for row in train if row.get("domain") == d) for d in ("chart", "table", "svg")]
+    showcase = [next((row for row in train if row.get("domain") == d), None) for d in ("chart", "table", "svg")]
+    if None in showcase:
+        raise StepError("data", f"{out / 'train.jsonl'} lacks a domain (chart, table, svg each need a train pair)")
     (out / "showcase.jsonl").write_text("".join(json.dumps(row) + "\n" for row in showcase))
     return out
 

@@ -1,5 +1,5 @@
 # Two commands set up and run everything on a fresh Debian machine (root, or sudo available):
-#   make demo   - installs what it needs, then runs the main job on an embedded default (a tiny end-to-end run)
+#   make demo   - installs what it needs, then runs the main job (tools/main_job.py) on the embedded tiny models
 #   make test   - installs what it needs, then runs the test suite (CPU only; `-m slow` / `-m gpu` opt in)
 PYTHON ?= python3
 PIP ?= $(PYTHON) -m pip
@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(PYTHON) tools/demo.py
+	$(PYTHON) tools/main_job.py
 
 test: $(STAMP)
 	$(PYTHON) -m pytest -q -m "not slow and not gpu"

@@ -136,6 +136,8 @@ def test_main_job_end_to_end_on_the_tiny_model(tmp_path: Path, capsys: pytest.Ca
     rows = list(csv.DictReader((root / "critic" / "csv" / "metrics.csv").open()))
     losses = [float(r["train/loss"]) for r in rows if r.get("train/loss")]
     assert losses[-1] < 0.5 * losses[0]
+    validation = {k: float(v) for r in rows for k, v in r.items() if k.startswith("val/") and v}
+    assert validation["val/parse_rate"] >= 0.5 and validation["val/f1"] >= 0.5  # measured: 1.0 and 1.0
     # every training stage wrote TensorBoard events next to the CSV the report reads
     for step in ("critic", "grpo"):
         assert list((root / step / "tensorboard").glob("events.out.tfevents.*")), step

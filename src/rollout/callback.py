@@ -46,6 +46,7 @@ import torch
 from lightning.pytorch.callbacks import Callback
 
 from src.data.collate import answer_suffix, encode_prompt, pad_id_of, pad_token_batch, training_sample
+from src.eval.sample_images import log_sample, side_by_side
 from src.models.loading import save_adapter
 from src.render.job import ERROR_KINDS, RenderJob, RenderResult
 from src.render.pool import RenderPool
@@ -439,6 +440,20 @@ class RolloutCallback(Callback):
                         "critique": critique,
                     }
                     out.write(json.dumps(row) + "\n")
+                self._log_sample_images(trainer, g, group)
+
+    @staticmethod
+    def _log_sample_images(trainer: L.Trainer, g: int, group: ScoredGroup) -> None:
+        """The reference and every render of group ``g`` as one image in TensorBoard / W&B, critiques as text."""
+        renders = [r.png if r.ok and r.png is not None else None for r in group.renders]
+        lines = [f"**{group.record['id']}** ({group.record['domain']}): reference, then rollouts 0..{len(renders) - 1}"]
+        for j, (render, reward, critique) in enumerate(zip(group.renders, group.rewards, group.critiques, strict=True)):
+            lines.append(f"- rollout {j}: reward {reward:.3f}, render {render.error_kind or 'ok'}")
+            if critique:
+                lines.append(f"\n```\n{critique}\n```")
+        strip = side_by_side([group.record["image"], *renders])
+        tag = f"rollout/samples/rank{trainer.global_rank}/g{g}"
+        log_sample(trainer.loggers, tag, strip, "\n".join(lines), trainer.global_step)
 
 
 def merged_state_dict(model: torch.nn.Module) -> dict[str, torch.Tensor]:

@@ -18,6 +18,7 @@ import torch
 import yaml
 from lightning.pytorch import Callback
 from PIL import Image
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from src.cli import VisualERMCLI
 from src.data.collate import answer_suffix, encode_answer, encode_prompt, pad_id_of, pad_token_batch, training_sample
@@ -152,6 +153,9 @@ def test_debug_config_runs_end_to_end(debug_run: tuple[VisualERMCLI, RecordSteps
     rows = [json.loads(line) for path in samples for line in path.read_text().splitlines()]
     assert [r["weights_version"] for r in rows if r["rollout"] == 0] == [0, 1, 2]
     assert any(r["rendered"] and r["critique"] for r in rows), "no rendered sample carries the judge's critique"
+    events = EventAccumulator(str(log_dir), size_guidance={"images": 0})
+    events.Reload()
+    assert "rollout/samples/rank0/g0" in events.Tags()["images"], "samples did not reach TensorBoard as images"
 
 
 def test_killed_run_resumes_with_step_optimizer_data_and_engine(

@@ -83,7 +83,8 @@ def test_a_page_that_navigates_itself_away_fails_alone(pool: RenderPool) -> None
         '<meta http-equiv="refresh" content="0;url=http://127.0.0.1:9/">' + HTML_TABLE,
     ]
     results = _one_by_one(pool, leaving * pool.workers)
-    # Its own picture is lost (a blank page, or the capture finds its document gone); never a stray exception.
-    assert all(r.ok or r.error_kind in ("blank", "invalid_input") for r in results), results
+    # Its own picture is lost (a blank page, the capture finds its document gone, or a refresh loop keeps the page
+    # loading until the job's deadline: seen on a fresh CI clone); a typed failure, never a stray exception.
+    assert all(r.ok or r.error_kind in ("blank", "invalid_input", "timeout") for r in results), results
     later = _one_by_one(pool, [HTML_TABLE] * pool.workers)
     assert all(r.png == clean.png for r in later)

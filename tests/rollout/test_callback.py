@@ -258,7 +258,6 @@ def test_adapter_sync_hot_loads_the_trained_adapter(tiny_model_dir: Path, pair_s
     assert served == trained
 
 
-@pytest.mark.slow
 def test_two_processes_generate_their_own_whole_groups(tiny_model_dir: Path, pair_shards: Path, tmp_path: Path) -> None:
     """DDP on the CPU (gloo), two ranks: each rank's rollouts cover its own prompts, every group complete on one
     rank, and both ranks end on the same weights version."""

@@ -41,8 +41,6 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # running as a script from a checkout, before `pip install -e .`
     sys.path.insert(0, str(ROOT))
 
-import yaml  # noqa: E402
-from jsonargparse import ArgumentParser  # noqa: E402
 
 from src.data.shards import CorruptRowError  # noqa: E402
 from src.eval.bench_report import summary_markdown, write_comparison, write_summary  # noqa: E402
@@ -58,26 +56,7 @@ from src.eval.judge_bench import (  # noqa: E402
 from src.eval.matching import DeterministicMatcher, ErrorMatcher, LLMMatcher  # noqa: E402
 from src.reward.pair import PairError, RewardFunction  # noqa: E402
 from src.rollout.engine import EngineError, GenerationEngine  # noqa: E402
-
-
-class ConfigError(ValueError):
-    """A judge or engine YAML that does not instantiate; names the file and the cause."""
-
-
-def instantiate(config: Path, kind: Any, what: str) -> Any:
-    """Build the object a ``class_path``/``init_args`` YAML describes, checked against ``kind`` by jsonargparse."""
-    try:
-        raw = yaml.safe_load(config.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{what} config {config}: {exc}") from None
-    if not isinstance(raw, dict) or "class_path" not in raw:
-        raise ConfigError(f"{what} config {config}: expected a mapping with class_path (and init_args)")
-    parser = ArgumentParser(exit_on_error=False)
-    parser.add_argument(f"--{what}", type=kind)
-    try:
-        return getattr(parser.instantiate(parser.parse_object({what: raw})), what)
-    except (argparse.ArgumentError, ValueError, TypeError, ImportError, AttributeError) as exc:
-        raise ConfigError(f"{what} config {config}: {exc}") from None
+from src.yaml_objects import ConfigError, instantiate  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:

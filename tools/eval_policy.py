@@ -31,8 +31,6 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # running as a script from a checkout, before `pip install -e .`
     sys.path.insert(0, str(ROOT))
 
-import yaml  # noqa: E402
-from jsonargparse import ArgumentParser  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 from src.data.collate import load_image  # noqa: E402
@@ -43,26 +41,7 @@ from src.eval.metrics.svg import SVGMetrics  # noqa: E402
 from src.render import RenderPool  # noqa: E402
 from src.reward.pair import PairError, RewardFunction, load_reference  # noqa: E402
 from src.rollout.engine import ChatRequest, EngineError, GenerationEngine, SamplingSettings  # noqa: E402
-
-
-class ConfigError(ValueError):
-    """Bad command-line input or a YAML that does not instantiate; names the file or option and the cause."""
-
-
-def instantiate(config: Path, kind: Any, what: str) -> Any:
-    """Build the object a ``class_path``/``init_args`` YAML describes, checked against ``kind`` by jsonargparse."""
-    try:
-        raw = yaml.safe_load(config.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{what} config {config}: {exc}") from None
-    if not isinstance(raw, dict) or "class_path" not in raw:
-        raise ConfigError(f"{what} config {config}: expected a mapping with class_path (and init_args)")
-    parser = ArgumentParser(exit_on_error=False)
-    parser.add_argument(f"--{what}", type=kind)
-    try:
-        return getattr(parser.instantiate(parser.parse_object({what: raw})), what)
-    except (argparse.ArgumentError, ValueError, TypeError, ImportError, AttributeError) as exc:
-        raise ConfigError(f"{what} config {config}: {exc}") from None
+from src.yaml_objects import ConfigError, instantiate  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -26,34 +26,18 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # running as a script from a checkout, before `pip install -e .`
     sys.path.insert(0, str(ROOT))
 
-import yaml  # noqa: E402
-from jsonargparse import ArgumentParser  # noqa: E402
 
 from src.eval.probes import run_probes  # noqa: E402
 from src.render import RenderPool  # noqa: E402
 from src.reward.baselines import PixelMSEReward, RenderSuccessReward, SSIMReward  # noqa: E402
 from src.reward.pair import RewardFunction  # noqa: E402
 from src.reward.reward import RewardConfig  # noqa: E402
-
-
-class ConfigError(ValueError):
-    """A reward YAML or option that cannot be used; names the cause."""
+from src.yaml_objects import ConfigError, instantiate  # noqa: E402
 
 
 def load_reward(config: Path) -> Any:
     """The reward a ``class_path``/``init_args`` YAML describes, checked against ``RewardFunction`` by jsonargparse."""
-    try:
-        raw = yaml.safe_load(config.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"reward config {config}: {exc}") from None
-    if not isinstance(raw, dict) or "class_path" not in raw:
-        raise ConfigError(f"reward config {config}: expected a mapping with class_path (and init_args)")
-    parser = ArgumentParser(exit_on_error=False)
-    parser.add_argument("--reward", type=RewardFunction)
-    try:
-        return parser.instantiate(parser.parse_object({"reward": raw})).reward
-    except (argparse.ArgumentError, ValueError, TypeError, ImportError, AttributeError) as exc:
-        raise ConfigError(f"reward config {config}: {exc}") from None
+    return instantiate(config, RewardFunction, "reward")
 
 
 def build_rewards(args: argparse.Namespace) -> dict[str, RewardFunction]:

@@ -16,41 +16,11 @@ import re
 
 from src.render.extract import extract_table_markup, looks_like_markdown_table
 from src.render.table import markdown_to_html
-from src.reward.baselines.teds import teds
+from src.reward.baselines.teds import levenshtein, teds
 
 TABLE_METRICS: tuple[str, ...] = ("teds", "teds_s", "edit_distance")
 _BETWEEN_TAGS = re.compile(r">\s+<")
 _SPACES = re.compile(r"\s+")
-
-
-def levenshtein(a: str, b: str) -> int:
-    """Edit distance (insert, delete, substitute; each 1) between two strings."""
-    if len(a) < len(b):
-        a, b = b, a
-    m = len(b)
-    if m == 0:
-        return len(a)
-    match: dict[str, int] = {}
-    for i, char in enumerate(b):
-        match[char] = match.get(char, 0) | (1 << i)
-    full = (1 << m) - 1
-    top = 1 << (m - 1)
-    plus, minus, score = full, 0, m  # vertical +1 / -1 deltas of the DP column, and its last cell
-    for char in a:
-        eq = match.get(char, 0)
-        xv = eq | minus
-        xh = (((eq & plus) + plus) ^ plus) | eq
-        h_plus = minus | ~(xh | plus)
-        h_minus = plus & xh
-        if h_plus & top:
-            score += 1
-        elif h_minus & top:
-            score -= 1
-        h_plus = (h_plus << 1) | 1
-        h_minus <<= 1
-        plus = (h_minus | ~(xv | h_plus)) & full
-        minus = h_plus & xv & full
-    return score
 
 
 def canonical_table_html(markup: str) -> str:

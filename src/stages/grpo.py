@@ -48,9 +48,10 @@ import lightning as L
 import torch
 
 from src.models.lm_head import backbone_and_head, chunked_token_logprobs
-from src.models.loading import VLMLoader, load_vlm_model, load_vlm_processor, save_adapter
+from src.models.loading import VLMLoader, load_vlm_model, save_adapter
 from src.models.tiny import build_tiny_qwen3_vl
 from src.rollout.hf_engine import HFEngine
+from src.stages.vlm_setup import setup_vlm_stage
 
 IGNORE_INDEX = -100
 LossType = Literal["grpo", "dr_grpo", "dapo"]
@@ -287,16 +288,7 @@ class GRPOModule(L.LightningModule):
 
     # -- setup -------------------------------------------------------------------------------------------------------
     def setup(self, stage: str) -> None:
-        path = Path(self.loader.name_or_path)
-        if self.tiny_model_if_missing and not path.exists():
-            if self.trainer.is_global_zero:
-                build_tiny_qwen3_vl(path)
-            self.trainer.strategy.barrier("tiny_model")
-        if self.processor is None:
-            self.processor = load_vlm_processor(self.loader)
-        datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
-        if datamodule is not None and hasattr(datamodule, "connect"):
-            datamodule.connect(self.processor)
+        self.processor = setup_vlm_stage(self, self.loader, self.tiny_model_if_missing, self.processor)
 
     def configure_model(self) -> None:
         if self.model is not None:

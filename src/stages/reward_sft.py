@@ -33,10 +33,10 @@ from torch.utils.checkpoint import checkpoint
 from src.data.schema import Critique
 from src.eval.critique_metrics import CritiqueScores
 from src.models.lm_head import backbone_and_head
-from src.models.loading import VLMLoader, load_vlm_model, load_vlm_processor, save_adapter, unwrap_peft
+from src.models.loading import VLMLoader, load_vlm_model, save_adapter, unwrap_peft
 from src.models.packing import packed_position_ids
-from src.models.tiny import build_tiny_qwen3_vl
 from src.reward import CritiqueParseError, parse_critique
+from src.stages.vlm_setup import setup_vlm_stage
 
 IGNORE_INDEX = -100
 
@@ -160,16 +160,7 @@ class RewardModelSFT(L.LightningModule):
 
     # -- setup ---------------------------------------------------------------------------------------------------
     def setup(self, stage: str) -> None:
-        path = Path(self.loader.name_or_path)
-        if self.tiny_model_if_missing and not path.exists():
-            if self.trainer.is_global_zero:
-                build_tiny_qwen3_vl(path)
-            self.trainer.strategy.barrier("tiny_model")
-        if self.processor is None:
-            self.processor = load_vlm_processor(self.loader)
-        datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
-        if datamodule is not None and hasattr(datamodule, "connect"):
-            datamodule.connect(self.processor)
+        self.processor = setup_vlm_stage(self, self.loader, self.tiny_model_if_missing, self.processor)
 
     def configure_model(self) -> None:
         # Called inside the strategy's context, so FSDP can shard as the weights materialize.

@@ -47,7 +47,7 @@ class LoraSettings:
     """LoRA adapters through peft.
 
     Args:
-        r: adapter rank (DESIGN.md's speed reference uses 64 for the 8B model).
+        r: adapter rank (the 8B configs and ``benchmarks/train_step.py`` use 64).
         alpha: scaling numerator; the update is scaled by alpha / r.
         dropout: dropout on the adapter input.
         target_modules: regex full-matched against module names; default: every language-model projection.

@@ -6,7 +6,7 @@ through the same ``from_pretrained`` calls — but it is ~1 MB, builds in about 
 
     python tools/make_tiny_model.py --out models/tiny-qwen3-vl
 
-Sizes follow the recipe in DESIGN.md: text hidden 64, 2 layers, 4 heads / 2 KV heads, head_dim 16 (so the M-RoPE
+Sizes: the smallest Qwen3-VL that still exercises every code path — text hidden 64, 2 layers, 4 heads / 2 KV heads, head_dim 16 (so the M-RoPE
 sections sum to head_dim / 2 = 8); a 1-block vision tower whose output (and its one deepstack layer) has the text
 width. Images use Qwen3-VL's real patching (16 px patches, 2×2 merge), with few pixels allowed so that a 256 px
 image costs 16 tokens.

@@ -7,14 +7,19 @@ iframes, fonts, CSS imports never load), and the page carries a ``default-src 'n
 second wall. ``file://`` subresources are refused by Chromium itself for a page without a file origin.
 
 What one job cannot leave to the next, and why each holds:
-- **A clean document per job.** ``Page.setDocumentContent`` alone rewrites the *same* document (``document.open``):
-  a job's ``<meta http-equiv="Content-Security-Policy" content="style-src 'none'">`` stayed in force and stripped the
-  CSS of every later table, and a ``<meta http-equiv="refresh">`` timer fired in a later job. Every job therefore
-  starts with a browser-initiated navigation to ``about:blank``: a new document with an empty policy container, no
-  timers and an opaque origin (no storage, no cookies). Its cost against the old path and against a fresh context
-  per job is measured in ``TableBrowser.render``'s docstring. With JavaScript on (the policy then allows inline
-  scripts, which it blocked before, so the option did nothing), a script can also leave state on the browsing
-  context itself (``window.name`` survives that navigation), so that mode gets a fresh context per job instead.
+- **No state from an earlier job.** ``Page.setDocumentContent`` rewrites the *same* document (``document.open``),
+  which keeps what a document's pragmas set: a job's ``<meta http-equiv="Content-Security-Policy" content="style-src
+  'none'">`` stayed in force and stripped the CSS of every later table, and a ``<meta http-equiv="refresh">`` timer
+  fired in a later job. With JavaScript off, an ``http-equiv`` pragma is the one thing in static markup that sets
+  state outliving ``document.open`` (the policy is additive, the refresh timer belongs to the frame); everything else
+  a page declares lives in its DOM and goes with it, and a subframe's pragmas die with the subframe. So a job whose
+  source contains ``http-equiv`` anywhere (ASCII case-insensitive, as the HTML tokenizer matches attribute names; no
+  markup can spell an attribute name any other way) marks the page dirty, and the next job starts with a
+  browser-initiated navigation to ``about:blank``: a new document with an empty policy container, no timers and an
+  opaque origin. A job that fails in any way closes its context. Always navigating cost twice the CPU of a reused
+  document (measured in ``TableBrowser.render``), so only a dirty page pays for it. With JavaScript on, a script can
+  leave state on the browsing context itself (``window.name`` survives even that navigation), so that mode gets a
+  fresh context per job instead.
 - **The template comes first, always.** Model output is appended after a fixed ``<!DOCTYPE html><html><head>``
   carrying the policy and the CSS, so nothing in the source (a leading ``<!-- <head> -->``, a doctype, its own
   ``<head>``) can move the template: the parser has read it before the first byte of the source. A document's own
@@ -83,6 +88,7 @@ CHROMIUM_ARGS = [
     "--proxy-bypass-list=<-loopback>",
 ]
 CROP_MARGIN_PX = 8
+VIEWPORT_HEIGHT = 64  # a page is measured in a short viewport (its own height shows), then captured in a tall one
 MAX_PAGE_PX = 16384  # Chromium's largest texture side; a longer page is refused, not cut
 # 2048 x 16384 CSS px. At the judge's <= 1024 px a page past this shows rows under a pixel tall: nothing to judge.
 PAGE_PIXEL_BUDGET = 2048 * MAX_PAGE_PX
@@ -107,6 +113,8 @@ caption { padding: 4px; }
 """
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; font-src data:"
 CSP_WITH_SCRIPTS = CSP + "; script-src 'unsafe-inline'"  # only when the pool asks for JavaScript
+# A pragma may set state that outlives the document's content (see the module docstring): the next job navigates.
+_PRAGMA = re.compile(r"http-equiv", re.IGNORECASE | re.ASCII)
 
 _T = TypeVar("_T")
 
@@ -241,18 +249,21 @@ class TableBrowser:
         self._cdp: CDPSession | None = None
         self._crashed: asyncio.Future[None] | None = None
         self._used = False  # the current context has served a job (JavaScript mode opens a new one per job)
+        self._dirty = False  # the last job may have left state on its document: the next one navigates first
+        self._frame_id = ""
+        self._last_ok: tuple[tuple[str, int, int], bytes] | None = None  # (markup, width, max_side), its PNG
         self._width = 0
 
     def render(self, job: RenderJob, markup: str) -> RenderResult:
         """Render one table; every outcome is a ``RenderResult``.
 
-        Cost of a clean document per job, measured on this machine with 2 cores and a load average of 13-20 from
-        other work (medians; same 40 seed tables; identical PNGs): through this method, 84 -> 163 ms and 63 -> 98
-        ms against the old reused-document path in two alternating runs (+35-80 ms a job); as bare CDP shots,
-        interleaved in one process, 59 -> 117 ms and 103 -> 203 ms, while a fresh context per job took 717 ms (a
-        new renderer process each time). The navigation is the faster correct one; JavaScript mode pays for the
-        context. Starting the next job's navigation right after a capture, to overlap it with the crop here, made
-        every capture wait ~1 s in Chromium: not done.
+        What a new document costs, measured on this machine (2 cores, idle; 40 seed tables twice; bare CDP shots in
+        one process, CPU of the whole Chromium tree included): navigating to ``about:blank`` before every job took 66
+        ms and 77 ms of CPU a job, the reused document 36 ms and 31 ms of CPU (``--disable-features=RenderDocument``
+        brought the navigation to 62 ms of CPU; a ``data:`` URL navigation took 167 ms; a fresh context per job
+        717 ms, a new renderer process each time). Hence a navigation only after a job with a pragma, and a fresh
+        context only in JavaScript mode. Starting the next job's navigation right after a capture, to overlap it
+        with the crop here, made every capture wait ~1 s in Chromium: not done.
 
         Drives a private asyncio loop: call it from a thread with no running event loop (the render worker's main
         thread); sync Playwright in the same thread (its loop runs in a greenlet) makes every job fail as crashed.
@@ -260,6 +271,12 @@ class TableBrowser:
         from playwright.async_api import Error as PlaywrightError
 
         start = time.perf_counter()
+        key = (markup, job.table_width, job.max_side)
+        if self._last_ok is not None and self._last_ok[0] == key and not self.javascript:
+            # The same page as the last job (a group of rollouts often repeats one): the same pixels, since every
+            # job starts on a clean document, and it spares a capture that Chromium would hold ~1 s for a frame.
+            return RenderResult(ok=True, png=self._last_ok[1], seconds=time.perf_counter() - start)
+        self._last_ok = None
         try:
             self._run(self._ready(job.table_width), LAUNCH_TIMEOUT_S)
         except (PlaywrightError, OSError, TimeoutError, RuntimeError) as exc:
@@ -267,7 +284,7 @@ class TableBrowser:
             message = f"Chromium did not start a page: {type(exc).__name__}: {exc}"
             return RenderResult.failure("crashed", message, time.perf_counter() - start)
         try:
-            shot = self._run(self._job(to_page(markup, self.javascript)), None)
+            shot = self._run(self._job(to_page(markup, self.javascript), _PRAGMA.search(markup) is not None), None)
         except _JobFailed as exc:
             return RenderResult.failure(exc.kind, str(exc), time.perf_counter() - start)
         except PlaywrightError as exc:
@@ -282,6 +299,7 @@ class TableBrowser:
             png = image_ops.finalize(crop_to_content(image_ops.from_png(shot)), job.max_side)
         except image_ops.BlankImage as exc:
             return RenderResult.failure("blank", f"the page shows nothing: {exc}", time.perf_counter() - start)
+        self._last_ok = (key, png)
         return RenderResult(ok=True, png=png, seconds=time.perf_counter() - start)
 
     def _run(self, step: Awaitable[_T], timeout_s: float | None) -> _T:
@@ -301,7 +319,7 @@ class TableBrowser:
         if page is None:
             raise RuntimeError("the browser is running but has no page")
         if width != self._width:
-            await page.set_viewport_size({"width": width, "height": 64})
+            await self._set_viewport(width, VIEWPORT_HEIGHT)
             self._width = width
 
     async def _launch(self) -> None:
@@ -330,12 +348,15 @@ class TableBrowser:
         if self._browser is None:
             raise RuntimeError("no browser to open a page in: launch it first")
         context = await self._browser.new_context(
-            java_script_enabled=self.javascript, viewport={"width": 1024, "height": 64}, device_scale_factor=1
+            java_script_enabled=self.javascript,
+            viewport={"width": 1024, "height": VIEWPORT_HEIGHT},
+            device_scale_factor=1,
         )
         await context.route("**/*", _refuse)
         self._context = context
         self._page = page = await context.new_page()
         self._cdp = await context.new_cdp_session(page)
+        self._frame_id = (await self._cdp.send("Page.getFrameTree"))["frameTree"]["frame"]["id"]
         self._crashed = crashed = asyncio.get_running_loop().create_future()
 
         def renderer_died(_page: Page) -> None:
@@ -343,16 +364,17 @@ class TableBrowser:
                 crashed.set_result(None)
 
         page.on("crash", renderer_died)
-        self._used = False
+        self._used = self._dirty = False
         self._width = 1024
 
-    async def _job(self, page_html: str) -> bytes:
+    async def _job(self, page_html: str, leaves_state: bool) -> bytes:
         """The job's own time: load, lay out, measure, capture, all under one ``timeout_s`` deadline."""
         crashed = self._crashed
         if crashed is None:
             raise RuntimeError("no page: _ready() first")
         self._used = True
-        capture = asyncio.ensure_future(self._capture(page_html))
+        fresh_document, self._dirty = self._dirty, leaves_state
+        capture = asyncio.ensure_future(self._capture(page_html, fresh_document))
         waiters: list[asyncio.Future[Any]] = [capture, crashed]
         done, _ = await asyncio.wait(waiters, timeout=self.timeout_s, return_when=asyncio.FIRST_COMPLETED)
         if capture in done:
@@ -365,8 +387,8 @@ class TableBrowser:
             raise _JobFailed("memory", f"Chromium's renderer died laying out the page (its memory limit is {limit})")
         raise _JobFailed("timeout", f"the page did not load, lay out and capture within {self.timeout_s:g} s")
 
-    async def _capture(self, page_html: str) -> bytes:
-        """Load the page into a fresh document and capture all of it, straight through CDP.
+    async def _capture(self, page_html: str, fresh_document: bool) -> bytes:
+        """Load the page (into a new document when the last job left the old one dirty) and capture all of it.
 
         Measured on 30 seed tables: 36-42 ms a shot against 65-80 ms for Playwright's ``set_content`` +
         ``screenshot(full_page=True)`` (which waits for load events and resizes the viewport twice), with identical
@@ -375,17 +397,31 @@ class TableBrowser:
         cdp = self._cdp
         if cdp is None:
             raise RuntimeError("no CDP session: the browser is not running")
-        # Browser-initiated, so the new document inherits nothing: no policy, no refresh timer, no origin.
-        frame = (await cdp.send("Page.navigate", {"url": "about:blank"}))["frameId"]
+        frame = self._frame_id
+        if fresh_document:  # browser-initiated, so the new document inherits nothing: no policy, timer or origin
+            frame = (await cdp.send("Page.navigate", {"url": "about:blank"}))["frameId"]
         await cdp.send("Page.setDocumentContent", {"frameId": frame, "html": page_html})
         size = (await cdp.send("Page.getLayoutMetrics"))["cssContentSize"]
         width, height = size["width"], size["height"]
         problem = page_size_problem(width, height)
         if problem is not None:
             raise _JobFailed("invalid_input", f"{problem}; refused before capturing")
+        # The viewport grows to the whole page for the capture, and back for the next job's measurement.
+        # ``captureBeyondViewport`` left 6 of 30 captures of a page identical to the last one waiting ~1 s for a
+        # frame; this way 2 of 80 still did (``render`` answers a repeated page without Chromium) and 0 of 300
+        # seed tables, at 50 ms a job against 70 ms (medians, serial, idle).
+        await self._set_viewport(max(self._width, math.ceil(width)), math.ceil(height))
         clip = {"x": 0, "y": 0, "width": width, "height": height, "scale": capture_scale(width, height)}
-        params = {"format": "png", "optimizeForSpeed": True, "captureBeyondViewport": True, "clip": clip}
-        return base64.b64decode((await cdp.send("Page.captureScreenshot", params))["data"])
+        params = {"format": "png", "optimizeForSpeed": True, "clip": clip}
+        shot = (await cdp.send("Page.captureScreenshot", params))["data"]
+        await self._set_viewport(self._width, VIEWPORT_HEIGHT)
+        return base64.b64decode(shot)
+
+    async def _set_viewport(self, width: int, height: int) -> None:
+        if self._cdp is None:
+            raise RuntimeError("no CDP session: the browser is not running")
+        metrics = {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False}
+        await self._cdp.send("Emulation.setDeviceMetricsOverride", metrics)
 
     async def _discard_context(self) -> None:
         context = self._context

@@ -8,8 +8,11 @@ arrive as raw RGBA with declared dimensions that are checked against the byte co
 from __future__ import annotations
 
 import io
+import struct
+import zlib
 from typing import cast
 
+import numpy as np
 from PIL import Image
 
 MAX_DECODE_PIXELS = 64_000_000  # a backend PNG larger than this is refused, not decoded (decompression bombs)
@@ -63,11 +66,35 @@ def cap_longest_side(image: Image.Image, max_side: int) -> Image.Image:
 
 
 def encode_png(image: Image.Image) -> bytes:
-    # Level 1, measured on a 700x500 chart: 4.4 ms / 20 KB against 6.5 ms / 17 KB at the default 6. Lossless
-    # either way; the render path is hot (RL), the disk is not.
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG", compress_level=1)
-    return buffer.getvalue()
+    """Lossless PNG bytes, made for speed: every render passes here once, and the render path is hot (RL).
+
+    An 8-bit RGB image (every backend's output after ``flatten_on_white``) is written with one PNG filter, "Up"
+    (each row minus the row above: the white runs and flat fills of charts and tables become zeros), and zlib
+    level 1. Measured on seed charts of 800x500: 3.4 ms and 36 KB, against 7.0 ms and 33 KB for Pillow at level 1,
+    which tries all five filters on every row, and 9.6 ms / 28 KB at its default level. Other modes go through
+    Pillow. Decoders see a plain PNG; the tests check pixels survive exactly.
+    """
+    if image.mode != "RGB":
+        buffer = io.BytesIO()
+        image.save(buffer, format="PNG", compress_level=1)
+        return buffer.getvalue()
+    rows = np.asarray(image).reshape(image.height, image.width * 3)
+    filtered = np.empty((image.height, image.width * 3 + 1), np.uint8)
+    filtered[:, 0] = _PNG_FILTER_UP
+    filtered[0, 1:] = rows[0]  # the row above the first is zeros
+    np.subtract(rows[1:], rows[:-1], out=filtered[1:, 1:])  # uint8 wraps modulo 256, as PNG defines it
+    header = struct.pack(">IIBBBBB", image.width, image.height, 8, _PNG_COLOUR_RGB, 0, 0, 0)
+    data = zlib.compress(filtered.data, 1)
+    return _PNG_SIGNATURE + _png_chunk(b"IHDR", header) + _png_chunk(b"IDAT", data) + _png_chunk(b"IEND", b"")
+
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_PNG_COLOUR_RGB = 2  # IHDR colour type: truecolour, no alpha
+_PNG_FILTER_UP = 2
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
 
 def finalize(image: Image.Image, max_side: int) -> bytes:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import io
 
+import numpy as np
 import pytest
 from PIL import Image
 
+from src.render import image as image_ops
 from src.render.image import BlankImage, finalize, finalize_png, from_rgba
 
 
@@ -44,3 +46,15 @@ def test_raw_rgba_size_must_match() -> None:
         from_rgba(b"\x00" * 15, 2, 2)
     with pytest.raises(ValueError, match="refusing"):
         from_rgba(b"", 100_000, 100_000)
+
+
+@pytest.mark.parametrize("size", [(1, 1), (7, 3), (800, 500), (333, 1024)])
+def test_png_encoding_keeps_every_pixel(size: tuple[int, int]) -> None:
+    rng = np.random.default_rng(sum(size))
+    noise = rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+    noise[: size[1] // 2] = 255  # a white half: long zero runs after the Up filter, as in a chart
+    for image in (Image.fromarray(noise, "RGB"), Image.fromarray(noise, "RGB").convert("RGBA")):
+        decoded = Image.open(io.BytesIO(image_ops.encode_png(image)))
+        decoded.load()
+        assert decoded.mode == image.mode and decoded.size == image.size
+        assert np.array_equal(np.asarray(decoded), np.asarray(image))

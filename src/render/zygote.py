@@ -8,6 +8,9 @@ one either. On request it forks a child and passes the child's pipes to the work
 (``SCM_RIGHTS``); the worker writes the job straight into the child. So every child starts from the warm state
 and holds exactly one job: its own.
 
+A root pool's template enters an empty network namespace once, and its children stay in it instead of each making
+and tearing down their own (see ``sandbox``).
+
 Two templates per worker, one for SVG forked before matplotlib is imported (a lighter process forks and exits
 faster) and one for charts forked after matplotlib is warm.
 
@@ -47,6 +50,7 @@ from src.render.sandbox import (
     apply_sandbox,
     close_inherited_descriptors,
     default_read_paths,
+    enter_network_namespace,
     readable_by_others,
 )
 from src.render.sandbox import warm as warm_sandbox
@@ -396,6 +400,7 @@ def _template_main(sock: socket.socket, limits: ChildLimits, scratch_root: str, 
         os.dup2(devnull, fd)
     close_inherited_descriptors(keep={sock.fileno()})  # the pool's pipes; the warm font files stay
     warm_sandbox()
+    network_private = enter_network_namespace()  # once, for every child (see ``sandbox``)
     live: dict[int, int] = {}  # pidfd -> pid
     while True:
         ready = select.select([sock.fileno(), *live], [], [])[0]
@@ -408,14 +413,14 @@ def _template_main(sock: socket.socket, limits: ChildLimits, scratch_root: str, 
         if sock.fileno() in ready:
             if not sock.recv(16):
                 return  # the worker closed the socket: shut down
-            pid, pidfd, job_w, result_r, scratch = _spawn(sock, limits, scratch_root)
+            pid, pidfd, job_w, result_r, scratch = _spawn(limits, scratch_root, network_private)
             live[pidfd] = pid
             socket.send_fds(sock, [b"C" + struct.pack("<i", pid) + scratch.encode()], [pidfd, job_w, result_r])
             os.close(job_w)
             os.close(result_r)
 
 
-def _spawn(sock: socket.socket, limits: ChildLimits, scratch_root: str) -> tuple[int, int, int, int, str]:
+def _spawn(limits: ChildLimits, scratch_root: str, network_private: bool) -> tuple[int, int, int, int, str]:
     scratch = tempfile.mkdtemp(prefix="verm-job-", dir=scratch_root)
     if limits.uid is not None:
         os.chown(scratch, limits.uid, limits.uid)  # where no tmpfs can be mounted over it, the child writes here
@@ -427,7 +432,7 @@ def _spawn(sock: socket.socket, limits: ChildLimits, scratch_root: str) -> tuple
     pid = os.fork()
     if pid == 0:  # the child: never returns
         try:
-            _child_main(job_r, result_w, scratch, limits, template_pid)
+            _child_main(job_r, result_w, scratch, limits, template_pid, network_private)
         finally:
             os._exit(70)
     os.close(job_r)
@@ -435,7 +440,9 @@ def _spawn(sock: socket.socket, limits: ChildLimits, scratch_root: str) -> tuple
     return pid, os.pidfd_open(pid), job_w, result_r, scratch
 
 
-def _child_main(job_r: int, result_w: int, scratch: str, limits: ChildLimits, template_pid: int) -> None:
+def _child_main(
+    job_r: int, result_w: int, scratch: str, limits: ChildLimits, template_pid: int, network_private: bool
+) -> None:
     """Confine this process, then wait for the one job it will ever see, run it and send back the pixels."""
     _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     if os.getppid() != template_pid:
@@ -447,7 +454,7 @@ def _child_main(job_r: int, result_w: int, scratch: str, limits: ChildLimits, te
     try:
         report = apply_sandbox(scratch, memory_mb=limits.memory_mb, cpu_s=max(1, math.ceil(limits.timeout_s)),
                                read_paths=list(limits.read_paths), uid=limits.uid, scratch_mb=limits.scratch_mb,
-                               keep_read_search=limits.keep_read_search)  # fmt: skip
+                               keep_read_search=limits.keep_read_search, network_private=network_private)  # fmt: skip
     except BaseException as exc:  # noqa: BLE001 - the worker must hear why instead of seeing a silent exit
         _send(result_w, {"status": "error", "kind": "crashed", "message": f"sandbox set-up failed: {exc}"})
         return

@@ -99,3 +99,12 @@ def test_a_worker_whose_template_died_is_replaced(lone_pool: RenderPool) -> None
     assert first.error_kind in {None, "crashed"}, first.message  # the job in flight may be lost, never hung
     assert all(r.ok for r in rest), [r.message for r in rest]
     assert lone_pool.replaced == replaced + 1
+
+
+def test_jobs_run_outside_the_callers_network_namespace(lone_pool: RenderPool) -> None:
+    """Root pools share one empty namespace per template (made once, not per job); either way, never the caller's."""
+    ours = os.readlink("/proc/self/ns/net")
+    probe = f"import os\nevidence = os.readlink('/proc/self/ns/net')\nleaked = evidence == {ours!r}\n" + PAINT
+    result = lone_pool.render([RenderJob("chart", probe)])[0]
+    assert result.ok, result.message
+    assert verdict_colour(result.png) == "blue"

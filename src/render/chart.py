@@ -52,7 +52,7 @@ def import_matplotlib() -> None:
     plt.close("all")
 
 
-def draw_chart(code: str, dpi: int, max_side: int) -> tuple[int, int, bytes]:
+def draw_chart(code: str, dpi: int, max_side: int) -> tuple[int, int, memoryview]:
     """Run the code and draw the figure it saved last (else the current one) as RGBA. Runs only in the child.
 
     Raises ``JobFailure`` for a verdict (syntax, no figure) and lets the code's own exceptions through for
@@ -66,7 +66,7 @@ def draw_chart(code: str, dpi: int, max_side: int) -> tuple[int, int, bytes]:
     import matplotlib.pyplot as plt
     from matplotlib.figure import Figure
 
-    snapshots: list[tuple[int, int, bytes]] = []
+    snapshots: list[tuple[int, int, memoryview]] = []
 
     def captured_savefig(fig: Figure, *args: object, **kwargs: object) -> None:
         snapshots[:] = [_draw(fig, dpi, max_side)]
@@ -82,7 +82,11 @@ def draw_chart(code: str, dpi: int, max_side: int) -> tuple[int, int, bytes]:
     return snapshots[-1]
 
 
-def _draw(fig: object, dpi: int, max_side: int) -> tuple[int, int, bytes]:
+def _draw(fig: object, dpi: int, max_side: int) -> tuple[int, int, memoryview]:
+    """The figure's pixels as it is now: a view of the buffer of a canvas nothing will draw on again.
+
+    Not a copy (1.6 MB and ~400 page faults in the child for an 800x500 chart): the figure gets a new canvas for
+    whatever the code draws after a ``savefig``, so the saved pixels stay as they were saved."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     width_in, height_in = fig.get_size_inches()  # type: ignore[attr-defined]
@@ -95,8 +99,9 @@ def _draw(fig: object, dpi: int, max_side: int) -> tuple[int, int, bytes]:
     canvas = FigureCanvasAgg(fig)  # type: ignore[arg-type]
     canvas.draw()
     buffer = canvas.buffer_rgba()
+    FigureCanvasAgg(fig)  # type: ignore[arg-type]  # later draws of this figure go to a new buffer
     height, width = buffer.shape[:2]
-    return width, height, bytes(buffer)
+    return width, height, buffer
 
 
 def _syntax_message(exc: BaseException) -> str:

@@ -62,7 +62,7 @@ class TraceError(ValueError):
     """A trace that is not what ``draw_traced_chart`` writes (missing, wrong types); names the field."""
 
 
-def draw_traced_chart(code: str, dpi: int, max_side: int) -> tuple[int, int, bytes, dict]:
+def draw_traced_chart(code: str, dpi: int, max_side: int) -> tuple[int, int, memoryview, dict]:
     """``draw_chart`` with matplotlib instrumented; returns its pixels and the trace of the same draw. Child only."""
     from matplotlib.axes import Axes
     from matplotlib.text import Text
@@ -111,7 +111,7 @@ def draw_traced_chart(code: str, dpi: int, max_side: int) -> tuple[int, int, byt
     Text.draw = traced_text_draw  # type: ignore[method-assign,assignment]
     original_draw = chart._draw
 
-    def tracing_draw(fig: Any, dpi: int, max_side: int) -> tuple[int, int, bytes]:
+    def tracing_draw(fig: Any, dpi: int, max_side: int) -> tuple[int, int, memoryview]:
         drawn_texts.clear()
         pixels = original_draw(fig, dpi, max_side)
         result["trace"] = _figure_trace(fig, list(drawn_texts))

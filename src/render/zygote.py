@@ -480,9 +480,10 @@ def _read_request(fd: int) -> dict | None:
     return request if isinstance(request, dict) else None
 
 
-def _run(request: dict) -> tuple[dict, bytes]:
+def _run(request: dict) -> tuple[dict, bytes | memoryview]:
     """Dispatch to the domain's drawing function; every outcome becomes a header (and pixels)."""
     domain = request.get("domain")
+    pixels: bytes | memoryview
     try:
         trace = None
         if domain == "chart" and request.get("trace"):

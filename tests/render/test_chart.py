@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from src.render import RenderJob, RenderPool
-from tests.render.conftest import BAR_CHART, LINE_CHART, pixels
+from tests.render.conftest import BAR_CHART, LINE_CHART, pixels, verdict_colour
 
 
 def test_realistic_charts_render_at_figure_size(pool: RenderPool) -> None:
@@ -64,6 +64,17 @@ def test_savefig_picks_the_saved_figure_even_after_a_new_one(pool: RenderPool) -
     code = f"{LINE_CHART}plt.savefig('a.png')\nplt.figure(figsize=(2, 2))\n"
     (saved,), (plain,) = pool.render([RenderJob("chart", code)]), pool.render([RenderJob("chart", LINE_CHART)])
     assert saved.ok and saved.png == plain.png
+
+
+def test_what_is_drawn_after_savefig_does_not_change_the_saved_picture(pool: RenderPool) -> None:
+    code = (
+        "import matplotlib.pyplot as plt\n"
+        "fig = plt.figure(figsize=(2, 2))\nfig.suptitle('saved')\nfig.patch.set_facecolor('blue')\nplt.savefig('chart.png')\n"
+        "fig.patch.set_facecolor('red')\nfig.canvas.draw()\n"
+    )
+    result = pool.render([RenderJob("chart", code)])[0]
+    assert result.ok, result.message
+    assert verdict_colour(result.png) == "blue"
 
 
 def test_prose_without_code_is_no_code_and_broken_code_is_syntax(pool: RenderPool) -> None:

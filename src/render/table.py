@@ -36,6 +36,11 @@ What one job cannot leave to the next, and why each holds:
   16000px">`` used to take 8.6-11.4 s and 4 GB to capture). Pages within the budget are captured at a scale that
   keeps the bitmap under ``CAPTURE_PIXELS``: the judge sees at most 1024 px anyway, and decoding and cropping a
   16-33 MP capture in this process took 3-6 s past the deadline. Ordinary tables (to ~1024 x 4096) keep scale 1.
+- **Privileges.** Given a ``uid`` (a root pool gives each slot one no job shares), Chromium runs as that uid with no
+  groups and no capabilities (a ``setpriv`` launcher), and, where the machine lets an unprivileged process make a user
+  namespace, with its own sandbox on: renderers in a user namespace under Chromium's seccomp-bpf filter. A page that
+  broke the renderer (with JavaScript on, the case that matters) is then neither root nor free to make system calls.
+  Without a uid a root process's Chromium stays root with ``--no-sandbox``; the pool logs what it could not get.
 - **Memory.** Chromium runs under ``RLIMIT_DATA = memory_mb`` per process (a ``ulimit -d`` launcher): the private
   writable memory a page's DOM and layout grow in. A renderer that reaches it dies, and the job ends as
   ``memory``; the browser itself is untouched. Shared-memory bitmaps are not counted by that limit; the pixel budget
@@ -68,13 +73,14 @@ from PIL import Image, ImageChops
 from src.render import image as image_ops
 from src.render.extract import looks_like_markdown_table
 from src.render.job import RenderJob, RenderResult
+from src.render.sandbox import CLONE_NEWUSER, _libc, readable_by_others
 
 if TYPE_CHECKING:
     from playwright.async_api import Browser, BrowserContext, CDPSession, Page, Playwright, Route
 
-CHROMIUM_ARGS = [
+CHROMIUM_ARGS = [  # the baseline; ``TableBrowser`` drops ``--no-sandbox`` where Chromium's own sandbox works
     "--headless",
-    "--no-sandbox",  # we run as root in CI; the page has no JavaScript and no network, see the module docstring
+    "--no-sandbox",
     "--disable-gpu",
     "--disable-background-networking",
     "--disable-component-update",
@@ -94,6 +100,7 @@ MAX_PAGE_PX = 16384  # Chromium's largest texture side; a longer page is refused
 PAGE_PIXEL_BUDGET = 2048 * MAX_PAGE_PX
 CAPTURE_PIXELS = 2048 * 2048  # captured bitmap cap: ~0.3 s to decode and crop here, against ~3 s for 16 MP
 CHROMIUM_MEMORY_MB = 2048  # default RLIMIT_DATA per Chromium process when the pool does not say
+BROWSER_UID_OFFSET = 1_000  # a root pool's Chromium runs as its slot's job uid + this: a uid no job shares
 CHROMIUM_MIN_MB = 512  # measured: Chromium 156 does not start under 256 MiB of data; 384 works, 512 leaves room
 LAUNCH_TIMEOUT_S = 60.0  # launching Chromium or opening a context: start-up, not the job's time
 CLOSE_TIMEOUT_S = 1.0  # closing a timed-out job's context (measured 0.05-0.2 s); past it Chromium is killed
@@ -211,6 +218,28 @@ def capture_scale(width: float, height: float) -> float:
     return min(1.0, math.sqrt(CAPTURE_PIXELS / area))
 
 
+def chromium_sandbox_works(uid: int | None) -> bool:
+    """Whether Chromium can use its own sandbox here: it needs a non-root process that may make a user namespace.
+
+    Tried in a forked child that takes ``uid`` (if given) and calls ``unshare(CLONE_NEWUSER)``, as Chromium will.
+    """
+    if os.geteuid() == 0 and uid is None:
+        return False
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            if uid is not None:
+                os.setgroups([])
+                os.setresgid(uid, uid, uid)
+                os.setresuid(uid, uid, uid)
+            code = 0 if _libc.unshare(CLONE_NEWUSER) == 0 else 1
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    return os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+
+
 class _JobFailed(Exception):
     """A job ended without a picture; carries the render error kind."""
 
@@ -227,6 +256,8 @@ class TableBrowser:
         chromium_path: the Chromium binary; default: ``chromium`` on PATH.
         javascript: run the page's scripts (off: model output is untrusted). On, each job gets a fresh context.
         memory_mb: ``RLIMIT_DATA`` of every Chromium process, in MiB (at least ``CHROMIUM_MIN_MB``).
+        uid: for a root process, the unprivileged uid/gid Chromium runs as (a root pool passes one per slot);
+            None leaves a root Chromium as root, without its own sandbox.
     """
 
     def __init__(
@@ -235,8 +266,12 @@ class TableBrowser:
         chromium_path: str | None = None,
         javascript: bool = False,
         memory_mb: int = CHROMIUM_MEMORY_MB,
+        uid: int | None = None,
     ) -> None:
         self.timeout_s = timeout_s
+        self.uid = uid if uid is not None and os.geteuid() == 0 and shutil.which("setpriv") else None
+        self.own_sandbox = chromium_sandbox_works(self.uid)
+        self._home: str | None = None  # HOME and TMPDIR of a Chromium that runs as ``uid``
         self.chromium_path = chromium_path or shutil.which("chromium") or shutil.which("chromium-browser")
         self.javascript = javascript
         self.memory_mb = max(memory_mb, CHROMIUM_MIN_MB)
@@ -327,22 +362,74 @@ class TableBrowser:
             raise FileNotFoundError("no Chromium found: install the `chromium` package or pass chromium_path")
         from playwright.async_api import async_playwright
 
-        self._playwright = await async_playwright().start()
+        home = self._browser_home()
+        saved_tmpdir = os.environ.get("TMPDIR")
+        if home is not None:  # the driver makes Chromium's profile under its TMPDIR: one the browser's uid reaches
+            os.environ["TMPDIR"] = home
+        try:
+            self._playwright = await async_playwright().start()
+        finally:
+            if home is not None and saved_tmpdir is None:
+                del os.environ["TMPDIR"]
+            elif home is not None and saved_tmpdir is not None:
+                os.environ["TMPDIR"] = saved_tmpdir
         launcher = Path(tempfile.mkdtemp(prefix="verm-chromium-"))
         try:
             script = launcher / "chromium"
-            # RLIMIT_DATA, not RLIMIT_AS: Chromium reserves tens of GB of address space it never touches.
-            script.write_text(
-                f'#!/bin/sh\nulimit -d {self.memory_mb * 1024} || exit 1\nexec {shlex.quote(self.chromium_path)} "$@"\n'
-            )
+            script.write_text(self._launcher_script(home))
             script.chmod(0o700)
-            self._browser = await self._playwright.chromium.launch(executable_path=str(script), args=CHROMIUM_ARGS)
+            args = [a for a in CHROMIUM_ARGS if not (self.own_sandbox and a == "--no-sandbox")]
+            self._browser = await self._playwright.chromium.launch(
+                executable_path=str(script), args=args, chromium_sandbox=self.own_sandbox
+            )
         finally:
             shutil.rmtree(launcher, ignore_errors=True)  # Chromium has exec'd; its children fork, never re-run it
         session = await self._browser.new_browser_cdp_session()
         processes = (await session.send("SystemInfo.getProcessInfo"))["processInfo"]
         self._browser_pid = next((p["id"] for p in processes if p["type"] == "browser"), None)
         await session.detach()
+
+    def protection_gaps(self) -> list[str]:
+        """What this browser's Chromium cannot get on this machine, as lines for the pool's start-up log."""
+        gaps = []
+        if os.geteuid() == 0 and self.uid is None:
+            gaps.append("tables: Chromium runs as root (no uid given to run it as, or no setpriv)")
+        if not self.own_sandbox:
+            gaps.append(
+                "tables: Chromium runs without its own sandbox (it needs a non-root uid and unprivileged user "
+                "namespaces): pages are held by JavaScript being off, request blocking and RLIMIT_DATA only"
+            )
+        return gaps
+
+    def _browser_home(self) -> str | None:
+        """A fresh HOME for a Chromium that runs as ``uid`` (its profile, caches and shared-memory files go there)."""
+        if self.uid is None:
+            return None
+        if self._home is None:
+            base = tempfile.gettempdir()
+            self._home = tempfile.mkdtemp(
+                prefix="verm-chromium-home-", dir=base if readable_by_others(base) else "/tmp"
+            )
+            os.chown(self._home, self.uid, self.uid)
+        return self._home
+
+    def _launcher_script(self, home: str | None) -> str:
+        """``sh`` that caps Chromium's data (``RLIMIT_DATA``, not ``RLIMIT_AS``: Chromium reserves tens of GB of address
+        space it never touches) and, for a root process with a ``uid``, hands Playwright's profile to that uid and
+        drops to it with no groups and no capabilities before Chromium starts."""
+        chromium = shlex.quote(str(self.chromium_path))
+        lines = ["#!/bin/sh", f"ulimit -d {self.memory_mb * 1024} || exit 1"]
+        if self.uid is None or home is None:
+            return "\n".join([*lines, f'exec {chromium} "$@"', ""])
+        ids, where = f"{self.uid}:{self.uid}", shlex.quote(home)
+        lines += [
+            'for arg in "$@"; do case "$arg" in --user-data-dir=*) chown -R '
+            + ids
+            + ' "${arg#--user-data-dir=}" || exit 1 ;; esac; done',
+            f"exec setpriv --reuid={self.uid} --regid={self.uid} --clear-groups --inh-caps=-all --bounding-set=-all "
+            f'env HOME={where} TMPDIR={where} {chromium} "$@"',
+        ]
+        return "\n".join([*lines, ""])
 
     async def _new_context(self) -> None:
         if self._browser is None:
@@ -468,6 +555,9 @@ class TableBrowser:
             loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
         loop.close()
         self._kill_chromium()
+        if self._home is not None:
+            shutil.rmtree(self._home, ignore_errors=True)
+            self._home = None
 
 
 async def _refuse(route: Route) -> None:

@@ -30,13 +30,14 @@ class Renderer:
 
     def __init__(self, timeout_s: float, memory_mb: int, chromium_path: str | None, table_javascript: bool,
                  scratch_dir: str | None, sandbox_uid: int | None = None, scratch_mb: int = 64) -> None:  # fmt: skip
-        from src.render.table import TableBrowser
+        from src.render.table import BROWSER_UID_OFFSET, TableBrowser
         from src.render.zygote import SandboxedJobs
 
         self.timeout_s = timeout_s
         # First, before Chromium or any job: the template forked here holds no job data and no browser.
         self.sandboxed = SandboxedJobs(timeout_s, memory_mb, scratch_dir, sandbox_uid, scratch_mb)
-        self.tables = TableBrowser(timeout_s, chromium_path, javascript=table_javascript, memory_mb=memory_mb)
+        browser_uid = None if sandbox_uid is None else sandbox_uid + BROWSER_UID_OFFSET
+        self.tables = TableBrowser(timeout_s, chromium_path, table_javascript, memory_mb, uid=browser_uid)
 
     def render(self, job: RenderJob) -> RenderResult:
         from src.render import extract
@@ -96,7 +97,7 @@ def main() -> None:
     results = Connection(write_fd, readable=False)
     renderer = Renderer(**config)
     baseline = process_state()
-    gaps = missing_protections(renderer.sandboxed.report)
+    gaps = missing_protections(renderer.sandboxed.report) + renderer.tables.protection_gaps()
     results.send(("ready", gaps))
     try:
         while True:

@@ -4,13 +4,15 @@ refresh job hung a later job, and the leading comment swallowed the template."""
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from src.render import RenderJob, RenderPool, RenderResult
-from src.render.table import TableBrowser
+from src.render.table import BROWSER_UID_OFFSET, TableBrowser
 from tests.render.conftest import HTML_TABLE
 
 pytestmark = pytest.mark.browser
@@ -125,3 +127,38 @@ def test_a_page_that_navigates_itself_away_fails_alone(pool: RenderPool) -> None
     assert all(r.ok or r.error_kind in ("blank", "invalid_input", "timeout") for r in results), results
     later = _one_by_one(pool, [HTML_TABLE] * pool.workers)
     assert all(r.png == clean.png for r in later)
+
+
+def _process_tree(pid: int) -> list[int]:
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        for task in Path(f"/proc/{current}/task").glob("*/children"):
+            todo += [int(child) for child in task.read_text().split()]
+    return found
+
+
+def _status(pid: int, field: str) -> str:
+    line = next(x for x in Path(f"/proc/{pid}/status").read_text().splitlines() if x.startswith(field + ":"))
+    return line.split()[1]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only a root process drops Chromium to another uid")
+def test_a_root_processs_chromium_runs_as_its_own_uid_inside_its_own_sandbox() -> None:
+    uid = 60_999 + BROWSER_UID_OFFSET
+    browser = TableBrowser(timeout_s=10, uid=uid, javascript=True)  # scripts on: the case its sandbox is for
+    try:
+        result = _render(browser, HTML_TABLE)
+        assert result.ok, result.message
+        assert browser._browser_pid is not None
+        tree = _process_tree(browser._browser_pid)
+        assert {_status(pid, "Uid") for pid in tree} == {str(uid)}  # no Chromium process kept root
+        renderers = [pid for pid in tree if b"--type=renderer" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+        assert renderers
+        if browser.own_sandbox:  # Chromium's seccomp-bpf (mode 2) on every renderer
+            assert all(_status(pid, "Seccomp") == "2" for pid in renderers)
+        else:
+            assert any("own sandbox" in gap for gap in browser.protection_gaps())
+    finally:
+        browser.close()

@@ -265,8 +265,7 @@ class SandboxedJobs:
             kind = kind if kind in ERROR_KINDS else "runtime"
             return RenderResult.failure(kind, str(header.get("message", ""))[:2000], seconds)
         try:
-            image = image_ops.from_rgba(pixels, int(header["width"]), int(header["height"]))
-            png = image_ops.finalize(image, job.max_side)
+            png = image_ops.finalize_rgba(pixels, int(header["width"]), int(header["height"]), job.max_side)
         except image_ops.BlankImage as exc:
             return RenderResult.failure("blank", str(exc), seconds)
         except (KeyError, TypeError, ValueError) as exc:

@@ -58,3 +58,34 @@ def test_png_encoding_keeps_every_pixel(size: tuple[int, int]) -> None:
         decoded.load()
         assert decoded.mode == image.mode and decoded.size == image.size
         assert np.array_equal(np.asarray(decoded), np.asarray(image))
+
+
+def _rgba_cases() -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(7)
+    chart = np.full((50, 80, 4), 255, np.uint8)
+    chart[10:40, 20:30, :3] = rng.integers(0, 256, 3, dtype=np.uint8)
+    one_translucent = chart.copy()
+    one_translucent[15, 25, 3] = 100  # a coloured pixel: flattening on white lightens it
+    return {
+        "opaque chart": chart,
+        "one translucent pixel": one_translucent,
+        "flat opaque": np.full((20, 20, 4), (30, 60, 90, 255), np.uint8),
+        "fully transparent": np.zeros((20, 20, 4), np.uint8),
+        "over max side": np.repeat(chart, 30, axis=1),
+    }
+
+
+@pytest.mark.parametrize("case", list(_rgba_cases()))
+def test_raw_rgba_finalizes_exactly_as_the_image_path(case: str) -> None:
+    pixels = _rgba_cases()[case]
+    height, width = pixels.shape[:2]
+    data = pixels.tobytes()
+    try:
+        expected: bytes | type[BlankImage] = finalize(from_rgba(data, width, height), 1024)
+    except BlankImage:
+        expected = BlankImage
+    if expected is BlankImage:
+        with pytest.raises(BlankImage):
+            image_ops.finalize_rgba(data, width, height, 1024)
+    else:
+        assert image_ops.finalize_rgba(data, width, height, 1024) == expected

@@ -108,8 +108,9 @@ def finalize(image: Image.Image, max_side: int) -> bytes:
 def finalize_rgba(data: bytes, width: int, height: int, max_side: int) -> bytes:
     """``finalize`` for raw RGBA from the sandboxed child (``from_rgba`` checks the size first).
 
-    The opaque and flat checks read the buffer as one 32-bit word a pixel: ~0.2 ms for an 800x500 chart against
-    ~1.7 ms for Pillow's per-band extrema, which copy every band out first; this path runs once per chart or SVG.
+    The opaque and flat checks read the buffer as one 32-bit word a pixel: with the RGB conversion, 0.5 ms for an
+    800x500 chart against 1.7 ms through Pillow's per-band extrema, which copy every band out first; this path runs
+    once per chart or SVG.
     """
     image = from_rgba(data, width, height)
     words = np.frombuffer(data, dtype="<u4")

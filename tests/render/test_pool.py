@@ -40,8 +40,8 @@ HOSTILE = {
 }
 
 
-# Filling 768 MiB takes ~0.3 s here, but over 3 s on a VM whose host backs guest memory lazily (seen once in a CI
-# run): these jobs get time enough that only the memory cap can end them.
+# Filling 768 MiB takes ~0.3 s here, idle or busy, but once took over 3 s in a fresh-clone CI run (first-touch page
+# faults on a VM can be that slow): these jobs get time enough that only the memory cap can end them.
 FILLS_MEMORY = {"memory_bomb"}
 
 

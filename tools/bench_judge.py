@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -49,6 +48,7 @@ from src.eval.judge_bench import (  # noqa: E402
     load_bench,
     load_predictions,
     predictions_for,
+    read_json,
     rows_by_pair,
     score_critiques,
     score_scalar,
@@ -93,13 +93,7 @@ def _matcher(args: argparse.Namespace) -> tuple[ErrorMatcher, str]:
 def _read_rows(path: Path) -> list[Any]:
     if not path.is_file():
         raise BenchError(f"{path} does not exist")
-    try:
-        rows = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
-        raise BenchError(f"{path}: not valid JSON: {exc}") from None
-    if not isinstance(rows, list):
-        raise BenchError(f"{path}: expected a JSON list of rows")
-    return rows
+    return read_json(path)
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -111,12 +105,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             path = folder / "summary.json"
             if not path.is_file():
                 raise BenchError(f"{folder} has no summary.json (not a finished bench run)")
-            try:
-                summary = json.loads(path.read_text(encoding="utf-8"))
-            except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
-                raise BenchError(f"{path}: not valid JSON: {type(exc).__name__}") from None
-            if not isinstance(summary, dict):
-                raise BenchError(f"{path}: expected a JSON object")
+            summary = read_json(path, dict)
             summaries[summary.get("run", {}).get("name") or folder.name] = summary
         paths = write_comparison(args.out, summaries)
         print(paths["md"].read_text(encoding="utf-8"))

@@ -140,7 +140,7 @@ def load_bench(
     base = Path(image_root) if image_root is not None else path.parent
     rows: Iterable[tuple[int, Any]]
     if path.suffix == ".json":
-        data = _read_json_list(path)
+        data = read_json(path)
         rows = enumerate(data, start=1)
     else:
         rows = iter_jsonl(path, on_corrupt)
@@ -170,13 +170,15 @@ def load_bench(
     return pairs
 
 
-def _read_json_list(path: Path) -> list[Any]:
+def read_json(path: Path, expected: type[list] | type[dict] = list) -> Any:
+    """One JSON document of the ``expected`` kind (a list of rows, or an object), else a ``BenchError`` saying why."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
         raise BenchError(f"{path}: not valid JSON: {type(exc).__name__}: {exc}") from None
-    if not isinstance(data, list):
-        raise BenchError(f"{path}: expected a JSON list of rows, got {type(data).__name__}")
+    if not isinstance(data, expected):
+        kind = "list of rows" if expected is list else "object"
+        raise BenchError(f"{path}: expected a JSON {kind}, got {type(data).__name__}")
     return data
 
 
@@ -264,7 +266,7 @@ def load_predictions(path: str | Path, pairs: Sequence[BenchPair]) -> dict[str, 
     path = Path(path)
     if not path.is_file():
         raise BenchError(f"predictions file {path} does not exist")
-    return predictions_for(pairs, _read_json_list(path))
+    return predictions_for(pairs, read_json(path))
 
 
 @dataclass(frozen=True)

@@ -36,11 +36,10 @@ from pathlib import Path
 import torch
 from PIL import Image, ImageDraw
 
-from src.data.collate import answer_suffix, encode_answer, encode_prompt, pad_id_of, pad_token_batch, training_sample
 from src.data.vision_to_code_datamodule import build_policy_messages
-from src.models.loading import LoraSettings, VLMLoader, load_vlm, load_vlm_processor
+from src.models.loading import LoraSettings, VLMLoader, load_vlm_processor
 from src.models.prompt_profiles import builtin_profile
-from src.models.tiny import build_tiny_qwen3_vl
+from src.models.tiny import build_tiny_qwen3_vl, teach_tiny_svg_policy
 from src.render.pool import RenderPool
 from src.reward.judge import VisualERMJudge
 from src.reward.reward import RewardConfig
@@ -49,33 +48,6 @@ from src.rollout.engine import SamplingSettings, WeightUpdate
 from src.rollout.hf_engine import HFEngine
 from src.rollout.openai_engine import OpenAIEngine
 from src.stages.grpo import GRPOModule
-from src.stages.reward_sft import answer_token_loss
-
-SVG_ANSWERS = (
-    '<svg width="64" height="64"><rect width="40" height="30"/></svg>',
-    '<svg width="64" height="64"><rect width="40" height="30"/>',
-)
-
-
-def teach_svg_policy(tiny_dir: Path, out: Path, steps: int) -> Path:
-    """SFT the tiny model on the two SVG answers so its rollouts render about half the time."""
-    torch.manual_seed(0)
-    model, processor = load_vlm(VLMLoader(str(tiny_dir), dtype="float32", attn_implementation="sdpa"))
-    model.train()
-    image = Image.new("RGB", (64, 64), "white")
-    prompt = encode_prompt(processor, build_policy_messages("svg", image), [image])
-    suffix = answer_suffix(processor)
-    rows = [training_sample(prompt, encode_answer(processor, a, suffix), 512, "svg") for a in SVG_ANSWERS]
-    batch = pad_token_batch(rows, pad_id_of(processor), side="right", with_labels=True)
-    labels = batch.pop("labels")
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
-    for _ in range(steps):
-        answer_token_loss(model, batch, labels).backward()
-        optimizer.step()
-        optimizer.zero_grad()
-    model.save_pretrained(out)
-    processor.save_pretrained(out)
-    return out
 
 
 def reference_records(k: int) -> list[dict]:
@@ -130,7 +102,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="grpo-bench-") as tmp:
         root = Path(tmp)
         tiny = build_tiny_qwen3_vl(root / "tiny", seed=0)
-        policy_dir = teach_svg_policy(tiny, root / "policy", args.sft_steps)
+        policy_dir = teach_tiny_svg_policy(tiny, root / "policy", args.sft_steps)
         module = GRPOModule(
             VLMLoader(
                 str(policy_dir), dtype="float32", attn_implementation="sdpa", lora=LoraSettings(r=8, dropout=0.0)

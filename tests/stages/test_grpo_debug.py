@@ -17,47 +17,19 @@ import pytest
 import torch
 import yaml
 from lightning.pytorch import Callback
-from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from src.cli import VisualERMCLI
-from src.data.collate import answer_suffix, encode_answer, encode_prompt, pad_id_of, pad_token_batch, training_sample
-from src.data.vision_to_code_datamodule import build_policy_messages
-from src.models.loading import VLMLoader, load_vlm
+from src.models.tiny import teach_tiny_svg_policy
 from src.rollout.callback import RolloutCallback
-from src.stages.reward_sft import answer_token_loss
 
 DEBUG_CONFIG = Path(__file__).parents[2] / "configs" / "grpo" / "debug.yaml"
-# The same drawing, closed or not: after "/>" the policy chooses between "</svg>" (renders) and stopping (an unclosed
-# document the renderer rejects as invalid_input) — a single decision with reward variance in every group.
-SVG_ANSWERS = [
-    '<svg width="64" height="64"><rect width="40" height="30"/></svg>',
-    '<svg width="64" height="64"><rect width="40" height="30"/>',
-]
 
 
 @pytest.fixture(scope="module")
 def svg_policy_dir(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The tiny model after 50 SFT steps on the two SVG answers (loss ~0.04: it samples each about half the time)."""
-    torch.manual_seed(0)
-    model, processor = load_vlm(VLMLoader(str(tiny_model_dir), dtype="float32", attn_implementation="sdpa"))
-    model.train()
-    image = Image.new("RGB", (64, 64), "white")
-    prompt = encode_prompt(processor, build_policy_messages("svg", image), [image])
-    suffix = answer_suffix(processor)
-    rows = [training_sample(prompt, encode_answer(processor, a, suffix), 512, "svg") for a in SVG_ANSWERS]
-    batch = pad_token_batch(rows, pad_id_of(processor), side="right", with_labels=True)
-    labels = batch.pop("labels")
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
-    for _ in range(50):
-        loss = answer_token_loss(model, batch, labels)
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad()
-    out = tmp_path_factory.mktemp("svg-policy")
-    model.save_pretrained(out)
-    processor.save_pretrained(out)
-    return out
+    return teach_tiny_svg_policy(tiny_model_dir, tmp_path_factory.mktemp("svg-policy"), steps=50)
 
 
 def debug_config(tmp_path: Path, policy_dir: Path, judge_dir: Path, **trainer: Any) -> Path:

@@ -73,7 +73,7 @@ from PIL import Image, ImageChops
 from src.render import image as image_ops
 from src.render.extract import looks_like_markdown_table
 from src.render.job import RenderJob, RenderResult
-from src.render.sandbox import CLONE_NEWUSER, _libc, readable_by_others
+from src.render.sandbox import CLONE_NEWUSER, _drop_identity, _libc, readable_by_others
 
 if TYPE_CHECKING:
     from playwright.async_api import Browser, BrowserContext, CDPSession, Page, Playwright, Route
@@ -233,9 +233,7 @@ def chromium_sandbox_works(uid: int | None) -> bool:
         code = 1
         try:
             if uid is not None:
-                os.setgroups([])
-                os.setresgid(uid, uid, uid)
-                os.setresuid(uid, uid, uid)
+                _drop_identity(uid, keep_read_search=False)
             code = 0 if _libc.unshare(CLONE_NEWUSER) == 0 else 1
         finally:
             os._exit(code)

@@ -27,6 +27,7 @@ lint: $(STAMP)
 	$(PYTHON) -m ruff check src tests tools benchmarks
 	$(PYTHON) -m ruff format --check src tests tools benchmarks
 	$(PYTHON) -m mypy src
+	lint-imports
 
 bench: $(STAMP)
 	$(PYTHON) benchmarks/render_throughput.py

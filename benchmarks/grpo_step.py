@@ -36,18 +36,19 @@ from pathlib import Path
 import torch
 from PIL import Image, ImageDraw
 
-from src.data.vision_to_code_datamodule import build_policy_messages
+from src.data.prompts import build_policy_messages
+from src.engines.engine import SamplingSettings, WeightUpdate
+from src.engines.hf_engine import HFEngine
+from src.engines.openai_engine import OpenAIEngine
 from src.models.loading import LoraSettings, VLMLoader, load_vlm_processor
-from src.models.prompt_profiles import builtin_profile
-from src.models.tiny import build_tiny_qwen3_vl, teach_tiny_svg_policy
+from src.models.tiny import build_tiny_qwen3_vl
 from src.render.pool import RenderPool
+from src.reward.critic_profile import builtin_profile
 from src.reward.judge import VisualERMJudge
 from src.reward.reward import RewardConfig
-from src.rollout.callback import RolloutCallback
-from src.rollout.engine import SamplingSettings, WeightUpdate
-from src.rollout.hf_engine import HFEngine
-from src.rollout.openai_engine import OpenAIEngine
 from src.stages.grpo import GRPOModule
+from src.stages.grpo_rollout import RolloutCallback
+from src.testing.tiny_policy import teach_tiny_svg_policy
 
 
 def reference_records(k: int) -> list[dict]:

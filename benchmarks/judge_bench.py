@@ -32,10 +32,10 @@ if str(ROOT) not in sys.path:
 
 from PIL import Image, ImageDraw  # noqa: E402
 
+from src.engines.engine import SamplingSettings  # noqa: E402
 from src.eval.bench_run import run_critique_judge  # noqa: E402
 from src.eval.judge_bench import BenchPair, load_bench, predictions_for, score_critiques  # noqa: E402
-from src.models.prompt_profiles import builtin_profile  # noqa: E402
-from src.rollout.engine import SamplingSettings  # noqa: E402
+from src.reward.critic_profile import builtin_profile  # noqa: E402
 
 SIZES = {"chart": (640, 480), "table": (800, 360), "svg": (336, 336)}
 TARGET_SPEEDUP = 2.0  # batched over one-at-a-time, tiny model on 2 CPU cores (generation is per-step overhead bound)
@@ -129,8 +129,8 @@ def main() -> None:
 
     import torch
 
+    from src.engines.hf_engine import HFEngine
     from src.models.tiny import build_tiny_qwen3_vl
-    from src.rollout.hf_engine import HFEngine
 
     torch.manual_seed(0)
     with tempfile.TemporaryDirectory() as tmp_name:

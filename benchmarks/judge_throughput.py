@@ -30,11 +30,11 @@ from typing import Any
 import openai
 from PIL import Image
 
-from src.models.prompt_profiles import builtin_profile
-from src.rollout.engine import ChatRequest
-from src.rollout.hf_engine import HFEngine
-from src.rollout.openai_engine import openai_messages
-from src.rollout.server import BackgroundServer, ServerSettings, create_app
+from src.engines.engine import ChatRequest
+from src.engines.hf_engine import HFEngine
+from src.engines.openai_engine import openai_messages
+from src.engines.server import BackgroundServer, ServerSettings, create_app
+from src.reward.critic_profile import builtin_profile
 
 TARGET_RATIO_AT_32 = 4.0
 MODEL_NAME = "judge"

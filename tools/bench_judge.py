@@ -12,7 +12,7 @@ where ``judge.yaml`` instantiates a critique judge or a scalar reward through js
 
     class_path: src.reward.judge.VisualERMJudge
     init_args:
-      engine: {class_path: src.rollout.openai_engine.OpenAIEngine, init_args: {base_url: http://127.0.0.1:8000/v1}}
+      engine: {class_path: src.engines.openai_engine.OpenAIEngine, init_args: {base_url: http://127.0.0.1:8000/v1}}
       profile: {...}            # optional: prompt, image encoding and sampling of the critic
 
     class_path: src.reward.baselines.pixel.SSIMReward   # scalar rewards get Sc and ordering accuracy
@@ -42,6 +42,7 @@ if str(ROOT) not in sys.path:  # running as a script from a checkout, before `pi
 
 
 from src.data.shards import CorruptRowError  # noqa: E402
+from src.engines.engine import EngineError, GenerationEngine  # noqa: E402
 from src.eval.bench_report import summary_markdown, write_comparison, write_summary  # noqa: E402
 from src.eval.judge_bench import (  # noqa: E402
     BenchError,
@@ -55,7 +56,6 @@ from src.eval.judge_bench import (  # noqa: E402
 )
 from src.eval.matching import DeterministicMatcher, ErrorMatcher, LLMMatcher  # noqa: E402
 from src.reward.pair import PairError, RewardFunction  # noqa: E402
-from src.rollout.engine import EngineError, GenerationEngine  # noqa: E402
 from src.yaml_objects import ConfigError, instantiate  # noqa: E402
 
 

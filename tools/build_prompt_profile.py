@@ -6,7 +6,7 @@
 The released weights (``internlm/Visual-ERM``) answer best when asked exactly as they were trained: that text lives
 in the public reward code, which this project does not redistribute. This tool reads it from the user's clone with
 ``ast`` — the files are parsed, never imported or executed — and writes a profile file that
-``src.models.prompt_profiles.load_profile`` reads. What it reads, per domain:
+``src.reward.critic_profile.load_profile`` reads. What it reads, per domain:
 
 - chart and SVG (``rl_scripts/reward_func/reward_utils.py`` and ``omnirender_rm_v3.py``): the instruction constants,
   the thumbnail cap and JPEG encoding of ``encode_image``, and the sampling dictionary (``DEFAULT_MODEL_KWARGS``);
@@ -32,14 +32,14 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # running as a script from a checkout, before `pip install -e .`
     sys.path.insert(0, str(ROOT))
 
-from src.models.prompt_profiles import (  # noqa: E402
+from src.engines.engine import SamplingSettings  # noqa: E402
+from src.reward.critic_profile import (  # noqa: E402
     ERROR_FIELDS,
     CriticProfile,
     DomainPrompt,
     ImageEncoding,
     save_profile,
 )
-from src.rollout.engine import SamplingSettings  # noqa: E402
 
 CHART_SVG_PROMPTS = Path("rl_scripts/reward_func/reward_utils.py")
 CHART_SVG_REWARD = Path("rl_scripts/reward_func/omnirender_rm_v3.py")

@@ -34,13 +34,14 @@ if str(ROOT) not in sys.path:  # running as a script from a checkout, before `pi
 from tqdm import tqdm  # noqa: E402
 
 from src.data.collate import load_image  # noqa: E402
+from src.data.prompts import build_policy_messages  # noqa: E402
 from src.data.shards import CorruptRowError  # noqa: E402
-from src.data.vision_to_code_datamodule import PolicyPrompt, VisionToCodeDataModule, build_policy_messages  # noqa: E402
+from src.data.vision_to_code_datamodule import PolicyPrompt, VisionToCodeDataModule  # noqa: E402
+from src.engines.engine import ChatRequest, EngineError, GenerationEngine, SamplingSettings  # noqa: E402
 from src.eval.metrics.policy import PolicyAnswer, ResultWriter, score_answers, summary_markdown  # noqa: E402
 from src.eval.metrics.svg import SVGMetrics  # noqa: E402
 from src.render import RenderPool  # noqa: E402
 from src.reward.pair import PairError, RewardFunction, load_reference  # noqa: E402
-from src.rollout.engine import ChatRequest, EngineError, GenerationEngine, SamplingSettings  # noqa: E402
 from src.yaml_objects import ConfigError, instantiate  # noqa: E402
 
 
@@ -168,7 +169,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         answer_rows, policy_name = read_answers(args.answers, prompts), f"answers: {args.answers}"
     else:
         if args.model is not None:
-            from src.rollout.hf_engine import HFEngine
+            from src.engines.hf_engine import HFEngine
 
             engine: GenerationEngine = HFEngine.from_pretrained(args.model, max_batch_size=args.batch_size)
             policy_name = f"HFEngine: {args.model}"

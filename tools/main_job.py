@@ -49,7 +49,7 @@ if str(ROOT) not in sys.path:  # running as a script from a checkout, before `pi
     sys.path.insert(0, str(ROOT))
 
 STEPS = ("model", "data", "critic", "bench", "probes", "grpo", "eval", "refine", "report")
-TINY_JUDGE_ENGINE = "src.stages.grpo.tiny_judge_engine"
+TINY_JUDGE_ENGINE = "src.testing.engines.tiny_judge_engine"
 
 
 class StepError(RuntimeError):

@@ -47,10 +47,10 @@ def build_rewards(args: argparse.Namespace) -> dict[str, RewardFunction]:
         "ssim": SSIMReward(),
     }
     if args.judge_model is not None:
-        from src.models.prompt_profiles import builtin_profile
+        from src.engines.engine import SamplingSettings
+        from src.engines.hf_engine import HFEngine
+        from src.reward.critic_profile import builtin_profile
         from src.reward.judge import VisualERMJudge
-        from src.rollout.engine import SamplingSettings
-        from src.rollout.hf_engine import HFEngine
 
         sampling = SamplingSettings(temperature=0.0, max_new_tokens=args.judge_max_new_tokens)
         rewards["judge"] = VisualERMJudge(

@@ -6,7 +6,7 @@
         --out runs/bon
 
 ``--prompts``: our shard rows, VC-RewardBench rows or ``{image, domain, code}`` rows (one task per distinct reference
-image). ``policy.yaml`` instantiates a ``GenerationEngine`` (e.g. ``src.rollout.openai_engine.OpenAIEngine`` against
+image). ``policy.yaml`` instantiates a ``GenerationEngine`` (e.g. ``src.engines.openai_engine.OpenAIEngine`` against
 ``vllm serve`` of the policy); ``judge.yaml`` a critique judge (``src.reward.judge.VisualERMJudge``) — for best-of-N
 any reward (``src.reward.baselines.pixel.SSIMReward`` …). Candidates render in the sandboxed ``RenderPool``.
 
@@ -34,11 +34,11 @@ from tqdm.auto import tqdm  # noqa: E402
 
 from src.data.shards import CorruptRowError, append_line, iter_jsonl, repair_torn_tail  # noqa: E402
 from src.data.vision_to_code_datamodule import load_policy_prompts  # noqa: E402
+from src.engines.engine import EngineError, GenerationEngine, SamplingSettings  # noqa: E402
 from src.eval.refine import CritiqueJudge, RefineOutcome, RefineTask, ReflectiveRefiner, best_of_n  # noqa: E402
 from src.render import RenderPool  # noqa: E402
 from src.render.job import DOMAINS  # noqa: E402
 from src.reward.pair import PairError, RewardFunction, load_reference  # noqa: E402
-from src.rollout.engine import EngineError, GenerationEngine, SamplingSettings  # noqa: E402
 from src.yaml_objects import ConfigError, instantiate  # noqa: E402
 
 

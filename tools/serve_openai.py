@@ -4,7 +4,7 @@
 
 Then any OpenAI client (``base_url="http://127.0.0.1:8000/v1"``), the public Visual-ERM reward code, or our
 ``OpenAIEngine`` can call it. Adapters: ``--lora-modules name=path`` at start (vLLM's flag), or at run time with
-``POST /v1/load_lora_adapter {"lora_name": ..., "lora_path": ...}``. See ``src/rollout/server.py`` for the API.
+``POST /v1/load_lora_adapter {"lora_name": ..., "lora_path": ...}``. See ``src/engines/server.py`` for the API.
 """
 
 from __future__ import annotations
@@ -44,8 +44,8 @@ def main(argv: list[str] | None = None) -> None:
 
     import uvicorn
 
-    from src.rollout.hf_engine import HFEngine
-    from src.rollout.server import ServerSettings, create_app
+    from src.engines.hf_engine import HFEngine
+    from src.engines.server import ServerSettings, create_app
 
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
     dtype = args.dtype if args.dtype != "auto" else ("bfloat16" if device.startswith("cuda") else "float32")

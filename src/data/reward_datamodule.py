@@ -1,7 +1,7 @@
 """``RewardModelDataModule``: (reference, candidate, true critique) pairs → chat samples for reward-model SFT.
 
 Each sample is one user turn with the reference image, the candidate image and the domain's critic instruction
-(``src.models.prompts.build_critic_messages``), then the official critique JSON as the assistant turn; the loss sees
+(``src.data.prompts.build_critic_messages``), then the official critique JSON as the assistant turn; the loss sees
 only the answer tokens (see ``src.data.collate``). Pairs come from our shards (``data_dir/<split>.jsonl``) and/or
 VC-RewardBench-style JSONL files with images on disk.
 
@@ -76,7 +76,7 @@ class CriticPairDataset(Dataset):
         on_corrupt: Literal["skip", "raise"],
         on_answer_too_long: Literal["drop", "raise"] = "drop",
     ) -> None:
-        from src.models.prompts import build_critic_messages
+        from src.data.prompts import build_critic_messages
 
         self.pairs = pairs
         self.processor = processor
@@ -308,7 +308,7 @@ class RewardModelDataModule(LightningDataModule):
 
     def length_estimates(self, pairs: list[PairRecord]) -> list[int]:
         """Token count per pair: prompt text + target text (tokenized) + both images (from their header sizes)."""
-        from src.models.prompts import critic_instruction
+        from src.data.prompts import critic_instruction
 
         processor = self._require_processor()
         tok = processor.tokenizer

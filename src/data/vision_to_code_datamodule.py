@@ -24,44 +24,10 @@ from lightning import LightningDataModule
 from torch.utils.data import DataLoader, Dataset
 
 from src.data.collate import encode_prompt, image_token_estimate, load_image, pad_id_of, pad_token_batch
+from src.data.prompts import POLICY_INSTRUCTIONS, build_policy_messages
 from src.data.sampling import LengthBucketBatchSampler, TrainEpochPosition, rank_and_world
 from src.data.shards import CorruptRowError, image_size, iter_jsonl, report_corrupt
 from src.render.job import DOMAINS
-
-# What the policy is asked to write per domain; the answer format matches what the render pool accepts (a fenced
-# block is fine: the renderers extract code from markdown).
-POLICY_INSTRUCTIONS: dict[str, str] = {
-    "chart": (
-        "Write Python code with matplotlib that reproduces this chart as exactly as possible: the same chart type, "
-        "data values, colours, text (title, axis labels, tick labels, legend), layout and figure size. "
-        "Answer with one ```python code block and nothing else."
-    ),
-    "table": (
-        "Write HTML that reproduces this table as exactly as possible: the same rows, columns, merged cells, "
-        "header, cell text and numbers, alignment, borders and emphasis. Answer with one ```html code block "
-        "containing the <table> and nothing else."
-    ),
-    "svg": (
-        "Write SVG code that reproduces this image as exactly as possible: the same shapes, positions, sizes, "
-        "colours, strokes, layering and text. Answer with one ```svg code block containing the <svg> element and "
-        "nothing else."
-    ),
-}
-
-
-def build_policy_messages(domain: str, reference_image: Any) -> list[dict[str, Any]]:
-    """Chat messages for the policy: the reference image, then the domain's instruction."""
-    if domain not in DOMAINS:
-        raise ValueError(f"domain: {domain!r} is not one of {DOMAINS}")
-    return [
-        {
-            "role": "user",
-            "content": [
-                {"type": "image", "image": reference_image},
-                {"type": "text", "text": POLICY_INSTRUCTIONS[domain]},
-            ],
-        }
-    ]
 
 
 @dataclass(frozen=True)

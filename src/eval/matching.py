@@ -34,7 +34,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from src.rollout.engine import ChatRequest, GenerationEngine, SamplingSettings
+from src.engines.engine import ChatRequest, GenerationEngine, SamplingSettings
 
 MatchLevel = Literal["yes", "partial"]
 # F1s credit per match level, as the public evaluator counts it.

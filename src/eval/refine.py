@@ -30,14 +30,14 @@ from typing import Any, Protocol, runtime_checkable
 
 from PIL import Image
 
+from src.data.prompts import build_policy_messages
 from src.data.schema import Critique
-from src.data.vision_to_code_datamodule import build_policy_messages
+from src.engines.engine import ChatRequest, GenerationEngine, SamplingSettings
 from src.render.job import DOMAINS, RenderJob, RenderResult
 from src.reward.judge import JudgeResult
 from src.reward.pair import RewardFunction, RewardPair
 from src.reward.parse import CritiqueParseError
 from src.reward.reward import RewardConfig, critique_to_reward
-from src.rollout.engine import ChatRequest, GenerationEngine, SamplingSettings
 
 Renderer = Callable[[Sequence[RenderJob]], list[RenderResult]]
 _FENCE_LANG = {"chart": "python", "table": "html", "svg": "svg"}

@@ -7,7 +7,7 @@ picked in YAML::
     reward:
       class_path: src.reward.judge.VisualERMJudge
       init_args:
-        engine: {class_path: src.rollout.openai_engine.OpenAIEngine, init_args: {...}}
+        engine: {class_path: src.engines.openai_engine.OpenAIEngine, init_args: {...}}
         reward: {normalization: fixed, fixed_scale: 50}
         retries: 2
 
@@ -30,11 +30,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from src.data.schema import Critique
-from src.models.prompt_profiles import CriticProfile, builtin_profile, load_profile
+from src.engines.engine import ChatRequest, GenerationEngine, SamplingSettings
+from src.reward.critic_profile import CriticProfile, builtin_profile, load_profile
 from src.reward.pair import RewardPair, check_pairs
 from src.reward.parse import CritiqueParseError, parse_critique
 from src.reward.reward import CandidateReward, RewardConfig, critique_to_reward
-from src.rollout.engine import ChatRequest, GenerationEngine, SamplingSettings
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
     python -m src fit --config configs/grpo/debug.yaml                 # CPU, seconds, tiny random policy and judge
     python -m src fit --config configs/grpo/qwen3vl_8b_chart_lora.yaml  # one GPU, judge behind `vllm serve`
 
-The module holds the loss; ``src.rollout.callback.RolloutCallback`` fills ``batch["rollout"]`` before each
+The module holds the loss; ``src.stages.grpo_rollout.RolloutCallback`` fills ``batch["rollout"]`` before each
 ``training_step`` (prompt → n completions → render → reward) and pushes the new weights to the engine after each
 optimizer step. One rollout batch feeds one optimizer step (accumulated over ``accumulate_grad_batches`` micro
 batches, all generated with the same weights), so the policy that sampled is the policy being updated.
@@ -37,10 +37,7 @@ logits never exist. The KL reference of a LoRA policy is the same model with the
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
-from contextlib import AbstractContextManager, nullcontext, suppress
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any, Literal
 
@@ -49,8 +46,6 @@ import torch
 
 from src.models.lm_head import backbone_and_head, chunked_token_logprobs
 from src.models.loading import VLMLoader, load_vlm_model, save_adapter
-from src.models.tiny import build_tiny_qwen3_vl
-from src.rollout.hf_engine import HFEngine
 from src.stages.vlm_setup import setup_vlm_stage
 
 IGNORE_INDEX = -100
@@ -317,7 +312,9 @@ class GRPOModule(L.LightningModule):
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         rollout = batch.get("rollout")
         if rollout is None:
-            raise RuntimeError("the batch has no rollouts: add src.rollout.callback.RolloutCallback to the callbacks")
+            raise RuntimeError(
+                "the batch has no rollouts: add src.stages.grpo_rollout.RolloutCallback to the callbacks"
+            )
         loss, stats = self.rollout_loss(rollout)
         n = int(rollout["labels"].shape[0])
         self.log("train/loss", loss, prog_bar=True, batch_size=n)
@@ -416,21 +413,3 @@ def _is_peft(model: torch.nn.Module | None) -> bool:
     from peft import PeftModel
 
     return isinstance(model, PeftModel)
-
-
-def tiny_judge_engine(name_or_path: str, max_batch_size: int = 16) -> HFEngine:
-    """Debug configs only: an in-process ``HFEngine`` on the tiny random Qwen3-VL, built at ``name_or_path`` if missing.
-
-    The YAML builds callbacks (and so the judge's engine) before any module ``setup`` could build the tiny model, so
-    the judge builds it itself. Built in a sibling directory and renamed into place, so ranks starting together never
-    read a half-written checkpoint.
-    """
-    path = Path(name_or_path)
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{path.name}-", dir=path.parent))
-        build_tiny_qwen3_vl(staging / "model")
-        with suppress(OSError):  # another rank got there first: its copy is complete
-            os.rename(staging / "model", path)
-        shutil.rmtree(staging, ignore_errors=True)
-    return HFEngine.from_pretrained(path, dtype="float32", max_batch_size=max_batch_size)

@@ -8,7 +8,7 @@ The loss is next-token cross-entropy on the critique tokens only. Image and prom
 predict an answer token (see ``answer_token_loss``): the [batch, seq, 151k] logits tensor of a plain
 ``model(labels=...)`` call never exists. Validation also generates critiques (greedy) for a seeded, length-stratified
 subset of the val pairs chosen by the DataModule and scores them against the true labels (parse rate, category-level
-precision/recall/F1, Pearson of severity sums: ``src.eval.critique_metrics.CritiqueScores``).
+precision/recall/F1, Pearson of severity sums: ``src.reward.critique_metrics.CritiqueScores``).
 
 Under DDP/FSDP every rank takes the same path through every collective: the metrics are computed on all ranks and
 reported from synced values only, every rank generates on the same number of batches (with ``synced_gpus``, so an
@@ -31,11 +31,11 @@ import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
 from src.data.schema import Critique
-from src.eval.critique_metrics import CritiqueScores
 from src.models.lm_head import backbone_and_head
 from src.models.loading import VLMLoader, load_vlm_model, save_adapter, unwrap_peft
 from src.models.packing import packed_position_ids
 from src.reward import CritiqueParseError, parse_critique
+from src.reward.critique_metrics import CritiqueScores
 from src.stages.vlm_setup import setup_vlm_stage
 
 IGNORE_INDEX = -100

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 import torch
 
-from src.data.vision_to_code_datamodule import POLICY_INSTRUCTIONS, VisionToCodeDataModule, build_policy_messages
+from src.data.prompts import POLICY_INSTRUCTIONS, build_policy_messages
+from src.data.vision_to_code_datamodule import VisionToCodeDataModule
 
 
 def make_dm(processor: Any, **kwargs: Any) -> VisionToCodeDataModule:

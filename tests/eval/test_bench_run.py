@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from src.engines.engine import ChatRequest, Completion, SamplingSettings, WeightUpdate
 from src.eval.bench_run import load_reward_pair, run_critique_judge, run_scalar_reward
 from src.eval.judge_bench import BenchError, BenchPair, load_bench, predictions_for, score_critiques
 from src.reward.baselines.pixel import SSIMReward
 from src.reward.judge import JudgeResult, VisualERMJudge
 from src.reward.pair import RewardPair
-from src.rollout.engine import ChatRequest, Completion, SamplingSettings, WeightUpdate
 
 
 class ScriptedEngine:

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import pytest
 
+from src.engines.engine import ChatRequest, Completion, SamplingSettings, WeightUpdate
 from src.eval.matching import (
     DeterministicMatcher,
     ErrorMatch,
@@ -16,7 +17,6 @@ from src.eval.matching import (
     matching_prompt,
     parse_match_reply,
 )
-from src.rollout.engine import ChatRequest, Completion, SamplingSettings, WeightUpdate
 
 
 def err(kind: str, location: str, description: str, severity: int = 2) -> dict:

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from src.engines.engine import SamplingSettings
 from src.eval.probes import (
     CANDIDATES,
     PROBES,
@@ -19,13 +20,12 @@ from src.eval.probes import (
     render_probes,
     score_probes,
 )
-from src.models.prompt_profiles import CriticProfile
 from src.render import RenderPool
 from src.reward.baselines import PixelMSEReward, SSIMReward
+from src.reward.critic_profile import CriticProfile
 from src.reward.judge import VisualERMJudge
 from src.reward.pair import load_reference
 from src.reward.reward import RewardConfig
-from src.rollout.engine import SamplingSettings
 
 REFERENCES = 2
 
@@ -69,7 +69,7 @@ def test_candidates_render_to_what_they_claim(rendered: list[RenderedProbeSet]) 
 
 
 def test_table_for_the_tiny_judge_and_two_baselines(rendered: list[RenderedProbeSet], tiny_model_dir: Path) -> None:
-    from src.rollout.hf_engine import HFEngine
+    from src.engines.hf_engine import HFEngine
 
     judge = VisualERMJudge(
         HFEngine.from_pretrained(tiny_model_dir),

@@ -14,12 +14,12 @@ from collections.abc import Iterator, Sequence
 import pytest
 from PIL import Image
 
+from src.engines.engine import ChatRequest, Completion, SamplingSettings, WeightUpdate
 from src.eval.refine import RefineTask, ReflectiveRefiner, Version, best_of_n, feedback_text, revision_messages
 from src.render import RenderPool
 from src.render.job import RenderJob, RenderResult
 from src.reward.baselines.pixel import SSIMReward
 from src.reward.judge import VisualERMJudge
-from src.rollout.engine import ChatRequest, Completion, SamplingSettings, WeightUpdate
 
 SIZE = 336
 # id -> (cx, cy, r, fill)
@@ -231,7 +231,7 @@ def test_tiny_model_as_policy_and_judge_runs_a_revision_round(
 ) -> None:
     """Real engines end to end: the random tiny Qwen3-VL writes no code, so its draft fails to render, is never
     judged, and the failure is fed back through a multi-turn request that HFEngine encodes and answers."""
-    from src.rollout.hf_engine import HFEngine
+    from src.engines.hf_engine import HFEngine
 
     engine = HFEngine(tiny_vlm, tiny_processor)
     greedy = SamplingSettings(temperature=0.0, max_new_tokens=8)

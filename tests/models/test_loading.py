@@ -8,6 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
+from src.data.prompts import build_critic_messages
 from src.models.loading import (
     LoraSettings,
     VLMLoader,
@@ -16,7 +17,6 @@ from src.models.loading import (
     resolve_attn_implementation,
     save_adapter,
 )
-from src.models.prompts import build_critic_messages
 
 
 def _critic_batch(processor) -> dict[str, torch.Tensor]:

@@ -10,9 +10,9 @@ import torch
 from PIL import Image
 from transformers import Qwen3VLForConditionalGeneration
 
+from src.data.prompts import build_critic_messages
 from src.models.loading import LoraSettings, VLMLoader, load_vlm, merge_adapter, save_adapter
 from src.models.processor import load_processor
-from src.models.prompts import build_critic_messages
 
 REPO = Path(__file__).resolve().parents[2]
 

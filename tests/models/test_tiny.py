@@ -11,8 +11,8 @@ import torch
 from PIL import Image
 from transformers import AutoTokenizer, Qwen3VLForConditionalGeneration
 
+from src.data.prompts import build_critic_messages
 from src.models.processor import load_processor, torchvision_available
-from src.models.prompts import build_critic_messages
 from src.models.tiny import MAX_PIXELS, SPECIAL_TOKENS, build_tiny_qwen3_vl
 
 REPO = Path(__file__).resolve().parents[2]

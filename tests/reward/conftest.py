@@ -15,8 +15,8 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from PIL import Image
 
+from src.engines.engine import ChatRequest, Completion, SamplingSettings, WeightUpdate
 from src.render.job import RenderResult
-from src.rollout.engine import ChatRequest, Completion, SamplingSettings, WeightUpdate
 
 
 def png_bytes(image: Image.Image) -> bytes:

@@ -12,13 +12,13 @@ from jsonargparse import ArgumentParser
 from PIL import Image
 
 from src.data.schema import Critique
-from src.models.prompt_profiles import CriticProfile, builtin_profile, save_profile
+from src.engines.engine import ChatRequest, Completion, SamplingSettings
 from src.render.job import RenderResult
+from src.reward.critic_profile import CriticProfile, builtin_profile, save_profile
 from src.reward.judge import VisualERMJudge
 from src.reward.pair import PairError, RewardFunction, RewardPair, load_reference
 from src.reward.parse import CritiqueParseError
 from src.reward.reward import RewardConfig
-from src.rollout.engine import ChatRequest, Completion, SamplingSettings
 from tests.reward.conftest import ScriptedEngine, bars_image, png_bytes, rendered
 
 PUBLIC = RewardConfig(normalization="fixed", fixed_scale=50.0, unparseable_severity=25.0)
@@ -198,7 +198,7 @@ def test_each_domain_is_sampled_as_its_profile_says_and_a_profile_loads_from_a_p
 
 
 def test_the_tiny_model_judges_through_the_real_hf_engine(tiny_model_dir) -> None:  # type: ignore[no-untyped-def]
-    from src.rollout.hf_engine import HFEngine
+    from src.engines.hf_engine import HFEngine
 
     engine = HFEngine.from_pretrained(tiny_model_dir)
     profile = CriticProfile(sampling=SamplingSettings(temperature=1.0, max_new_tokens=12, seed=0))

@@ -63,7 +63,7 @@ def test_single_gpu_config_trains_on_the_tiny_model(
     rollout["sampling"]["max_new_tokens"] = 8
     rollout["render_pool"]["init_args"]["workers"] = 1
     rollout["reward"]["init_args"]["engine"] = {
-        "class_path": "src.stages.grpo.tiny_judge_engine",
+        "class_path": "src.testing.engines.tiny_judge_engine",
         "init_args": {"name_or_path": str(tiny_model_dir)},
     }
     model = config["model"]["init_args"]

@@ -20,8 +20,8 @@ from lightning.pytorch import Callback
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from src.cli import VisualERMCLI
-from src.models.tiny import teach_tiny_svg_policy
-from src.rollout.callback import RolloutCallback
+from src.stages.grpo_rollout import RolloutCallback
+from src.testing.tiny_policy import teach_tiny_svg_policy
 
 DEBUG_CONFIG = Path(__file__).parents[2] / "configs" / "grpo" / "debug.yaml"
 

@@ -13,12 +13,12 @@ import torch
 from lightning.pytorch import Callback
 
 from src.data.vision_to_code_datamodule import VisionToCodeDataModule
+from src.engines.engine import SamplingSettings
 from src.models.loading import VLMLoader
 from src.render.pool import RenderPool
 from src.reward.pair import RewardPair
-from src.rollout.callback import RolloutCallback
-from src.rollout.engine import SamplingSettings
 from src.stages.grpo import GRPOModule
+from src.stages.grpo_rollout import RolloutCallback
 
 STEPS = 8
 

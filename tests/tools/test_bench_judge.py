@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from src.rollout.engine import ChatRequest, Completion, SamplingSettings, WeightUpdate
+from src.engines.engine import ChatRequest, Completion, SamplingSettings, WeightUpdate
 
 
 class SizeOracleEngine:
@@ -224,8 +224,8 @@ def test_tiny_judge_served_over_http_end_to_end(
     no errors: F1h is 0 where the bench has errors, and the summary still has every key."""
     from transformers import AutoModelForImageTextToText
 
-    from src.rollout.hf_engine import HFEngine
-    from src.rollout.server import BackgroundServer, ServerSettings, create_app
+    from src.engines.hf_engine import HFEngine
+    from src.engines.server import BackgroundServer, ServerSettings, create_app
 
     engine = HFEngine(AutoModelForImageTextToText.from_pretrained(tiny_model_dir).eval(), tiny_processor)
     app = create_app(engine, ServerSettings(served_model_name="tiny-judge", max_tokens_limit=64))
@@ -236,7 +236,7 @@ def test_tiny_judge_served_over_http_end_to_end(
             "init_args:\n"
             "  retries: 0\n"
             "  engine:\n"
-            "    class_path: src.rollout.openai_engine.OpenAIEngine\n"
+            "    class_path: src.engines.openai_engine.OpenAIEngine\n"
             f"    init_args: {{base_urls: '{server.base_url}', timeout_s: 300}}\n"
             "  profile:\n"
             "    sampling: {temperature: 0.0, max_new_tokens: 8}\n"
@@ -257,7 +257,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from src.rollout.engine import ChatRequest, Completion, SamplingSettings, WeightUpdate
+from src.engines.engine import ChatRequest, Completion, SamplingSettings, WeightUpdate
 
 
 class FirstIsPartialEngine:

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from src.models.prompt_profiles import ImageEncoding, load_profile
-from src.rollout.engine import SamplingSettings
+from src.engines.engine import SamplingSettings
+from src.reward.critic_profile import ImageEncoding, load_profile
 
 _SPEC = importlib.util.spec_from_file_location(
     "build_prompt_profile_tool", Path(__file__).parents[2] / "tools" / "build_prompt_profile.py"

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 
 from src.data.schema import Critique, Discrepancy
+from src.engines.engine import Completion
 from src.eval.metrics.policy import PolicyAnswer, aggregate, decode_png, score_answers, summary_markdown, write_results
 from src.render import RenderJob, RenderPool
 from src.reward.baselines import RenderSuccessReward
 from src.reward.judge import VisualERMJudge
 from src.reward.reward import RewardConfig
-from src.rollout.engine import Completion
 
 CHART = """
 import matplotlib.pyplot as plt

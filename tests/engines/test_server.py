@@ -22,12 +22,12 @@ from typing import Any
 import openai
 import pytest
 from PIL import Image
+from tests.engines.conftest import judge_request, text_request
 from transformers import AutoModelForImageTextToText
 
-from src.rollout.engine import ChatRequest, SamplingSettings
-from src.rollout.hf_engine import HFEngine
-from src.rollout.server import BackgroundServer, ServerSettings, create_app
-from tests.rollout.conftest import judge_request, text_request
+from src.engines.engine import ChatRequest, SamplingSettings
+from src.engines.hf_engine import HFEngine
+from src.engines.server import BackgroundServer, ServerSettings, create_app
 
 MODEL = "tiny-judge"
 

@@ -7,8 +7,8 @@ import json
 import pytest
 from PIL import Image
 
+from src.data.prompts import build_critic_messages, critic_answer_schema, critic_instruction
 from src.data.schema import CATEGORIES, CATEGORY_KEY
-from src.models.prompts import build_critic_messages, critic_answer_schema, critic_instruction
 from src.reward import parse_critique
 
 

@@ -50,8 +50,8 @@ from PIL import Image
 from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from src.rollout.engine import ChatRequest, Completion, EngineError, SamplingSettings
-from src.rollout.hf_engine import EncodedPrompt, HFEngine, InvalidRequestError
+from src.engines.engine import ChatRequest, Completion, EngineError, SamplingSettings
+from src.engines.hf_engine import EncodedPrompt, HFEngine, InvalidRequestError
 
 _DATA_URL = re.compile(r"data:image/(?P<kind>png|jpeg|jpg);base64,(?P<data>.*)", re.DOTALL)
 _DISCONNECT_POLL_S = 0.5  # how often a waiting handler checks that its client is still there

@@ -41,7 +41,7 @@ from typing import Any
 import openai
 from PIL import Image
 
-from src.rollout.engine import ChatRequest, Completion, EngineError, ImageFormat, SamplingSettings, WeightUpdate
+from src.engines.engine import ChatRequest, Completion, EngineError, ImageFormat, SamplingSettings, WeightUpdate
 
 _DOWN_STATUSES = (502, 503, 504)
 

@@ -114,3 +114,39 @@ def build_critic_messages(
 def _check_domain(domain: str) -> None:
     if domain not in DOMAINS:
         raise ValueError(f"domain: {domain!r} is not one of {DOMAINS}")
+
+
+# What the policy is asked to write per domain; the answer format matches what the render pool accepts (a fenced
+# block is fine: the renderers extract code from markdown).
+POLICY_INSTRUCTIONS: dict[str, str] = {
+    "chart": (
+        "Write Python code with matplotlib that reproduces this chart as exactly as possible: the same chart type, "
+        "data values, colours, text (title, axis labels, tick labels, legend), layout and figure size. "
+        "Answer with one ```python code block and nothing else."
+    ),
+    "table": (
+        "Write HTML that reproduces this table as exactly as possible: the same rows, columns, merged cells, "
+        "header, cell text and numbers, alignment, borders and emphasis. Answer with one ```html code block "
+        "containing the <table> and nothing else."
+    ),
+    "svg": (
+        "Write SVG code that reproduces this image as exactly as possible: the same shapes, positions, sizes, "
+        "colours, strokes, layering and text. Answer with one ```svg code block containing the <svg> element and "
+        "nothing else."
+    ),
+}
+
+
+def build_policy_messages(domain: str, reference_image: Any) -> list[dict[str, Any]]:
+    """Chat messages for the policy: the reference image, then the domain's instruction."""
+    if domain not in DOMAINS:
+        raise ValueError(f"domain: {domain!r} is not one of {DOMAINS}")
+    return [
+        {
+            "role": "user",
+            "content": [
+                {"type": "image", "image": reference_image},
+                {"type": "text", "text": POLICY_INSTRUCTIONS[domain]},
+            ],
+        }
+    ]

@@ -17,8 +17,8 @@ import pytest
 import torch
 from PIL import Image
 
-from src.models.prompt_profiles import builtin_profile
-from src.rollout.engine import ChatRequest
+from src.engines.engine import ChatRequest
+from src.reward.critic_profile import builtin_profile
 from tests.conftest import drawn_png
 
 REPO = Path(__file__).resolve().parents[2]

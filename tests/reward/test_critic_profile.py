@@ -12,8 +12,11 @@ import pytest
 from PIL import Image, ImageDraw
 
 from src.data.collate import encode_prompt
+from src.data.prompts import build_critic_messages, critic_instruction
+from src.engines.engine import SamplingSettings
 from src.models.processor import load_processor
-from src.models.prompt_profiles import (
+from src.render.job import DOMAINS
+from src.reward.critic_profile import (
     CriticProfile,
     DomainPrompt,
     ImageEncoding,
@@ -23,9 +26,6 @@ from src.models.prompt_profiles import (
     load_profile,
     save_profile,
 )
-from src.models.prompts import build_critic_messages, critic_instruction
-from src.render.job import DOMAINS
-from src.rollout.engine import SamplingSettings
 
 RELEASED_SAMPLING = SamplingSettings(
     temperature=0.7, top_p=0.8, top_k=20, presence_penalty=1.5, repetition_penalty=1.0, max_new_tokens=4096

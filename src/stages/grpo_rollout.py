@@ -46,12 +46,12 @@ import torch
 from lightning.pytorch.callbacks import Callback
 
 from src.data.collate import answer_suffix, encode_prompt, pad_id_of, pad_token_batch, training_sample
-from src.eval.sample_images import log_sample, side_by_side
+from src.engines.engine import ChatRequest, Completion, GenerationEngine, SamplingSettings, WeightUpdate
 from src.models.loading import save_adapter
 from src.render.job import ERROR_KINDS, RenderJob, RenderResult
 from src.render.pool import RenderPool
 from src.reward.pair import RewardFunction, RewardPair
-from src.rollout.engine import ChatRequest, Completion, GenerationEngine, SamplingSettings, WeightUpdate
+from src.stages.sample_images import log_sample, side_by_side
 
 WeightSync = Literal["module", "adapter", "state_dict"]
 
@@ -147,7 +147,7 @@ class RolloutCallback(Callback):
         if self.engine is None:
             if self.weight_sync != "module":
                 raise ValueError("engine: None builds an HFEngine on the trained module; it needs weight_sync: module")
-            from src.rollout.hf_engine import HFEngine
+            from src.engines.hf_engine import HFEngine
 
             self.engine = HFEngine(_policy(pl_module), pl_module.processor, max_batch_size=self.engine_batch_size)
         self._rank = trainer.global_rank

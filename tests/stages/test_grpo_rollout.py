@@ -16,14 +16,15 @@ import torch
 import yaml
 from PIL import Image
 
-from src.data.vision_to_code_datamodule import VisionToCodeDataModule, build_policy_messages
+from src.data.prompts import build_policy_messages
+from src.data.vision_to_code_datamodule import VisionToCodeDataModule
+from src.engines.engine import ChatRequest, Completion, SamplingSettings, WeightUpdate
+from src.engines.hf_engine import HFEngine
 from src.models.loading import LoraSettings, VLMLoader, load_vlm
 from src.render.pool import RenderPool
 from src.reward.pair import RewardPair
-from src.rollout.callback import RolloutCallback, WeightSyncError
-from src.rollout.engine import ChatRequest, Completion, SamplingSettings, WeightUpdate
-from src.rollout.hf_engine import HFEngine
 from src.stages.grpo import GRPOModule, completion_logprobs
+from src.stages.grpo_rollout import RolloutCallback, WeightSyncError
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLING = SamplingSettings(temperature=1.0, max_new_tokens=6)
@@ -128,7 +129,7 @@ def test_completions_without_token_ids_are_retokenized(policy: GRPOModule, rende
     """An OpenAI-compatible server may return text only: the text is tokenized, the turn closed when it stopped, and
     the engine log-probs are unknown (NaN: no importance weight)."""
     callback = RolloutCallback(reward=GroupRecordingReward(), render_pool=render_pool, engine=None, n=2)
-    from src.rollout.callback import ScoredGroup
+    from src.stages.grpo_rollout import ScoredGroup
 
     record = records(1)[0]
     group = ScoredGroup(
@@ -145,7 +146,7 @@ def test_completions_without_token_ids_are_retokenized(policy: GRPOModule, rende
 
 def test_sampled_vision_markers_do_not_break_the_forward(policy: GRPOModule, render_pool: RenderPool) -> None:
     """A policy can sample <|image_pad|> or <|vision_start|>: the training forward must not read them as images."""
-    from src.rollout.callback import ScoredGroup
+    from src.stages.grpo_rollout import ScoredGroup
 
     config = policy.vlm.config
     marker_ids = [config.image_token_id, config.vision_start_token_id]

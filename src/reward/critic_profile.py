@@ -1,7 +1,7 @@
 """Critic prompt profiles: the words, message layout, image encoding and sampling a judge is asked with.
 
 A critic answers well only under the protocol it was trained with. Ours (``builtin_profile``) is the prompt of
-``src.models.prompts`` that ``RewardModelSFT`` trains on. The released ``internlm/Visual-ERM`` weights were trained
+``src.data.prompts`` that ``RewardModelSFT`` trains on. The released ``internlm/Visual-ERM`` weights were trained
 with other wording and, for tables, another layout and schema; their text is not ours to ship, so a user builds a
 profile file from a local clone of the public repository (``tools/build_prompt_profile.py``) and loads it with
 ``load_profile``. Everything that differs between the two is data in the profile, never a code path:
@@ -43,10 +43,10 @@ from typing import Any, Literal, cast, overload
 
 from PIL import Image, ImageChops
 
+from src.data.prompts import critic_instruction
 from src.data.schema import CATEGORY_KEY
-from src.models.prompts import critic_instruction
+from src.engines.engine import ChatRequest, ImageFormat, SamplingSettings
 from src.render.job import DOMAINS
-from src.rollout.engine import ChatRequest, ImageFormat, SamplingSettings
 
 PROFILE_FORMAT_VERSION = 1
 # Keys an error object of the official answer may carry; the category key is per domain (``CATEGORY_KEY``).

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from src.data.schema import Critique, Discrepancy
-from src.eval.critique_metrics import CritiqueDetection
+from src.reward.critique_metrics import CritiqueDetection
 
 
 def chart(*categories: str) -> Critique:
@@ -48,7 +48,7 @@ def test_length_mismatch_is_an_error() -> None:
 def test_severity_pearson_matches_the_textbook_formula_and_is_nan_when_undefined() -> None:
     from scipy.stats import pearsonr
 
-    from src.eval.critique_metrics import SeverityPearson
+    from src.reward.critique_metrics import SeverityPearson
 
     x, y = [3.0, 0.0, 5.0, 2.0, 7.0], [2.0, 1.0, 6.0, 2.0, 5.0]
     metric = SeverityPearson()
@@ -66,7 +66,7 @@ def _scores_on_rank(rank: int, world: int, port: int, out_dir: str) -> None:
 
     import torch.distributed as dist
 
-    from src.eval.critique_metrics import CritiqueScores
+    from src.reward.critique_metrics import CritiqueScores
 
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     dist.init_process_group("gloo", rank=rank, world_size=world, timeout=datetime.timedelta(seconds=60))
@@ -97,7 +97,7 @@ def test_scores_are_collective_safe_across_two_processes(tmp_path) -> None:
 
     import torch.multiprocessing as mp
 
-    from src.eval.critique_metrics import CritiqueScores
+    from src.reward.critique_metrics import CritiqueScores
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -123,6 +123,6 @@ def test_scores_are_collective_safe_across_two_processes(tmp_path) -> None:
 
 
 def test_scores_report_nothing_when_nothing_was_generated() -> None:
-    from src.eval.critique_metrics import CritiqueScores
+    from src.reward.critique_metrics import CritiqueScores
 
     assert CritiqueScores().compute() == {}

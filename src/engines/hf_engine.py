@@ -39,7 +39,7 @@ from PIL import Image
 from transformers import LogitsProcessor, LogitsProcessorList
 
 from src.data.collate import encode_prompt, pad_id_of, pad_token_batch
-from src.rollout.engine import ChatRequest, Completion, EngineError, SamplingSettings, WeightUpdate
+from src.engines.engine import ChatRequest, Completion, EngineError, SamplingSettings, WeightUpdate
 
 _GENERATE_KEYS = (
     "input_ids",

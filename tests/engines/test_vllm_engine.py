@@ -6,16 +6,16 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import pytest
+from tests.engines.conftest import judge_request, text_request
 
-from src.rollout.engine import EngineError, SamplingSettings
-from src.rollout.vllm_engine import (
+from src.engines.engine import EngineError, SamplingSettings
+from src.engines.vllm_engine import (
     VLLMEngine,
     completions_from_output,
     sampling_params_kwargs,
     vllm_available,
     vllm_prompt,
 )
-from tests.rollout.conftest import judge_request, text_request
 
 PLACEHOLDER = "<|vision_start|><|image_pad|><|vision_end|>"
 

@@ -26,8 +26,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from src.rollout.engine import ChatRequest, Completion, EngineError, SamplingSettings, WeightUpdate
-from src.rollout.hf_engine import request_images
+from src.engines.engine import ChatRequest, Completion, EngineError, SamplingSettings, WeightUpdate
+from src.engines.hf_engine import request_images
 
 
 def vllm_available() -> bool:

@@ -9,7 +9,7 @@ from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from src.eval.sample_images import FAILED_TILE_GREY, log_sample, side_by_side
+from src.stages.sample_images import FAILED_TILE_GREY, log_sample, side_by_side
 
 
 def test_strip_puts_reference_first_and_greys_a_failed_render() -> None:

@@ -1,1 +1,0 @@
-"""Generation engines (HF ``generate``, an OpenAI-compatible server, in-process vLLM) and the rollout Callback."""

@@ -11,14 +11,19 @@ profile file from a local clone of the public repository (``tools/build_prompt_p
   table schema has no ``location``), and the image encoding (thumbnail cap, JPEG re-encoding and quality, cropping
   the rendered candidate to its content with padding);
 - sampling: the profile's default and an optional per-domain override (the released table reward samples greedily
-  with a repetition penalty, charts and SVG at temperature 0.7).
+  with a repetition penalty, charts and SVG at temperature 0.7);
+- the answer protocol (``AnswerProtocol``): which reader turns an answer into a severity sum, how many times an
+  unreadable answer is asked for, and which formula turns the sum into a reward. Ours is our lenient parser and the
+  judge's ``RewardConfig``; the released judge's is its own reward code's reader, attempts and formula per domain,
+  so that the released weights score here exactly as in the authors' RL runs.
 
-Images are encoded here, not in the engine: ``build_request`` returns the exact pixels the critic was trained on
-(thumbnailed, cropped, decoded back from JPEG at the profile's quality), and the request's ``image_format`` is only
-how an HTTP engine carries them. The default transport is PNG, which is lossless, so an in-process engine and a
-server see identical pixels; re-encoding an already-JPEG'd image as JPEG would compress it twice.
+Images reach the critic in one of two ways (``build_request(transport=...)``). ``encoded``, for an engine that
+sends them over HTTP: the prepared image (cropped, thumbnailed, RGB) travels in the domain's own format, so the
+server receives the very bytes the released reward code sends (a JPEG saved with PIL's defaults for charts and SVG,
+a PNG for tables). ``pixels``, for an in-process engine: the image is decoded back from JPEG here, so the model sees
+the pixels a server would have decoded, and travels as lossless PNG if it travels at all.
 
-File format (JSON, ``format_version`` 1)::
+File format (JSON, ``format_version`` 1; ``protocol`` may be absent: our parser and reward)::
 
     {"format_version": 1, "name": "...", "image_format": "png",
      "sampling": {"temperature": 0.7, "top_p": 0.8, "top_k": 20, "presence_penalty": 1.5, "max_new_tokens": 4096},
@@ -26,7 +31,9 @@ File format (JSON, ``format_version`` 1)::
                            "error_fields": ["category", "severity", "location", "description"],
                            "image": {"format": "jpeg", "jpeg_quality": 75, "max_side": 1024,
                                      "crop_padding": null, "crop_reference": false},
-                           "sampling": null},
+                           "sampling": null,
+                           "protocol": {"parser": "released_chart_svg", "attempts": 2,
+                                        "scoring": {"formula": "clipped", "max_severity": 50, ...}}},
                  "table": {...}, "svg": {...}},
      "source": {...provenance, free-form...}}
 """
@@ -47,11 +54,18 @@ from src.data.prompts import critic_instruction
 from src.data.schema import CATEGORY_KEY
 from src.engines.engine import ChatRequest, ImageFormat, SamplingSettings
 from src.render.job import DOMAINS
+from src.reward.parse import released_chart_svg_severity, released_table_severity
+from src.reward.reward import ReleasedScoring
 
 PROFILE_FORMAT_VERSION = 1
 # Keys an error object of the official answer may carry; the category key is per domain (``CATEGORY_KEY``).
 ERROR_FIELDS = ("category", "type", "severity", "location", "description")
 _MAX_PROFILE_BYTES = 4_000_000  # a profile is a few KB of text; refuse to read anything absurd into memory
+# What an HTTP engine's JPEG encoding uses (PIL's default quality); another quality cannot travel encoded.
+ENGINE_JPEG_QUALITY = 75
+Transport = Literal["pixels", "encoded"]
+AnswerParser = Literal["ours", "released_chart_svg", "released_table"]
+_RELEASED_READERS = {"released_chart_svg": released_chart_svg_severity, "released_table": released_table_severity}
 
 
 class ProfileError(ValueError):
@@ -92,8 +106,8 @@ class ImageEncoding:
         if not isinstance(self.crop_reference, bool):
             raise ProfileError(f"image.crop_reference: {self.crop_reference!r} is not true or false")
 
-    def prepare(self, image: Image.Image, *, is_reference: bool) -> Image.Image:
-        """The RGB pixels the critic sees; ``image`` is left untouched."""
+    def fit(self, image: Image.Image, *, is_reference: bool) -> Image.Image:
+        """The image cropped and thumbnailed as the critic expects, RGB, before any JPEG encoding."""
         if not isinstance(image, Image.Image):
             role = "reference_image" if is_reference else "candidate_image"
             raise TypeError(f"{role}: expected a PIL image, got {type(image).__name__}")
@@ -102,13 +116,22 @@ class ImageEncoding:
             out = crop_to_content(out.convert("RGB"), self.crop_padding)
         if self.max_side is not None:
             out.thumbnail((self.max_side, self.max_side))  # the released code's call: bicubic, aspect kept
-        out = out.convert("RGB")
+        return out.convert("RGB")
+
+    def prepare(self, image: Image.Image, *, is_reference: bool) -> Image.Image:
+        """The RGB pixels the critic sees (decoded back from JPEG when the format is JPEG); ``image`` is untouched."""
+        out = self.fit(image, is_reference=is_reference)
         if self.format == "jpeg":
             buffer = io.BytesIO()
             out.save(buffer, format="JPEG", quality=self.jpeg_quality)
             with Image.open(io.BytesIO(buffer.getvalue())) as decoded:
                 out = decoded.convert("RGB")
         return out
+
+    @property
+    def travels_encoded(self) -> bool:
+        """Whether an HTTP engine's own encoding of ``fit``'s image gives this encoding's bytes."""
+        return self.format == "png" or self.jpeg_quality == ENGINE_JPEG_QUALITY
 
 
 def crop_to_content(image: Image.Image, padding: int) -> Image.Image:
@@ -133,6 +156,44 @@ def crop_to_content(image: Image.Image, padding: int) -> Image.Image:
 
 
 @dataclass(frozen=True)
+class AnswerProtocol:
+    """How one domain's answers are read, asked again and scored.
+
+    Args:
+        parser: ``ours`` (``src.reward.parse.parse_critique``, lenient), or the released reward code's reader for
+            charts/SVG (``released_chart_svg``) or tables (``released_table``), which yield only a severity sum.
+        attempts: the most times a pair is asked while its answer stays unreadable (released: 2 for charts and
+            SVG, 1 for tables); ``None`` leaves it to the judge's ``retries``.
+        scoring: the released reward formula; ``None`` scores with the judge's ``RewardConfig`` (then ``parser``
+            must be ``ours``: group-max normalization needs our critiques).
+    """
+
+    parser: AnswerParser = "ours"
+    attempts: int | None = None
+    scoring: ReleasedScoring | None = None
+
+    def __post_init__(self) -> None:
+        if self.parser not in ("ours", *_RELEASED_READERS):
+            raise ProfileError(f"protocol.parser: {self.parser!r} is not 'ours' or one of {list(_RELEASED_READERS)}")
+        if self.attempts is not None and (not _is_int(self.attempts) or not 1 <= self.attempts <= 10):
+            raise ProfileError(f"protocol.attempts: {self.attempts!r} is not null or an integer in 1..10")
+        if self.parser != "ours" and self.scoring is None:
+            raise ProfileError(f"protocol.scoring: the {self.parser} reader gives a severity sum only; set a formula")
+
+    @property
+    def released(self) -> bool:
+        """Scored by the released formula rather than the judge's ``RewardConfig``."""
+        return self.scoring is not None
+
+    def severity(self, text: str) -> float | None:
+        """S of a released reader (``None``: unreadable); only for a released ``parser``."""
+        reader = _RELEASED_READERS.get(self.parser)
+        if reader is None:
+            raise ValueError("severity: this protocol reads answers with our parser, not a released one")
+        return reader(text)
+
+
+@dataclass(frozen=True)
 class DomainPrompt:
     """How one domain's critic is asked.
 
@@ -145,6 +206,7 @@ class DomainPrompt:
             ``location``); evaluation and data conversion read it, the parser accepts either way.
         image: how the images are prepared.
         sampling: overrides the profile's sampling for this domain; ``None`` uses the profile's.
+        protocol: how answers are read and scored; default: our parser and the judge's reward settings.
     """
 
     instruction: str
@@ -154,6 +216,7 @@ class DomainPrompt:
     error_fields: tuple[str, ...] = ("category", "severity", "location", "description")
     image: ImageEncoding = field(default_factory=ImageEncoding)
     sampling: SamplingSettings | None = None
+    protocol: AnswerProtocol = field(default_factory=AnswerProtocol)
 
     def __post_init__(self) -> None:
         if not isinstance(self.instruction, str) or not self.instruction.strip():
@@ -237,12 +300,33 @@ class CriticProfile:
         """The sampling to judge ``domain`` with: the domain's override, else the profile's."""
         return self.domain(domain).sampling or self.sampling
 
-    def build_request(self, domain: str, reference_image: Image.Image, candidate_image: Image.Image) -> ChatRequest:
-        """The chat request asking this profile's critic to compare ``candidate_image`` with ``reference_image``."""
+    def build_request(
+        self,
+        domain: str,
+        reference_image: Image.Image,
+        candidate_image: Image.Image,
+        transport: Transport = "pixels",
+    ) -> ChatRequest:
+        """The chat request asking this profile's critic to compare ``candidate_image`` with ``reference_image``.
+
+        ``transport="encoded"`` is for engines that send images over HTTP in the request's ``image_format``: the
+        images are left for the engine to encode in the domain's format, byte for byte what the released code sends.
+        ``"pixels"`` (in-process engines) applies the JPEG round trip here. A JPEG quality an engine cannot encode
+        with travels as ``pixels``.
+        """
         prompt = self.domain(domain)
-        reference = prompt.image.prepare(reference_image, is_reference=True)
-        candidate = prompt.image.prepare(candidate_image, is_reference=False)
-        return ChatRequest(messages=prompt.messages(reference, candidate), image_format=self.image_format, tag=domain)
+        encoding = prompt.image
+        if transport == "encoded" and encoding.travels_encoded:
+            reference = encoding.fit(reference_image, is_reference=True)
+            candidate = encoding.fit(candidate_image, is_reference=False)
+            image_format: ImageFormat = encoding.format
+        elif transport in ("encoded", "pixels"):
+            reference = encoding.prepare(reference_image, is_reference=True)
+            candidate = encoding.prepare(candidate_image, is_reference=False)
+            image_format = self.image_format
+        else:
+            raise ValueError(f"transport: {transport!r} is not 'pixels' or 'encoded'")
+        return ChatRequest(messages=prompt.messages(reference, candidate), image_format=image_format, tag=domain)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON-ready form ``load_profile`` reads back."""
@@ -253,10 +337,13 @@ class CriticProfile:
             "sampling": asdict(self.sampling),
             "domains": {
                 d: {
-                    **{k: v for k, v in asdict(p).items() if k not in ("image", "sampling", "error_fields")},
+                    **{
+                        k: v for k, v in asdict(p).items() if k not in ("image", "sampling", "error_fields", "protocol")
+                    },
                     "error_fields": list(p.error_fields),
                     "image": asdict(p.image),
                     "sampling": None if p.sampling is None else asdict(p.sampling),
+                    "protocol": asdict(p.protocol),
                 }
                 for d, p in self.domains.items()
             },
@@ -310,8 +397,19 @@ def profile_from_dict(raw: Any) -> CriticProfile:
 
 
 _PROFILE_KEYS = {"format_version", "name", "image_format", "sampling", "domains", "source"}
-_DOMAIN_KEYS = {"instruction", "system", "images_first", "image_prefix", "error_fields", "image", "sampling"}
+_DOMAIN_KEYS = {
+    "instruction",
+    "system",
+    "images_first",
+    "image_prefix",
+    "error_fields",
+    "image",
+    "sampling",
+    "protocol",
+}
 _IMAGE_KEYS = {f.name for f in fields(ImageEncoding)}
+_PROTOCOL_KEYS = {f.name for f in fields(AnswerProtocol)}
+_SCORING_KEYS = {f.name for f in fields(ReleasedScoring)}
 _SAMPLING_KEYS = {f.name for f in fields(SamplingSettings)}
 
 
@@ -329,10 +427,26 @@ def _domain_prompt(raw: Any, where: str) -> DomainPrompt:
             image_prefix=obj.get("image_prefix", ""),
             error_fields=tuple(fields_raw),
             image=ImageEncoding(**image),
-            sampling=_sampling(obj.get("sampling"), f"{where}.sampling"),
+            sampling=_sampling(obj.get("sampling"), "sampling"),
+            protocol=_protocol(obj.get("protocol")),
         )
     except ProfileError as exc:
         raise ProfileError(f"{where}.{exc}") from None
+
+
+def _protocol(raw: Any) -> AnswerProtocol:
+    """The ``protocol`` object; errors name fields relative to the domain (``protocol.scoring.formula``)."""
+    if raw is None:
+        return AnswerProtocol()
+    obj = _object(raw, "protocol", required=set(), allowed=_PROTOCOL_KEYS)
+    scoring = obj.get("scoring")
+    if scoring is not None:
+        scoring_obj = _object(scoring, "protocol.scoring", required={"formula"}, allowed=_SCORING_KEYS)
+        try:
+            scoring = ReleasedScoring(**scoring_obj)
+        except (TypeError, ValueError) as exc:
+            raise ProfileError(f"protocol.scoring: {exc}") from None
+    return AnswerProtocol(parser=obj.get("parser", "ours"), attempts=obj.get("attempts"), scoring=scoring)
 
 
 @overload

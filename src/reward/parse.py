@@ -18,6 +18,11 @@ Policy for questionable content:
 - No ``errors`` list but counts that are all zero: an empty critique; counts above zero without a list: rejected, in
   both modes (the answer says there are errors and names none).
 
+The released judge's own reward code reads answers differently (stricter in some ways, looser in others), and a
+faithful released-model run must score exactly as it does: ``released_chart_svg_severity`` and
+``released_table_severity`` below give the severity sum those readers arrive at, or ``None`` where they fail. They
+are selected by a critic profile's ``AnswerProtocol``, never by default.
+
 Every rejection raises ``CritiqueParseError`` with a reason — whatever the text (random bytes, 5,000-digit numbers,
 ``Infinity``, nesting thousands deep) — and the work is bounded: texts longer than ``MAX_ANSWER_CHARS`` after the
 thinking block are rejected before any JSON is read, and every scan is linear in the text's length (no regular
@@ -287,3 +292,114 @@ def _short(value: Any, limit: int = 120) -> str:
     except (ValueError, RecursionError):
         text = f"<unprintable {type(value).__name__}>"
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+# --- The released judge's readers ---------------------------------------------------------------------------------
+# Written from how the public reward code behaves (``rl_scripts/reward_func``), so that a profile built from it scores
+# every answer as it would, including answers our own parser reads differently. They return the severity sum S, or
+# None where the public code gives up on the answer (which re-asks, or takes the fallback).
+
+_RELEASED_THINK = re.compile(r"<think>.*?</think>", re.DOTALL)  # case-sensitive and closed blocks only, as released
+_RELEASED_FENCE_OPEN = re.compile(r"^```[a-zA-Z0-9_+-]*\s*\n?")
+_RELEASED_FENCE_CLOSE = re.compile(r"\n?\s*```$")
+_RELEASED_TABLE_FENCE_OPEN = re.compile(r"^```[a-zA-Z0-9_+-]*\s*")
+_RELEASED_TABLE_FENCE_CLOSE = re.compile(r"\s*```$")
+_RELEASED_TABLE_SPAN = re.compile(r"\{.*\}", re.DOTALL)  # greedy: the first "{" to the last "}"
+
+
+def released_chart_svg_severity(text: str | None) -> float | None:
+    """S as the released chart/SVG reward reads ``text``; ``None`` when it cannot (the caller asks again).
+
+    - closed ``<think>`` blocks removed, then one leading code fence (and a trailing one) when the text starts with one;
+    - ``json.loads`` of the rest, else of the *first* brace-balanced span, its braces counted without regard to
+      quotes (so a ``}`` inside a string ends the span early and the answer fails);
+    - S = the sum of ``float(severity)`` over the items of ``errors`` (a missing ``errors`` key is S = 0; an item
+      that is not an object, has no severity or a non-numeric one is skipped; a negative one counts 0); an
+      ``errors`` that is not a list, or a severity beyond float range, fails the answer.
+    """
+    if not text:
+        return None
+    raw = _RELEASED_THINK.sub("", text.strip()).strip()
+    if raw.startswith("```"):
+        raw = _RELEASED_FENCE_OPEN.sub("", raw, count=1)
+        raw = _RELEASED_FENCE_CLOSE.sub("", raw).strip()
+    obj = _released_json(raw)
+    if not isinstance(obj, dict):
+        span = _first_brace_span(raw)
+        obj = _released_json(span) if span is not None else None
+    if not isinstance(obj, dict):
+        return None
+    errors = obj.get("errors", [])
+    if not isinstance(errors, list):
+        return None
+    total = 0.0
+    for item in errors:
+        if not isinstance(item, dict) or item.get("severity") is None:
+            continue
+        try:
+            value = float(item["severity"])
+        except (ValueError, TypeError):
+            continue
+        except OverflowError:  # an integer beyond float range ends the whole reading in the released code
+            return None
+        total += 0.0 if value < 0 else value
+    return total
+
+
+def released_table_severity(text: str | None) -> float | None:
+    """S as the released table reward reads ``text``; ``None`` when it cannot (it then scores the failure value).
+
+    - a leading code fence (and a trailing one) removed when the text starts with one; no ``<think>`` handling;
+    - ``json.loads`` of the rest whatever it yields, else of the greedy span from the first ``{`` to the last ``}``;
+    - anything falsy (``{}``, ``[]``, ``0``) fails; so does an object without ``errors``, any other kind of value,
+      an item that is not an object, or a severity that cannot be added to a number (a string, ``null``);
+    - S = the plain sum of the items' ``severity`` (default 0), negative values and booleans included.
+    """
+    if text is None:
+        return None
+    raw = str(text).strip()
+    if raw.startswith("```"):
+        raw = _RELEASED_TABLE_FENCE_OPEN.sub("", raw)
+        raw = _RELEASED_TABLE_FENCE_CLOSE.sub("", raw).strip()
+    obj = _released_json(raw, _UNREAD)
+    if obj is _UNREAD:
+        match = _RELEASED_TABLE_SPAN.search(raw)
+        obj = _released_json(match.group(0)) if match is not None else None
+    if not obj:
+        return None
+    try:
+        total: Any = 0
+        for item in obj["errors"]:
+            total += item.get("severity", 0)
+    except Exception:  # noqa: BLE001  any failure of the released arithmetic fails the answer there too
+        return None
+    try:
+        return float(total)
+    except (TypeError, ValueError, OverflowError):  # e.g. a 400-digit integer: no reward can be made of it
+        return None
+
+
+_UNREAD = object()
+
+
+def _released_json(text: str, failed: Any = None) -> Any:
+    """``json.loads`` with Python's defaults (``NaN``/``Infinity`` accepted, control characters in strings refused)."""
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        return failed
+
+
+def _first_brace_span(text: str) -> str | None:
+    start = text.find("{")
+    if start < 0:
+        return None
+    depth = 0
+    for i in range(start, len(text)):
+        if text[i] == "{":
+            depth += 1
+        elif text[i] == "}":
+            depth -= 1
+            if depth == 0:
+                return text[start : i + 1]
+    return None

@@ -13,6 +13,12 @@ A critique the judge got wrong (``CritiqueParseError``) counts as ``unparseable_
 failure, so use avg score instead of min score") — or, with ``None``, as r_verm = 0 and outside the group max, so
 one garbled critique cannot stretch the group's scale.
 
+The released judge's own reward code scores each candidate alone, with one formula per domain: charts and SVG get
+``render_reward + judge_weight * clip(1 - S / max_severity, 0, 1)`` (S = ``failure_severity`` when no attempt gave a
+readable answer; ``min_reward`` without a non-white render), tables get ``-S`` (``-failure_severity`` on failure).
+``released_reward`` computes that from a ``ReleasedScoring`` that a critic profile carries (built from the public
+code, see ``src.reward.critic_profile.AnswerProtocol``).
+
 Raw text is parsed leniently by default (``src.reward.parse``): an error item that does not fit the schema is
 skipped, not a reason to lose the critique. Its severity, when readable, still counts in S
 (``count_skipped_severity``): the public reward sums every item's severity whatever its category, and a judge that
@@ -21,6 +27,7 @@ drifts to a category we do not know (``other_error``) must not make a candidate 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -146,6 +153,75 @@ def critique_to_reward(
             )
         )
     return rewards, breakdown
+
+
+@dataclass(frozen=True)
+class ReleasedScoring:
+    """The numbers of the released reward code's formula for one domain.
+
+    Args:
+        formula: ``clipped`` (charts, SVG: ``render_reward + judge_weight * clip(1 - S / max_severity, 0, 1)``) or
+            ``negative_sum`` (tables: ``-S``).
+        max_severity: ``clipped`` only: S at which the judge's part reaches 0 (released: 50, "from RM statistics").
+        render_reward: ``clipped`` only: what rendering to a non-white image earns (released: 1).
+        judge_weight: ``clipped`` only: the judge's part's weight (released: REWARD_MAX 2 - 1).
+        failure_severity: S assumed when no attempt gave a readable answer (released: 25 for charts and SVG, 4 for
+            tables).
+        min_reward: the reward without a judged render: no code, a failed render, a white image, or an engine that
+            gave up (released: 0 for charts and SVG; tables score every such case ``-failure_severity``).
+    """
+
+    formula: Literal["clipped", "negative_sum"]
+    max_severity: float = 50.0
+    render_reward: float = 1.0
+    judge_weight: float = 1.0
+    failure_severity: float = 25.0
+    min_reward: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.formula not in ("clipped", "negative_sum"):
+            raise ValueError(f"formula: {self.formula!r} is not 'clipped' or 'negative_sum'")
+        for name in ("max_severity", "render_reward", "judge_weight", "failure_severity", "min_reward"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+                raise ValueError(f"{name}: {value!r} is not a finite number")
+        if self.max_severity <= 0:
+            raise ValueError(f"max_severity: must be positive, got {self.max_severity}")
+
+
+def released_reward(
+    scoring: ReleasedScoring,
+    render: RenderResult | bool,
+    severity: float | None,
+    engine_error: str | None = None,
+) -> CandidateReward:
+    """One candidate's reward as the released code computes it.
+
+    Args:
+        scoring: the domain's numbers.
+        render: the candidate's render (or whether it rendered to a non-blank image).
+        severity: S read from the last answer, ``None`` when no attempt was readable.
+        engine_error: set when the judge call itself failed: the released chart/SVG code then returns its minimum,
+            its table code the failure value.
+
+    One deliberate difference: a NaN S (``"severity": NaN`` is valid to Python's JSON reader) and, for tables, an
+    infinite one make the released reward NaN or infinite, which no GRPO step survives; both score as a failure
+    here. An infinite S on charts and SVG is well defined there (the clip gives 0) and kept.
+    """
+    ok = render.ok if isinstance(render, RenderResult) else bool(render)
+    kind = render.error_kind if isinstance(render, RenderResult) else (None if ok else "failed")
+    if not ok or engine_error is not None:
+        low = scoring.min_reward if scoring.formula == "clipped" else -scoring.failure_severity
+        return CandidateReward(low, 0.0, 0.0, ok, None if ok else kind, parse_error=engine_error)
+    failed = severity is None or math.isnan(severity) or (scoring.formula == "negative_sum" and math.isinf(severity))
+    s = scoring.failure_severity if failed or severity is None else float(severity)
+    reason = None if not failed else "no readable answer" if severity is None else f"unusable severity sum {severity}"
+    if scoring.formula == "negative_sum":
+        return CandidateReward(-s, 0.0, -s, True, severity_sum=s, parse_error=reason)
+    verm = scoring.judge_weight * _clip01(1.0 - s / scoring.max_severity)
+    return CandidateReward(
+        scoring.render_reward + verm, scoring.render_reward, verm, True, severity_sum=s, parse_error=reason
+    )
 
 
 def _as_critique(

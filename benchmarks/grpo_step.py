@@ -30,6 +30,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -39,7 +40,6 @@ from PIL import Image, ImageDraw
 from src.data.prompts import build_policy_messages
 from src.engines.engine import SamplingSettings, WeightUpdate
 from src.engines.hf_engine import HFEngine
-from src.engines.openai_engine import OpenAIEngine
 from src.models.loading import LoraSettings, VLMLoader, load_vlm_processor
 from src.models.tiny import build_tiny_qwen3_vl
 from src.render.pool import RenderPool
@@ -51,15 +51,54 @@ from src.stages.grpo_rollout import RolloutCallback
 from src.testing.tiny_policy import teach_tiny_svg_policy
 
 
-def reference_records(k: int) -> list[dict]:
+def reference_records(k: int, domain: str = "svg", size: tuple[int, int] = (96, 80)) -> list[dict]:
     records = []
     for i in range(k):
-        image = Image.new("RGB", (96, 80), "white")
+        image = Image.new("RGB", size, "white")
         ImageDraw.Draw(image).rectangle([8, 8 + i * 3, 60, 50], fill=(40 * i % 255, 90, 200))
         records.append(
-            {"id": f"ref{i}", "domain": "svg", "image": image, "messages": build_policy_messages("svg", image)}
+            {"id": f"ref{i}", "domain": domain, "image": image, "messages": build_policy_messages(domain, image)}
         )
     return records
+
+
+def timed_grpo_step(
+    callback: RolloutCallback,
+    module: GRPOModule,
+    optimizer: torch.optim.Optimizer,
+    engine: HFEngine,
+    records: list[dict],
+    version: int,
+    synchronize: Callable[[], None] = lambda: None,
+) -> dict[str, float]:
+    """One GRPO step as training runs it (rollout, batch, loss + backward + AdamW, weight push); seconds per phase.
+
+    ``synchronize`` (``torch.cuda.synchronize`` on a GPU) runs before each phase boundary is read, so queued kernels
+    are charged to the phase that launched them.
+    """
+    start = time.perf_counter()
+    groups, timing = callback.rollout(records, module)
+    batch = callback.build_rollout_batch(groups, module)
+    synchronize()
+    train_start = time.perf_counter()
+    loss, _ = module.rollout_loss(batch)
+    loss.backward()
+    optimizer.step()
+    optimizer.zero_grad()
+    synchronize()
+    sync_start = time.perf_counter()
+    engine.update_weights(WeightUpdate(version=version, module=module.vlm))
+    synchronize()
+    end = time.perf_counter()
+    rendered = sum(r.ok for g in groups for r in g.renders)
+    return {
+        **timing,
+        "build": train_start - start - sum(timing[k] for k in ("generate", "wait")),
+        "train": sync_start - train_start,
+        "sync": end - sync_start,
+        "step": end - start,
+        "rendered": rendered / sum(len(g.renders) for g in groups),
+    }
 
 
 def start_judge_server(model_dir: Path, timeout_s: float = 300) -> tuple[subprocess.Popen[bytes], str]:
@@ -116,7 +155,12 @@ def main() -> None:
         optimizer = torch.optim.AdamW([p for p in module.vlm.parameters() if p.requires_grad], lr=1e-3)
         profile = builtin_profile()
         server = start_judge_server(tiny) if args.judge == "served" else None
-        judge_engine = OpenAIEngine(server[1]) if server is not None else HFEngine.from_pretrained(tiny)
+        if server is not None:
+            from src.engines.openai_engine import OpenAIEngine  # needs the openai client, only for a served judge
+
+            judge_engine: HFEngine | OpenAIEngine = OpenAIEngine(server[1])
+        else:
+            judge_engine = HFEngine.from_pretrained(tiny)
         judge = VisualERMJudge(
             engine=judge_engine,
             profile=replace(profile, sampling=replace(profile.sampling, max_new_tokens=args.judge_tokens)),
@@ -137,28 +181,8 @@ def main() -> None:
             }
             for step in range(args.steps + 1):
                 for streaming in (False, True):
-                    callback = callbacks[streaming]
-                    start = time.perf_counter()
-                    groups, timing = callback.rollout(records, module)
-                    batch = callback.build_rollout_batch(groups, module)
-                    train_start = time.perf_counter()
-                    loss, _ = module.rollout_loss(batch)
-                    loss.backward()
-                    optimizer.step()
-                    optimizer.zero_grad()
-                    sync_start = time.perf_counter()
                     version += 1
-                    engine.update_weights(WeightUpdate(version=version, module=module.vlm))
-                    end = time.perf_counter()
-                    rendered = sum(r.ok for g in groups for r in g.renders)
-                    row = {
-                        **timing,
-                        "build": train_start - start - sum(timing[k] for k in ("generate", "wait")),
-                        "train": sync_start - train_start,
-                        "sync": end - sync_start,
-                        "step": end - start,
-                        "rendered": rendered / (args.prompts * args.n),
-                    }
+                    row = timed_grpo_step(callbacks[streaming], module, optimizer, engine, records, version)
                     if step > 0:  # the first step of each mode warms caches and the browser-free workers
                         figures[streaming].append(row)
         if server is not None:

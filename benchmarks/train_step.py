@@ -172,31 +172,51 @@ def build_model(preset: Preset, device: str, dtype: torch.dtype, lora_r: int):
     return get_peft_model(model, lora), config
 
 
-def load_qlora_model(preset: Preset, lora_r: int, workdir: Path):
-    """The same shape through the real QLoRA path: random weights saved to disk, loaded by ``load_vlm`` in NF4.
+def write_random_checkpoint(preset: Preset, model_dir: Path, device: str = "cpu") -> Path:
+    """A random-weight checkpoint of ``preset``'s shape (bf16 safetensors) that loads through ``load_vlm``.
 
-    The tiny model's tokenizer/processor files are copied next to the weights only because ``load_vlm`` loads a
-    processor too; the benchmark never tokenizes.
+    The tokenizer, chat template and processor are the tiny model's (``build_tiny_qwen3_vl``), and the config takes
+    its special-token ids, so prompts the processor builds find their image slots in this model too. ``device``:
+    where the weights are initialised before saving (an 8B shape initialises in seconds on a GPU, minutes on a CPU).
     """
     from transformers import Qwen3VLConfig, Qwen3VLForConditionalGeneration
 
-    from src.models import LoraSettings, VLMLoader, build_tiny_qwen3_vl, load_vlm
+    from src.models import build_tiny_qwen3_vl
 
-    config = Qwen3VLConfig(text_config=preset.text, vision_config=preset.vision, tie_word_embeddings=False)
-    model_dir = workdir / "model"
-    Qwen3VLForConditionalGeneration(config).to(torch.bfloat16).save_pretrained(model_dir)
-    tiny = build_tiny_qwen3_vl(workdir / "tiny")
+    tiny = build_tiny_qwen3_vl(model_dir.parent / f"{model_dir.name}-tokenizer")
+    ids = Qwen3VLConfig.from_pretrained(tiny)
+    token_ids = {k: getattr(ids.text_config, k) for k in ("bos_token_id", "eos_token_id", "pad_token_id")}
+    config = Qwen3VLConfig(
+        text_config={**preset.text, **token_ids},
+        vision_config=preset.vision,
+        image_token_id=ids.image_token_id,
+        video_token_id=ids.video_token_id,
+        vision_start_token_id=ids.vision_start_token_id,
+        vision_end_token_id=ids.vision_end_token_id,
+        tie_word_embeddings=False,
+    )
+    with torch.device(device):
+        model = Qwen3VLForConditionalGeneration._from_config(config, dtype=torch.bfloat16)
+    model.save_pretrained(model_dir)
+    del model
     for f in tiny.iterdir():
-        if f.is_file() and not f.name.startswith(("config", "model", "generation_config")):
+        if f.is_file() and not f.name.startswith(("config", "model")):
             shutil.copy(f, model_dir / f.name)
+    return model_dir
+
+
+def load_qlora_model(model_dir: Path, lora_r: int):
+    """A checkpoint (``write_random_checkpoint``) through the real QLoRA path: ``load_vlm`` in NF4, LoRA ``lora_r``."""
+    from src.models import LoraSettings, VLMLoader, load_vlm_model
+
     loader = VLMLoader(
         name_or_path=str(model_dir),
         dtype="bfloat16",
         quantization="nf4",
         lora=LoraSettings(r=lora_r, alpha=2 * lora_r, dropout=0.0),
     )
-    model, _ = load_vlm(loader)
-    return model.train(), config  # from_pretrained hands back eval mode
+    model = load_vlm_model(loader)
+    return model.train(), model.config  # from_pretrained hands back eval mode
 
 
 def make_samples(preset: Preset, config, lengths: str) -> list[dict[str, torch.Tensor]]:
@@ -208,6 +228,9 @@ def make_samples(preset: Preset, config, lengths: str) -> list[dict[str, torch.T
     g = torch.Generator().manual_seed(0)
     side = int(preset.image_tokens**0.5) * 2  # patches per side before the 2x2 merge
     patch_dim = 3 * 2 * 16 * 16
+    markers = torch.tensor(
+        [config.image_token_id, config.video_token_id, config.vision_start_token_id, config.vision_end_token_id]
+    )
     samples = []
     for _ in range(preset.batch):
         t = (
@@ -216,6 +239,9 @@ def make_samples(preset: Preset, config, lengths: str) -> list[dict[str, torch.T
             else int(torch.randint(preset.seq_len // 2, preset.seq_len + 1, (1,), generator=g))
         )
         input_ids = torch.randint(1000, 100000, (t,), generator=g)
+        # A random id equal to a vision marker would be read as an image slot (a checkpoint whose markers are the tiny
+        # tokenizer's low ids, from write_random_checkpoint, has them inside this range).
+        input_ids[torch.isin(input_ids, markers)] = 999
         mm = torch.zeros(t, dtype=torch.long)
         for k in range(2):
             s = 8 + k * (preset.image_tokens + 4)
@@ -308,7 +334,7 @@ def main() -> None:
         del model, plain_opt, ours_opt, params, plain_step, ours_step, ours_packed_step, variants
         gc.collect()
         workdir = Path(tempfile.mkdtemp(prefix="qlora-bench-"))
-        qmodel, _ = load_qlora_model(preset, args.lora_r, workdir)
+        qmodel, _ = load_qlora_model(write_random_checkpoint(preset, workdir / "model", device), args.lora_r)
         q_opt = torch.optim.AdamW([p for p in qmodel.parameters() if p.requires_grad], lr=1e-5, fused=device == "cuda")
         q_inputs = to_device(padded, device, torch.bfloat16)
         qlora_step = optimizer_step(

@@ -21,8 +21,9 @@ where ``judge.yaml`` instantiates a critique judge or a scalar reward through js
 A file of scalar rewards (rows with ``id`` or the two image paths, and ``reward``) is scored with ``--rewards``.
 Several finished runs go into one table with ``--compare DIR1 DIR2 ... --out DIR``.
 
-Matching is deterministic by default; ``--matcher llm --matcher-engine engine.yaml`` uses the public protocol's LLM
-matcher through any engine (e.g. an ``OpenAIEngine`` YAML). Writes ``summary.json`` (keys ``overall``, ``chart``,
+Matching is deterministic by default; ``--matcher llm --matcher-engine engine.yaml`` uses an LLM matcher through any
+engine (e.g. an ``OpenAIEngine`` YAML), with our prompt, or with ``--matcher-profile bench_profile.json`` (built by
+``tools/build_prompt_profile.py --bench-out``) exactly the public evaluator's prompt, budget and reply reading. Writes ``summary.json`` (keys ``overall``, ``chart``,
 ``table``, ``svg`` with ``f1_hard``, ``f1_soft``, ``severity_pearson``, ``pairs`` and more), ``summary.md``,
 ``summary.csv`` and ``per_pair.jsonl``. Exit status 2 with a one-line reason on bad input.
 """
@@ -54,7 +55,7 @@ from src.eval.judge_bench import (  # noqa: E402
     score_critiques,
     score_scalar,
 )
-from src.eval.matching import DeterministicMatcher, ErrorMatcher, LLMMatcher  # noqa: E402
+from src.eval.matching import DeterministicMatcher, ErrorMatcher, LLMMatcher, load_matcher_profile  # noqa: E402
 from src.reward.pair import PairError, RewardFunction  # noqa: E402
 from src.yaml_objects import ConfigError, instantiate  # noqa: E402
 
@@ -72,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--name", help="the judge's name in tables (default: the output folder's name)")
     parser.add_argument("--matcher", choices=("deterministic", "llm"), default="deterministic")
     parser.add_argument("--matcher-engine", type=Path, help="engine YAML for --matcher llm")
+    parser.add_argument(
+        "--matcher-profile", type=Path, help="--matcher llm: the public evaluator's protocol (a matcher profile JSON)"
+    )
     parser.add_argument("--yes-threshold", type=float, default=0.6, help="deterministic matcher: full match from")
     parser.add_argument("--partial-threshold", type=float, default=0.3, help="deterministic matcher: partial from")
     parser.add_argument("--batch-size", type=int, default=8, help="pairs per judge call")
@@ -85,7 +89,15 @@ def _matcher(args: argparse.Namespace) -> tuple[ErrorMatcher, str]:
         if args.matcher_engine is None:
             raise ConfigError("--matcher llm needs --matcher-engine ENGINE.yaml")
         engine = instantiate(args.matcher_engine, GenerationEngine, "engine")
-        return LLMMatcher(engine), f"llm ({args.matcher_engine})"
+        if args.matcher_profile is None:
+            return LLMMatcher(engine), f"llm ({args.matcher_engine})"
+        try:
+            profile = load_matcher_profile(args.matcher_profile)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        return LLMMatcher(engine, profile=profile), f"llm ({args.matcher_engine}, profile {profile.name})"
+    if args.matcher_profile is not None:
+        raise ConfigError("--matcher-profile needs --matcher llm")
     matcher = DeterministicMatcher(args.yes_threshold, args.partial_threshold)
     return matcher, f"deterministic (yes >= {args.yes_threshold}, partial >= {args.partial_threshold})"
 

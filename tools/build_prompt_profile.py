@@ -9,10 +9,22 @@ in the public reward code, which this project does not redistribute. This tool r
 ``src.reward.critic_profile.load_profile`` reads. What it reads, per domain:
 
 - chart and SVG (``rl_scripts/reward_func/reward_utils.py`` and ``omnirender_rm_v3.py``): the instruction constants,
-  the thumbnail cap and JPEG encoding of ``encode_image``, and the sampling dictionary (``DEFAULT_MODEL_KWARGS``);
+  the thumbnail cap and JPEG encoding of ``encode_image``, the sampling dictionary (``DEFAULT_MODEL_KWARGS``), the
+  number of attempts (``get_reward_from_rm``'s ``retry``) and the reward's numbers (``MAX_SEVERITY``,
+  ``SEVERITY_AVG``, ``BASE_RENDER_SUCCESS_REWARD``, ``REWARD_MAX``, ``REWARD_MIN``);
 - tables (``rl_scripts/reward_func/table_parse_rm_v2.py``): the instruction that ``build_error_prompt_for_images``
   returns, the ``<image>`` prefix added in ``compute_score``, the system turn and greedy sampling of
-  ``vlm_client_qa``, and the crop padding and thumbnail caps of the images.
+  ``vlm_client_qa``, the crop padding and thumbnail caps of the images, the one judge call per candidate and the
+  failure value (``reward_score = <n>``, returned negated).
+
+How the released code *reads* an answer (its parsers) is behaviour, not a value: ``src.reward.parse`` implements
+both readers, and the profile names which one a domain uses. The tool checks that the functions it names are there
+(``parse_error_response`` and ``extract_json_object``; ``parse_error_response`` and ``calculate_error_score``) and
+records a fingerprint of each (SHA-256 of its syntax tree) so that a changed reader shows up in the provenance.
+
+``--bench-out`` also writes the benchmark's matcher profile (``src.eval.matching.MatcherProfile``) from
+``evaluation/evaluation.py``: the matcher prompt of ``build_llm_prompt`` (its text and where the category, allowed
+types and both error lists go), the system turn and token budget of ``call_api``, and ``CATEGORY_ERROR_TYPES``.
 
 Any of these that cannot be found is an error that names the file and the construct: a silently defaulted value
 would give a judge that is subtly off-protocol. The output records the clone's commit and each file's SHA-256.
@@ -33,17 +45,21 @@ if str(ROOT) not in sys.path:  # running as a script from a checkout, before `pi
     sys.path.insert(0, str(ROOT))
 
 from src.engines.engine import SamplingSettings  # noqa: E402
+from src.eval.matching import MatcherProfile, save_matcher_profile  # noqa: E402
 from src.reward.critic_profile import (  # noqa: E402
     ERROR_FIELDS,
+    AnswerProtocol,
     CriticProfile,
     DomainPrompt,
     ImageEncoding,
     save_profile,
 )
+from src.reward.reward import ReleasedScoring  # noqa: E402
 
 CHART_SVG_PROMPTS = Path("rl_scripts/reward_func/reward_utils.py")
 CHART_SVG_REWARD = Path("rl_scripts/reward_func/omnirender_rm_v3.py")
 TABLE_REWARD = Path("rl_scripts/reward_func/table_parse_rm_v2.py")
+EVALUATOR = Path("evaluation/evaluation.py")
 _MAX_SOURCE_BYTES = 2_000_000
 _PIL_DEFAULT_JPEG_QUALITY = 75  # PIL's quality when ``save(format="JPEG")`` is given none
 # The released sampling dict's keys → ours (``n`` is the number of samples, the judge's own business).
@@ -79,11 +95,20 @@ def build_released_profile(repo: Path) -> CriticProfile:
 
     chart = prompts.string_assignment("PROMPT_CHART2CODE_JUDGEMENT")
     svg = prompts.string_assignment("PROMPT_IMG2SVG_JUDGEMENT")
+    chart_svg_protocol = _chart_svg_protocol(reward)
     domains = {
         "chart": DomainPrompt(
-            instruction=chart, error_fields=_error_fields(chart, prompts, "chart"), image=chart_svg_image
+            instruction=chart,
+            error_fields=_error_fields(chart, prompts, "chart"),
+            image=chart_svg_image,
+            protocol=chart_svg_protocol,
         ),
-        "svg": DomainPrompt(instruction=svg, error_fields=_error_fields(svg, prompts, "svg"), image=chart_svg_image),
+        "svg": DomainPrompt(
+            instruction=svg,
+            error_fields=_error_fields(svg, prompts, "svg"),
+            image=chart_svg_image,
+            protocol=chart_svg_protocol,
+        ),
         "table": _table_prompt(table),
     }
     return CriticProfile(
@@ -95,10 +120,82 @@ def build_released_profile(repo: Path) -> CriticProfile:
             "repository": "InternLM/Visual-ERM",
             "commit": _git_head(repo),
             "files": {str(f.rel): f.sha256 for f in (prompts, reward, table)},
+            "readers": {
+                f"{f.rel}:{name}": f.fingerprint(name)
+                for f, names in (
+                    (reward, ("parse_error_response", "extract_json_object", "extract_score_from_rm_response")),
+                    (table, ("parse_error_response", "calculate_error_score")),
+                )
+                for name in names
+            },
             "built_by": "tools/build_prompt_profile.py",
             "note": "holds the public repository's prompt text: keep this file out of version control",
         },
     )
+
+
+def _chart_svg_protocol(reward: _SourceFile) -> AnswerProtocol:
+    """Attempts and reward numbers of the chart/SVG reward (its reader is ``released_chart_svg``)."""
+    for name in ("parse_error_response", "extract_json_object", "extract_score_from_rm_response", "compute_score"):
+        reward.function(name)  # the reader and scorer this protocol stands for must be there
+    attempts = _parameter_defaults(reward.function("get_reward_from_rm")).get("retry")
+    numbers = {name: reward.literal_assignment(name) for name in _CHART_SVG_NUMBERS}
+    bad = {k: v for k, v in numbers.items() if isinstance(v, bool) or not isinstance(v, int | float)}
+    if not isinstance(attempts, int) or isinstance(attempts, bool) or attempts < 1 or bad:
+        raise reward.error(f"get_reward_from_rm retry={attempts!r}; non-numeric constants {bad}")
+    try:
+        scoring = ReleasedScoring(
+            formula="clipped",
+            max_severity=float(numbers["MAX_SEVERITY"]),
+            render_reward=float(numbers["BASE_RENDER_SUCCESS_REWARD"]),
+            judge_weight=float(numbers["REWARD_MAX"] - numbers["BASE_RENDER_SUCCESS_REWARD"]),
+            failure_severity=-float(numbers["SEVERITY_AVG"]),  # stored as a (negative) score there
+            min_reward=float(numbers["REWARD_MIN"]),
+        )
+    except ValueError as exc:
+        raise reward.error(f"reward constants: {exc}") from None
+    return AnswerProtocol(parser="released_chart_svg", attempts=attempts, scoring=scoring)
+
+
+_CHART_SVG_NUMBERS = ("MAX_SEVERITY", "SEVERITY_AVG", "BASE_RENDER_SUCCESS_REWARD", "REWARD_MAX", "REWARD_MIN")
+
+
+def _table_protocol(table: _SourceFile, score: ast.FunctionDef) -> AnswerProtocol:
+    """One judge call (no loop around it) and the failure value ``reward_score = <n>``, returned as ``-reward_score``."""
+    for name in ("parse_error_response", "calculate_error_score"):
+        table.function(name)
+    calls = [n for n in ast.walk(score) if isinstance(n, ast.Call) and _callee(n) == "vlm_client_qa"]
+    looped = [n for n in ast.walk(score) if isinstance(n, ast.For | ast.While) and _contains(n, calls)]
+    if len(calls) != 1 or looped:
+        raise table.error(f"compute_score: expected one vlm_client_qa call outside loops, found {len(calls)}")
+    values = {
+        _const(node.value)
+        for node in ast.walk(score)
+        if isinstance(node, ast.Assign)
+        and any(isinstance(t, ast.Name) and t.id == "reward_score" for t in node.targets)
+        and isinstance(_const(node.value), int | float)
+    }
+    negated = any(
+        isinstance(node, ast.Return)
+        and isinstance(node.value, ast.UnaryOp)
+        and isinstance(node.value.op, ast.USub)
+        and isinstance(node.value.operand, ast.Name)
+        and node.value.operand.id == "reward_score"
+        for node in ast.walk(score)
+    )
+    if len(values) != 1 or not negated:
+        raise table.error(f"compute_score: failure values {sorted(values)}; returns -reward_score: {negated}")
+    failure = float(values.pop())
+    return AnswerProtocol(
+        parser="released_table",
+        attempts=1,
+        scoring=ReleasedScoring(formula="negative_sum", failure_severity=failure, min_reward=-failure),
+    )
+
+
+def _contains(tree: ast.AST, nodes: list[ast.Call]) -> bool:
+    inside = {id(n) for n in ast.walk(tree)}
+    return any(id(n) in inside for n in nodes)
 
 
 def _table_prompt(table: _SourceFile) -> DomainPrompt:
@@ -147,6 +244,7 @@ def _table_prompt(table: _SourceFile) -> DomainPrompt:
         error_fields=_error_fields(instruction, table, "table"),
         image=ImageEncoding(format="png", max_side=sides.pop(), crop_padding=padding, crop_reference=False),
         sampling=sampling,
+        protocol=_table_protocol(table, score),
     )
 
 
@@ -200,6 +298,10 @@ class _SourceFile:
         if not found:
             raise self.error(f"no function {name}()")
         return found[-1]
+
+    def fingerprint(self, function: str) -> str:
+        """SHA-256 of the function's syntax tree (comments and formatting do not change it)."""
+        return hashlib.sha256(ast.dump(self.function(function)).encode()).hexdigest()
 
     def returned_string(self, function: str) -> str:
         func = self.function(function)
@@ -335,6 +437,81 @@ def _error_fields(instruction: str, source: _SourceFile, domain: str) -> tuple[s
     return keys
 
 
+def build_matcher_profile(repo: Path) -> MatcherProfile:
+    """The public evaluator's LLM matcher protocol, read from ``evaluation/evaluation.py`` of the clone."""
+    evaluator = _SourceFile(repo, EVALUATOR)
+    build = evaluator.function("build_llm_prompt")
+    prompts = [n.value for n in ast.walk(build) if isinstance(n, ast.Assign) and isinstance(n.value, ast.Call)]
+    template = next(
+        (
+            call.func.value
+            for call in prompts
+            if isinstance(call.func, ast.Attribute)
+            and call.func.attr == "strip"
+            and isinstance(call.func.value, ast.JoinedStr)
+        ),
+        None,
+    )
+    if template is None:
+        raise evaluator.error('build_llm_prompt: no `prompt = f"""...""".strip()` assignment')
+    pieces: list[dict[str, str]] = []
+    for part in template.values:
+        if isinstance(part, ast.Constant) and isinstance(part.value, str):
+            pieces.append({"text": part.value})
+        elif isinstance(part, ast.FormattedValue) and part.conversion == -1 and part.format_spec is None:
+            field = _MATCHER_FIELDS.get(ast.unparse(part.value))
+            if field is None:
+                raise evaluator.error(f"build_llm_prompt: unknown placeholder {{{ast.unparse(part.value)}}}")
+            pieces.append({"field": field})
+        else:
+            raise evaluator.error("build_llm_prompt: a placeholder with a conversion or format spec")
+    for name in ("parse_llm_output", "evaluate_one_item_with_llm"):
+        evaluator.function(name)
+    api = evaluator.function("call_api")
+    systems = {
+        _dict_get(node, "content")
+        for node in ast.walk(api)
+        if isinstance(node, ast.Dict) and _dict_get(node, "role") == "system"
+    }
+    budget = {kw: v for kw, v in _call_keywords(api, "create").items() if kw in ("max_tokens", "temperature", "top_p")}
+    types = evaluator.literal_assignment("CATEGORY_ERROR_TYPES")
+    if len(systems) != 1 or "max_tokens" not in budget or not isinstance(types, dict):
+        raise evaluator.error(f"call_api: system turns {sorted(map(str, systems))}, sampling {budget}")
+    return MatcherProfile(
+        name="vc-rewardbench-evaluator",
+        prompt=tuple(pieces),
+        system=next(iter(systems)),
+        # The evaluator leaves temperature and top_p to the API (1.0 for OpenAI's); the token budget is its own.
+        sampling=SamplingSettings(
+            temperature=float(budget.get("temperature", 1.0)),
+            top_p=float(budget.get("top_p", 1.0)),
+            max_new_tokens=int(budget["max_tokens"]),
+        ),
+        allowed_types={str(k): tuple(v) for k, v in types.items()},
+        released_reply=True,
+        source={
+            "repository": "InternLM/Visual-ERM",
+            "commit": _git_head(repo),
+            "files": {str(evaluator.rel): evaluator.sha256},
+            "readers": {
+                f"{evaluator.rel}:{n}": evaluator.fingerprint(n)
+                for n in ("parse_llm_output", "evaluate_one_item_with_llm")
+            },
+            "built_by": "tools/build_prompt_profile.py",
+            "note": "holds the public repository's prompt text: keep this file out of version control",
+        },
+    )
+
+
+# The evaluator's placeholders → the values ``MatcherProfile.prompt_for`` fills in.
+_MATCHER_FIELDS = {
+    "category": "category",
+    "allowed_types": "allowed_types",
+    "json.dumps(pred_list, ensure_ascii=False, indent=2)": "predicted",
+    "json.dumps(gt_list, ensure_ascii=False, indent=2)": "reference",
+}
+
+
 def _git_head(repo: Path) -> str | None:
     try:
         done = subprocess.run(
@@ -349,14 +526,19 @@ def main(argv: list[str] | None = None) -> Path:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--repo", type=Path, required=True, help="local clone of InternLM/Visual-ERM")
     parser.add_argument("--out", type=Path, required=True, help="profile file to write (JSON)")
+    parser.add_argument("--bench-out", type=Path, help="also write the benchmark's matcher profile here (JSON)")
     args = parser.parse_args(argv)
     try:
         profile = build_released_profile(args.repo)
+        matcher = build_matcher_profile(args.repo) if args.bench_out is not None else None
     except (ProfileSourceError, ValueError) as exc:
         parser.exit(2, f"build_prompt_profile: {exc}\n")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     out = save_profile(profile, args.out)
     print(f"wrote {out} (profile {profile.name!r}, commit {profile.source.get('commit') or 'unknown'})")
+    if matcher is not None:
+        args.bench_out.parent.mkdir(parents=True, exist_ok=True)
+        print(f"wrote {save_matcher_profile(matcher, args.bench_out)} (matcher profile {matcher.name!r})")
     return out
 
 

@@ -19,6 +19,9 @@ so our judge and theirs can share one table. What that script does, and this mod
   severity that is not a number counts 0.
 - A pair the matcher could not decide (an LLM reply that never parsed) is left out of every metric, as the script
   leaves out pairs whose evaluation raised (counted as ``match_failures``).
+- A matcher may state the unmatched errors itself (``PairMatching``, what the script takes from the LLM's reply when
+  its ``unmatched_*`` lists are non-empty): FP and FN are then those lists' lengths, per type by each listed
+  error's type, whatever the matches say.
 
 Two deliberate differences, both only where the script reports meaningless values: a domain with no pairs reports
 ``None`` metrics (the script prints F1h 1.0 and F1s 0.0), and a non-finite severity counts 0 (the script would let a
@@ -43,7 +46,15 @@ from typing import Any, Literal
 
 from src.data.schema import CATEGORIES
 from src.data.shards import CorruptRowError, iter_jsonl, report_corrupt
-from src.eval.matching import LEVEL_CREDIT, DeterministicMatcher, ErrorMatch, ErrorMatcher, MatchTask, error_type
+from src.eval.matching import (
+    LEVEL_CREDIT,
+    DeterministicMatcher,
+    ErrorMatch,
+    ErrorMatcher,
+    MatchTask,
+    PairMatching,
+    error_type,
+)
 from src.render.job import DOMAINS
 from src.reward.parse import CritiqueParseError, parse_critique
 
@@ -342,30 +353,43 @@ def _severity_by_type(errors: Sequence[Mapping[str, Any]], types: Sequence[str])
     return sums
 
 
-def score_pair(pair: BenchPair, prediction: Prediction, matches: Sequence[ErrorMatch]) -> PairScore:
-    """Counts of one pair from its one-to-one matches (indices into ``prediction.errors``/``pair.reference_errors``)."""
+def score_pair(pair: BenchPair, prediction: Prediction, matching: Sequence[ErrorMatch] | PairMatching) -> PairScore:
+    """Counts of one pair from its one-to-one matches (indices into ``prediction.errors``/``pair.reference_errors``),
+    and from the unmatched errors a ``PairMatching`` states, when it states them."""
     types = ERROR_TYPES[pair.domain]
     pred, ref = prediction.errors, pair.reference_errors
+    matches = matching.matches if isinstance(matching, PairMatching) else tuple(matching)
     matched_pred = {m.pred_id for m in matches}
     matched_ref = {m.ref_id for m in matches}
     if len(matched_pred) != len(matches) or len(matched_ref) != len(matches):
         raise ValueError("matches: an error is matched twice; matching must be one to one")
     if any(not (0 <= m.pred_id < len(pred) and 0 <= m.ref_id < len(ref)) for m in matches):
         raise ValueError("matches: an index is out of range")
+    stated = matching if isinstance(matching, PairMatching) else PairMatching(matches)
+    unmatched_pred = stated.unmatched_pred
+    if unmatched_pred is None:
+        unmatched_pred = tuple(i for i in range(len(pred)) if i not in matched_pred)
+    unmatched_ref = stated.unmatched_ref
+    if unmatched_ref is None:
+        unmatched_ref = tuple(j for j in range(len(ref)) if j not in matched_ref)
+    if any(not -len(pred) <= i < len(pred) for i in unmatched_pred) or any(
+        not -len(ref) <= j < len(ref) for j in unmatched_ref
+    ):
+        raise ValueError("unmatched: an index is out of range")
     by_type: dict[str, Counts] = {}
     for t in types:
         hits = [m for m in matches if error_type(pred[m.pred_id]) == t]
         by_type[t] = Counts(
             tp_hard=sum(m.level == "yes" for m in hits),
             tp_soft=sum(LEVEL_CREDIT[m.level] for m in hits),
-            fp=sum(1 for i, e in enumerate(pred) if i not in matched_pred and error_type(e) == t),
-            fn=sum(1 for j, e in enumerate(ref) if j not in matched_ref and error_type(e) == t),
+            fp=sum(1 for i in unmatched_pred if error_type(pred[i]) == t),
+            fn=sum(1 for j in unmatched_ref if error_type(ref[j]) == t),
         )
     counts = Counts(
         tp_hard=sum(m.level == "yes" for m in matches),
         tp_soft=sum(LEVEL_CREDIT[m.level] for m in matches),
-        fp=len(pred) - len(matches),
-        fn=len(ref) - len(matches),
+        fp=len(unmatched_pred),
+        fn=len(unmatched_ref),
     )
     return PairScore(
         key=pair.key,

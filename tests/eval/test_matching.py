@@ -40,15 +40,15 @@ def test_vaguer_description_of_the_same_point_is_partial() -> None:
     assert DeterministicMatcher().match_one(pred, ref) == [ErrorMatch(0, 0, "partial")]
 
 
-def test_different_type_or_location_or_unrelated_text_never_matches() -> None:
+def test_other_location_or_unrelated_text_never_matches_and_types_may_differ() -> None:
     ref = [err("text", "legend", "the legend is missing")]
     matcher = DeterministicMatcher()
-    assert matcher.match_one([err("style", "legend", "the legend is missing")], ref) == []  # other type
     assert matcher.match_one([err("text", "title", "the title is missing")], ref) == []  # other place
     assert matcher.match_one([err("text", "", "gridlines are dashed")], ref) == []  # nothing shared
-    # The public LLM protocol lets types differ; the deterministic matcher can be told to as well.
-    loose = DeterministicMatcher(require_same_type=False)
-    assert loose.match_one([err("style", "legend", "the legend is missing")], ref) == [ErrorMatch(0, 0, "yes")]
+    # The public evaluator dropped its equal-type rule, and so does the default; the old rule is one flag away.
+    assert matcher.match_one([err("style", "legend", "the legend is missing")], ref) == [ErrorMatch(0, 0, "yes")]
+    strict = DeterministicMatcher(require_same_type=True)
+    assert strict.match_one([err("style", "legend", "the legend is missing")], ref) == []
 
 
 def test_assignment_is_one_to_one_and_optimal_where_greedy_is_not() -> None:

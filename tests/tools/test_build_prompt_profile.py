@@ -15,7 +15,9 @@ import pytest
 from PIL import Image
 
 from src.engines.engine import SamplingSettings
-from src.reward.critic_profile import ImageEncoding, load_profile
+from src.eval.matching import MatchTask, load_matcher_profile
+from src.reward.critic_profile import AnswerProtocol, ImageEncoding, load_profile
+from src.reward.reward import ReleasedScoring
 
 _SPEC = importlib.util.spec_from_file_location(
     "build_prompt_profile_tool", Path(__file__).parents[2] / "tools" / "build_prompt_profile.py"
@@ -37,6 +39,10 @@ def write_stand_in_clone(
     table_side: int = 768,
     padding: int = 12,
     table_tokens: int = 8192,
+    attempts: int = 2,
+    max_severity: float = 50.0,
+    table_failure: int = 4,
+    matcher_tokens: int = 8192,
 ) -> Path:
     """The three reward files, shaped like the public ones; importing them would fail (and must never happen)."""
     folder = root / "rl_scripts" / "reward_func"
@@ -64,7 +70,27 @@ def write_stand_in_clone(
     (folder / "omnirender_rm_v3.py").write_text(
         textwrap.dedent(f"""\
         raise SystemExit("never imported")
-        MAX_SEVERITY = 50.0
+        SEVERITY_AVG = -25.0
+        REWARD_MIN = 0.0
+        REWARD_MAX = 2.0
+        MAX_SEVERITY = {max_severity}
+        BASE_RENDER_SUCCESS_REWARD = 1.0
+
+        def parse_error_response(resp):
+            ...
+
+        def extract_json_object(text):
+            ...
+
+        def extract_score_from_rm_response(content):
+            ...
+
+        def get_reward_from_rm(pred_image_path, gt_image_path, task_type, retry={attempts}):
+            ...
+
+        def compute_score(predict_str, ground_truth, extra_info):
+            ...
+
         DEFAULT_MODEL_KWARGS = {{
             "temperature": {temperature},
             "top_p": 0.8,
@@ -96,6 +122,12 @@ def write_stand_in_clone(
             prompt = {TABLE_TEXT!r}
             return prompt
 
+        def parse_error_response(resp):
+            ...
+
+        def calculate_error_score(error_analysis):
+            ...
+
         def crop_with_padding(image_path, output_path, padding={padding}):
             img = Image.open(image_path).convert("RGB")
             img.thumbnail(({table_side}, {table_side}))
@@ -106,8 +138,48 @@ def write_stand_in_clone(
             # prompt = "Reference:<image>\\nCandidate:<image>\\n" + prompt
             prompt = "<image>\\n<image>\\n" + prompt
             img.thumbnail(({table_side}, {table_side}))
-            resp = vlm_client_qa(client, "reward_service", prompt, image_path=[a, b], max_new_tokens={table_tokens})
+            try:
+                resp = vlm_client_qa(client, "reward_service", prompt, image_path=[a, b], max_new_tokens={table_tokens})
+                reward_score = None
+                if reward_score == None:
+                    reward_score = {table_failure}
+                return -reward_score
+            except Exception:
+                reward_score = {table_failure}
+                return -reward_score
         """),
+        encoding="utf-8",
+    )
+    (root / "evaluation").mkdir()
+    (root / "evaluation" / "evaluation.py").write_text(
+        textwrap.dedent("""\
+        raise SystemExit("never imported")
+        client = None
+
+        def call_api(query, image_paths=None):
+            messages = [{"role": "system", "content": "STAND-IN matcher system."}]
+            response = client.chat.completions.create(model="m", messages=messages, max_tokens=%d)
+            return response
+
+        CATEGORY_ERROR_TYPES = {"table": ["layout_error"], "chart": ["data_error", "text_error"], "svg": ["x_error"]}
+
+        def build_llm_prompt(category, allowed_types, pred_errors, gt_errors):
+            pred_list = []
+            gt_list = []
+            prompt = f\"\"\"
+        STAND-IN matcher for {category}; types {allowed_types}; braces {{"matches": []}}
+        P: {json.dumps(pred_list, ensure_ascii=False, indent=2)}
+        G: {json.dumps(gt_list, ensure_ascii=False, indent=2)}
+        \"\"\".strip()
+            return prompt
+
+        def parse_llm_output(raw):
+            ...
+
+        def evaluate_one_item_with_llm(item, call_api):
+            ...
+        """)
+        % matcher_tokens,
         encoding="utf-8",
     )
     return root
@@ -134,6 +206,16 @@ def test_profile_from_a_released_shaped_clone(tmp_path: Path, capsys: pytest.Cap
     assert profile.sampling_for("table") == SamplingSettings(
         temperature=0.0, max_new_tokens=8192, repetition_penalty=1.05
     )
+    # The answer protocol: the released readers, 2 / 1 attempts, 1 + clip(1 - S/50) with S = 25 on failure, -S / -4.
+    released_chart = AnswerProtocol(
+        parser="released_chart_svg",
+        attempts=2,
+        scoring=ReleasedScoring("clipped", max_severity=50, render_reward=1, judge_weight=1, failure_severity=25),
+    )
+    assert chart.protocol == svg.protocol == released_chart
+    assert table.protocol == AnswerProtocol(
+        parser="released_table", attempts=1, scoring=ReleasedScoring("negative_sum", failure_severity=4, min_reward=-4)
+    )
     assert set(profile.source["files"]) == {
         "rl_scripts/reward_func/reward_utils.py",
         "rl_scripts/reward_func/omnirender_rm_v3.py",
@@ -146,8 +228,24 @@ def test_profile_from_a_released_shaped_clone(tmp_path: Path, capsys: pytest.Cap
 
 
 def test_numbers_come_from_the_clone_not_from_the_tool(tmp_path: Path) -> None:
-    clone = write_stand_in_clone(tmp_path, temperature=0.3, max_side=900, table_side=640, padding=7, table_tokens=2048)
+    clone = write_stand_in_clone(
+        tmp_path,
+        temperature=0.3,
+        max_side=900,
+        table_side=640,
+        padding=7,
+        table_tokens=2048,
+        attempts=3,
+        max_severity=40.0,
+        table_failure=5,
+    )
     profile = tool.build_released_profile(clone)
+    chart_protocol = profile.domain("chart").protocol
+    assert chart_protocol.attempts == 3 and chart_protocol.scoring is not None
+    assert chart_protocol.scoring.max_severity == 40.0
+    assert profile.domain("table").protocol.scoring == ReleasedScoring(
+        "negative_sum", failure_severity=5, min_reward=-5
+    )
     assert profile.sampling.temperature == 0.3
     assert profile.domain("chart").image.max_side == 900
     assert profile.domain("table").image == ImageEncoding(format="png", max_side=640, crop_padding=7)
@@ -170,6 +268,19 @@ def test_missing_or_changed_constructs_are_named(tmp_path: Path) -> None:
     with pytest.raises(tool.ProfileSourceError, match="one marker per image"):
         tool.build_released_profile(clone)
 
+    clone = write_stand_in_clone(tmp_path / "d")
+    table = clone / "rl_scripts" / "reward_func" / "table_parse_rm_v2.py"
+    text = table.read_text().replace("resp = vlm_client_qa(", "for _ in range(3): resp = vlm_client_qa(")
+    table.write_text(text)
+    with pytest.raises(tool.ProfileSourceError, match="one vlm_client_qa call outside loops"):
+        tool.build_released_profile(clone)
+
+    clone = write_stand_in_clone(tmp_path / "e")
+    reward = clone / "rl_scripts" / "reward_func" / "omnirender_rm_v3.py"
+    reward.write_text(reward.read_text().replace("def extract_json_object", "def find_json"))
+    with pytest.raises(tool.ProfileSourceError, match="no function extract_json_object"):
+        tool.build_released_profile(clone)
+
     clone = write_stand_in_clone(tmp_path / "c")
     table = clone / "rl_scripts" / "reward_func" / "table_parse_rm_v2.py"
     table.write_text(table.read_text() + "\ndef broken(:\n")
@@ -189,3 +300,35 @@ def test_profile_file_is_plain_json_with_provenance(tmp_path: Path) -> None:
     data = json.loads(out.read_text(encoding="utf-8"))
     assert data["format_version"] == 1 and data["source"]["repository"] == "InternLM/Visual-ERM"
     assert all(len(sha) == 64 for sha in data["source"]["files"].values())
+
+
+def test_matcher_profile_from_the_evaluator(tmp_path: Path) -> None:
+    clone = write_stand_in_clone(tmp_path / "clone", matcher_tokens=777)
+    tool.main(["--repo", str(clone), "--out", str(tmp_path / "p.json"), "--bench-out", str(tmp_path / "bench.json")])
+    profile = load_matcher_profile(tmp_path / "bench.json")
+    assert profile.system == "STAND-IN matcher system."
+    assert profile.sampling == SamplingSettings(temperature=1.0, top_p=1.0, max_new_tokens=777)
+    assert profile.allowed_types["chart"] == ("data_error", "text_error") and profile.attempts == 1
+    pred = ({"category": "data_error", "severity": 2, "location": "bar", "description": "höher"},)
+    text = profile.prompt_for(MatchTask("chart", pred, ()))
+    # What the evaluator's f-string gives: literal braces kept, the Python list's str, two-space JSON, ASCII not forced.
+    expected_pred = (
+        '[\n  {\n    "pred_id": 0,\n    "type": "data_error",\n    "description": "höher",\n    "severity": 2\n  }\n]'
+    )
+    assert text == (
+        "STAND-IN matcher for chart; types ['data_error', 'text_error']; braces {\"matches\": []}\n"
+        f"P: {expected_pred}\nG: []"
+    )
+    request = profile.request(MatchTask("chart", pred, ()))
+    assert request.messages == [
+        {"role": "system", "content": "STAND-IN matcher system."},
+        {"role": "user", "content": [{"type": "text", "text": text}]},
+    ]
+
+
+def test_unknown_matcher_placeholder_is_named(tmp_path: Path) -> None:
+    clone = write_stand_in_clone(tmp_path / "clone")
+    evaluator = clone / "evaluation" / "evaluation.py"
+    evaluator.write_text(evaluator.read_text().replace("{category}", "{category.upper()}"))
+    with pytest.raises(tool.ProfileSourceError, match="unknown placeholder"):
+        tool.build_matcher_profile(clone)

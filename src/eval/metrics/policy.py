@@ -7,7 +7,8 @@ the render pool, and scores each sample with its domain's metrics:
   inside the sandbox; needs the reference's code.
 - table: TEDS, TEDS-S, normalized edit distance (``table.py``); needs the reference's markup.
 - svg: SSIM, pixel MSE, embedding cosine when an encoder is given (``svg.py``).
-- every domain: ``executed``, and the judge's reward and critique when a judge is given.
+- every domain: ``executed``, and the judge's reward and critique when a judge is given (a Visual-ERM judge scores
+  with a fixed severity scale here, whatever its training normalization: see ``_judge``).
 A metric that cannot be computed for a sample (no reference code) is absent from that sample and counted in
 ``missing`` by ``aggregate``, never silently scored 0.
 
@@ -34,6 +35,7 @@ from src.eval.metrics.svg import SVG_METRICS, SVGMetrics
 from src.eval.metrics.table import TABLE_METRICS, table_scores
 from src.render.chart_trace import TraceError, read_trace
 from src.render.job import DOMAINS, Domain, RenderJob, RenderResult
+from src.reward.judge import VisualERMJudge
 from src.reward.pair import RewardFunction, RewardPair
 
 # Which way is better, for tables and the report ("mse" and "edit_distance" are errors).
@@ -140,9 +142,11 @@ def _chart_metrics(reference: RenderResult, candidate: RenderResult) -> dict[str
 
 
 def _judge(judge: RewardFunction, pairs: list[RewardPair], scores: list[SampleScore]) -> None:
-    detailed = getattr(judge, "judge", None)
-    if callable(detailed):  # VisualERMJudge: keep the critiques for the report
-        result = detailed(pairs)
+    if isinstance(judge, VisualERMJudge):  # keep the critiques for the report
+        # Each sample is scored on its own, so the paper's group-max normalization would divide S by itself and
+        # give only 2.0 (no error) or ~1.0 (any error). A fixed scale (S / fixed_scale, the public reward's) keeps
+        # severity visible and a sample's score independent of which other samples were evaluated with it.
+        result = judge.judge(pairs, reward=replace(judge.reward, normalization="fixed"))
         for score, judged in zip(scores, result.pairs, strict=True):
             score.judge_reward = float(judged.reward)
             if isinstance(judged.critique, Critique):

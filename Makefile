@@ -7,7 +7,7 @@ TORCH_VERSION ?= 2.13.0
 STAMP := .install.stamp
 SUDO := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
 
-.PHONY: install demo test lint bench
+.PHONY: install demo test lint bench gpu-check
 
 $(STAMP): pyproject.toml
 	@dpkg -s chromium fonts-dejavu-core >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium fonts-dejavu-core; }
@@ -31,3 +31,8 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PYTHON) benchmarks/render_throughput.py
+
+# One GPU, <= 8 minutes, nothing installed or downloaded (hence no $(STAMP)): every GPU-only figure into
+# runs/gpu_check/gpu_check.{json,md}; without CUDA the same parts run on the tiny shape in seconds.
+gpu-check:
+	$(PYTHON) -m benchmarks.gpu_check --out runs/gpu_check

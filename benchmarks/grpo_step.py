@@ -44,7 +44,6 @@ from src.models.loading import LoraSettings, VLMLoader, load_vlm_processor
 from src.models.tiny import build_tiny_qwen3_vl
 from src.render.pool import RenderPool
 from src.reward.critic_profile import builtin_profile
-from src.reward.judge import VisualERMJudge
 from src.reward.reward import RewardConfig
 from src.stages.grpo import GRPOModule
 from src.stages.grpo_rollout import RolloutCallback
@@ -138,6 +137,9 @@ def main() -> None:
     parser.add_argument("--sft-steps", type=int, default=50)
     parser.add_argument("--judge", choices=("in-process", "served"), default="in-process")
     args = parser.parse_args()
+    # Here, not at the top: the judge module imports the openai client, and benchmarks/gpu_check.py imports this file
+    # on machines without it.
+    from src.reward.judge import VisualERMJudge
 
     with tempfile.TemporaryDirectory(prefix="grpo-bench-") as tmp:
         root = Path(tmp)

@@ -238,7 +238,7 @@ def make_samples(preset: Preset, config, lengths: str) -> list[dict[str, torch.T
             if lengths == "fixed"
             else int(torch.randint(preset.seq_len // 2, preset.seq_len + 1, (1,), generator=g))
         )
-        input_ids = torch.randint(1000, 100000, (t,), generator=g)
+        input_ids = torch.randint(1000, min(100000, config.text_config.vocab_size), (t,), generator=g)
         # A random id equal to a vision marker would be read as an image slot (a checkpoint whose markers are the tiny
         # tokenizer's low ids, from write_random_checkpoint, has them inside this range).
         input_ids[torch.isin(input_ids, markers)] = 999
@@ -334,12 +334,13 @@ def main() -> None:
         del model, plain_opt, ours_opt, params, plain_step, ours_step, ours_packed_step, variants
         gc.collect()
         workdir = Path(tempfile.mkdtemp(prefix="qlora-bench-"))
-        qmodel, _ = load_qlora_model(write_random_checkpoint(preset, workdir / "model", device), args.lora_r)
+        qmodel, qconfig = load_qlora_model(write_random_checkpoint(preset, workdir / "model", device), args.lora_r)
         q_opt = torch.optim.AdamW([p for p in qmodel.parameters() if p.requires_grad], lr=1e-5, fused=device == "cuda")
-        q_inputs = to_device(padded, device, torch.bfloat16)
-        qlora_step = optimizer_step(
-            lambda: answer_token_loss(qmodel, q_inputs, padded_labels, chunk_tokens=chunk), q_opt
-        )
+        # the same samples (seeded), with this checkpoint's vision-marker ids
+        q_inputs = pad_token_batch(make_samples(preset, qconfig, args.lengths), pad_id=0, with_labels=True)
+        q_labels = q_inputs.pop("labels").to(device)
+        q_inputs = to_device(q_inputs, device, torch.bfloat16)
+        qlora_step = optimizer_step(lambda: answer_token_loss(qmodel, q_inputs, q_labels, chunk_tokens=chunk), q_opt)
         rows.append(measure("ours, QLoRA (NF4 base)", qlora_step, args, device, real_tokens, n_params))
 
     lengths = [len(x["input_ids"]) for x in samples]

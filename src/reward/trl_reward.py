@@ -28,10 +28,11 @@ from typing import Any
 
 from PIL import Image
 
-from src.render.job import DOMAINS, RenderJob
+from src.render.job import DOMAINS
 from src.render.pool import RenderPool
 from src.reward.judge import VisualERMJudge
 from src.reward.pair import PairError, RewardFunction, RewardPair, load_reference
+from src.reward.render_mode import RENDER_MODES, RenderMode, finish_render, render_job
 
 # Longest side the judge sees per domain (paper: 1024 for charts and SVG, 768 for tables).
 _MAX_SIDE = {"chart": 1024, "table": 768, "svg": 1024}
@@ -47,6 +48,8 @@ class RenderedReward:
         domain_column: dataset column holding each row's domain; ignored when ``domain`` is given.
         domain: one domain for every row (``chart`` / ``table`` / ``svg``).
         reference_source_column: dataset column with the reference code/markup, for rewards that read it (TEDS).
+        render_mode: ``ours``, or ``released`` to show the judge the pictures the released reward code renders
+            (``src.reward.render_mode``), for training against the released judge.
     """
 
     __name__ = "visual_erm"  # TRL names the reward's log columns after it
@@ -59,9 +62,13 @@ class RenderedReward:
         domain_column: str = "domain",
         domain: str | None = None,
         reference_source_column: str | None = None,
+        render_mode: RenderMode = "ours",
     ) -> None:
         if domain is not None and domain not in DOMAINS:
             raise ValueError(f"domain: {domain!r} is not one of {DOMAINS}")
+        if render_mode not in RENDER_MODES:
+            raise ValueError(f"render_mode: {render_mode!r} is not one of {RENDER_MODES}")
+        self.render_mode: RenderMode = render_mode
         self.reward = reward
         self._own_pool = pool is None
         self.pool = pool if pool is not None else RenderPool(workers=2)
@@ -95,8 +102,8 @@ class RenderedReward:
         for i, domain in enumerate(domains):
             if domain not in DOMAINS:
                 raise PairError(f"{self.domain_column}[{i}]: {domain!r} is not one of {DOMAINS}")
-        jobs = [RenderJob(domain=d, source=t, max_side=_MAX_SIDE[d]) for d, t in zip(domains, texts, strict=True)]
-        renders = self.pool.render(jobs)
+        jobs = [render_job(d, t, self.render_mode, _MAX_SIDE[d]) for d, t in zip(domains, texts, strict=True)]
+        renders = [finish_render(r, d, self.render_mode) for r, d in zip(self.pool.render(jobs), domains, strict=True)]
         groups: dict[tuple[str, str], str] = {}
         return [
             RewardPair(

@@ -16,12 +16,12 @@ locally. Parts, in order (one GPU, about 8 minutes in all; ``--budget-s`` skips 
   logits, foreach AdamW) against the stage's ``answer_token_loss`` (LM head at answer positions only, in one chunk or
   in chunks recomputed in the backward) with fused AdamW, each with and without gradient checkpointing, then the
   stage's loss with ``compile_repeated_blocks``. Same model, same batch, same run; tokens/s counts real tokens.
-- ``qlora``: the stage's step on the NF4 base loaded through ``load_vlm`` (needs bitsandbytes).
-- ``fsdp``: two optimizer steps of ``configs/reward_sft/qwen3vl_8b_fsdp.yaml`` through the real CLI on one device
-  (needs jsonargparse; on a CPU Lightning refuses FSDP, so the single-device strategy stands in and the row says so).
 - ``grpo``: GRPO steps on the same shape with the in-process HF engine (the policy's own module), the render pool and
   the Visual-ERM judge on the policy's weights: seconds per phase and peak memory; then one judge call on rendered
   pairs (a random policy writes no code that renders, so the step itself never reaches the judge).
+- ``qlora``: the stage's step on the NF4 base loaded through ``load_vlm`` (needs bitsandbytes).
+- ``fsdp``: two optimizer steps of ``configs/reward_sft/qwen3vl_8b_fsdp.yaml`` through the real CLI on one device
+  (needs jsonargparse; on a CPU Lightning refuses FSDP, so the single-device strategy stands in and the row says so).
 
 A part that cannot run is a row with status ``skipped`` and the reason; one that fails is ``error`` with the
 exception. A step that runs out of GPU memory is retried at half the batch (SFT, QLoRA) or with the decoder layers
@@ -79,7 +79,8 @@ from src.stages.reward_sft import answer_token_loss, compile_repeated_blocks
 
 REPO = Path(__file__).resolve().parents[1]
 FSDP_CONFIG = REPO / "configs" / "reward_sft" / "qwen3vl_8b_fsdp.yaml"
-PARTS = ("environment", "sft", "qlora", "fsdp", "grpo")
+# GRPO before QLoRA and FSDP: those two are the likeliest to be skipped (missing packages) or to run long (OOM retry).
+PARTS = ("environment", "sft", "grpo", "qlora", "fsdp")
 # The tiny shape: train_step's tiny preset, shorter and with a 4k vocabulary (the 151k head was most of its step), so
 # every part runs in seconds on a 2-core CPU; still above the tiny tokenizer's ids, which its checkpoint uses.
 TINY = replace(
@@ -163,8 +164,12 @@ def part_environment(ctx: Context) -> list[dict[str, Any]]:
 
 
 def part_sft(ctx: Context) -> list[dict[str, Any]]:
+    from transformers import Qwen3VLConfig
+
     preset, device = ctx.preset, ctx.device
-    model, config = build_model(preset, device, ctx.dtype, ctx.args.lora_r)
+    # The checkpoint's config: the tiny shape's 4k vocabulary holds the tiny tokenizer's vision-marker ids, not Qwen's.
+    config = Qwen3VLConfig.from_pretrained(ctx.checkpoint())
+    model, config = build_model(preset, device, ctx.dtype, ctx.args.lora_r, config)
     base = unwrap_peft(model)
     base.config.text_config.use_cache = False  # training: a KV cache is useless and conflicts with checkpointing
     samples = make_samples(preset, config, "fixed")
@@ -448,7 +453,7 @@ def run_fsdp_config(ctx: Context, model_dir: Path, shards: Path) -> dict[str, An
     mfu = 6 * n_params * tok_s / PEAK_FLOPS[ctx.device] if tok_s else None
     if status == "ok":
         steps = ", ".join(f"{s:.2f}s" for s in clock.seconds)
-        note = f"steps {steps} ({clock.tokens[-1]} tokens in the last), {n_params / 1e9:.2f}B params"
+        note = f"steps {steps} ({clock.tokens[-1]} tokens in the last), {n_params / 1e6:,.0f}M params"
     return {"status": status, "reached": clock.reached, "peak_gib": peak, "capacity_gib": capacity,
             "s_per_step": seconds, "tokens_per_s": tok_s, "mfu": mfu, "batch": 1, "note": note}  # fmt: skip
 
@@ -656,9 +661,9 @@ def _importable(name: str) -> tuple[bool, str]:
 PART_FUNCTIONS: dict[str, Callable[[Context], list[dict[str, Any]]]] = {
     "environment": part_environment,
     "sft": part_sft,
+    "grpo": part_grpo,
     "qlora": part_qlora,
     "fsdp": part_fsdp,
-    "grpo": part_grpo,
 }
 
 

@@ -156,11 +156,14 @@ PRESETS = {
 }
 
 
-def build_model(preset: Preset, device: str, dtype: torch.dtype, lora_r: int):
+def build_model(preset: Preset, device: str, dtype: torch.dtype, lora_r: int, config=None):
+    """``preset``'s shape with random weights and LoRA ``lora_r``; ``config`` (e.g. a ``write_random_checkpoint``
+    checkpoint's, whose token ids are the tiny tokenizer's) replaces the one built from the preset."""
     from peft import LoraConfig, get_peft_model
     from transformers import Qwen3VLConfig, Qwen3VLForConditionalGeneration
 
-    config = Qwen3VLConfig(text_config=preset.text, vision_config=preset.vision, tie_word_embeddings=False)
+    if config is None:
+        config = Qwen3VLConfig(text_config=preset.text, vision_config=preset.vision, tie_word_embeddings=False)
     with torch.device(device):
         model = Qwen3VLForConditionalGeneration(config).to(dtype)
     lora = LoraConfig(

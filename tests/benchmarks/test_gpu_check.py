@@ -47,7 +47,7 @@ def rows_of(report: dict, part: str) -> list[dict]:
 def test_tiny_run_measures_every_part(tmp_path: Path) -> None:
     report = run_check(tmp_path)
     assert report["shape"] == "tiny"
-    assert list(report["parts"]) == ["environment", "sft", "qlora", "fsdp", "grpo"]
+    assert list(report["parts"]) == ["environment", "sft", "grpo", "qlora", "fsdp"]
     for name, part in report["parts"].items():
         assert part["status"] == "ok", (name, part["rows"])
     sft = rows_of(report, "sft")

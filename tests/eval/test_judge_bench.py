@@ -26,9 +26,10 @@ from src.eval.judge_bench import (
     pearson,
     read_prediction,
     score_critiques,
+    score_pair,
     score_scalar,
 )
-from src.eval.matching import ErrorMatch, MatchTask
+from src.eval.matching import ErrorMatch, MatchTask, PairMatching
 
 
 def chart_err(kind: str, severity: int, text: str = "") -> dict:
@@ -292,3 +293,17 @@ def test_hostile_rows_and_predictions_end_as_scores_or_typed_errors(rows: list[d
     json.dumps(summary, allow_nan=False)  # every number is finite or None
     scalar = {p.key: float(i) for i, p in enumerate(pairs)}
     json.dumps(score_scalar(pairs, scalar), allow_nan=False)
+
+
+def test_unmatched_errors_a_matcher_states_are_counted_as_stated() -> None:
+    """The evaluator trusts an LLM's non-empty unmatched lists: FP = their length (here 3, one listed twice as 1 and
+    -1, as Python indexes), FN from the complement when the reference side was left unstated."""
+    p = pair("a", "chart", [chart_err("data", 2), chart_err("text", 1)])
+    prediction = pred(chart_err("data", 2), chart_err("style", 1))
+    matching = PairMatching((ErrorMatch(0, 0, "yes"),), unmatched_pred=(0, 1, -1), unmatched_ref=None)
+    score = score_pair(p, prediction, matching)
+    assert (score.counts.tp_hard, score.counts.fp, score.counts.fn) == (1, 3, 1)
+    assert score.by_type["style_error"].fp == 2 and score.by_type["data_error"].fp == 1
+    assert score.by_type["text_error"].fn == 1
+    with pytest.raises(ValueError, match="out of range"):
+        score_pair(p, prediction, PairMatching((), unmatched_pred=(2,)))

@@ -11,11 +11,16 @@ from src.eval.matching import (
     DeterministicMatcher,
     ErrorMatch,
     LLMMatcher,
+    MatcherProfile,
     MatchReplyError,
     MatchTask,
+    PairMatching,
     content_words,
+    load_matcher_profile,
     matching_prompt,
     parse_match_reply,
+    parse_released_reply,
+    save_matcher_profile,
 )
 
 
@@ -146,3 +151,62 @@ def test_llm_matcher_gives_up_after_its_attempts() -> None:
 def test_matching_prompt_lists_both_sides_with_ids() -> None:
     prompt = matching_prompt("table", [err("numeric", "", "3.5 read as 35")], [err("numeric", "row 2", "decimal lost")])
     assert '"pred_id": 0' in prompt and '"gt_id": 0' in prompt and "row 2" in prompt and "table" in prompt
+
+
+def evaluator_profile() -> MatcherProfile:
+    """A stand-in of the evaluator's matcher protocol (our words; the evaluator's text is not ours to ship)."""
+    return MatcherProfile(
+        name="evaluator-stand-in",
+        prompt=({"text": "Match {domain} "}, {"field": "category"}, {"text": "\nP="}, {"field": "predicted"}),
+        system="STAND-IN system.",
+        sampling=SamplingSettings(temperature=1.0, max_new_tokens=8192),
+        allowed_types={"chart": ("data_error", "text_error")},
+    )
+
+
+def test_released_reply_reading_as_the_evaluator_does() -> None:
+    """Each case's result written out from the evaluator's rules (DESIGN.md, "Public evaluator")."""
+    # Fenced reply; a boolean id counts as 1; "no" and out-of-range ids skipped; first claim wins.
+    reply = (
+        '```json\n{"matches": [{"pred_id": true, "gt_id": 0, "match_level": "yes"},'
+        ' {"pred_id": 0, "gt_id": 0, "match_level": "partial"}, {"pred_id": 0, "gt_id": 1, "match_level": "no"},'
+        ' {"pred_id": 5, "gt_id": 1, "match_level": "yes"}, {"pred_id": 0, "gt_id": 1, "match_level": "partial"}]}\n```'
+    )
+    assert parse_released_reply(reply, 2, 2) == PairMatching((ErrorMatch(1, 0, "yes"), ErrorMatch(0, 1, "partial")))
+    # The reply's non-empty unmatched lists are taken as they are (even when they contradict the matches).
+    stated = '{"matches": [], "unmatched_pred": [0, 1, 1, -1], "unmatched_gt": []}'
+    assert sorted(parse_released_reply(stated, 2, 1).unmatched_pred or ()) == [-1, 0, 1]
+    assert parse_released_reply(stated, 2, 1).unmatched_ref is None  # empty: the complement of the matches
+    # Where the evaluator's own code raises, the pair is dropped.
+    for bad in (
+        '{"matches": [1]}',
+        '{"matches": [], "unmatched_pred": [7]}',
+        '{"matches": [], "unmatched_gt": "a"}',
+        '{"matches": 3}',
+        "[]",
+        "no json",
+    ):
+        with pytest.raises(MatchReplyError):
+            parse_released_reply(bad, 2, 1)
+
+
+def test_matcher_with_the_evaluator_profile_asks_every_pair_once() -> None:
+    a = err("data", "bar", "bar A too tall")
+    engine = ScriptedEngine(['{"matches": []}', "unreadable", '{"matches": [{"pred_id": 0, "gt_id": 0}]}'])
+    matcher = LLMMatcher(engine, profile=evaluator_profile())
+    results = matcher.match([MatchTask("chart", (), ()), MatchTask("chart", (a,), (a,)), MatchTask("chart", (a,), ())])
+    # Empty sides are asked too; an unreadable reply is not asked again; a match without a level is "no".
+    assert results == [PairMatching(()), None, PairMatching(())]
+    assert len(engine.requests) == 3 and matcher.sampling == SamplingSettings(temperature=1.0, max_new_tokens=8192)
+    first = engine.requests[1].messages
+    assert first[0] == {"role": "system", "content": "STAND-IN system."}
+    listing = '[\n  {\n    "pred_id": 0,\n    "type": "data_error",\n    "description": "bar A too tall",\n    "severity": 2\n  }\n]'
+    assert first[1]["content"] == [{"type": "text", "text": "Match {domain} chart\nP=" + listing}]
+
+
+def test_matcher_profile_file_round_trip(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    profile = evaluator_profile()
+    assert load_matcher_profile(save_matcher_profile(profile, tmp_path / "m.json")) == profile
+    (tmp_path / "bad.json").write_text('{"format_version": 1, "name": "x", "colour": 1}')
+    with pytest.raises(ValueError, match="bad.json"):
+        load_matcher_profile(tmp_path / "bad.json")

@@ -13,8 +13,10 @@ backstop is killed, and either is replaced while the other slots keep going, so 
 that reports its own state damaged after a job (see ``worker.py``) is replaced the same way.
 
 Workers see an allow-listed environment (``WORKER_ENV``: paths, locale, thread pins; never the caller's tokens or
-credentials), and a root pool gives each slot its own unprivileged uid for its jobs (``SANDBOX_UID_BASE`` + slot),
-so a job can reach no other process, not even another worker's job. What a machine cannot enforce (no Landlock,
+credentials), and a root pool gives each slot its own unprivileged uid for its jobs, so a job can reach no other
+process, not even another worker's job. The uids are unique to the pool as well as the slot (``claim_uid_block``):
+the kernel's per-uid counts (``RLIMIT_NPROC``, the pipe quota) are then the slot's alone, where with uids fixed per
+slot number every pool on a host shared them. What a machine cannot enforce (no Landlock,
 no user namespaces, not x86_64) is logged once, at the first start.
 """
 
@@ -25,8 +27,10 @@ import dataclasses
 import logging
 import os
 import queue
+import random
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -40,6 +44,7 @@ from types import TracebackType
 
 from src.render.cache import RenderCache
 from src.render.job import RenderJob, RenderResult
+from src.render.table import BROWSER_UID_OFFSET
 
 # Threads for numeric libraries: one per worker process, or N workers x M cores threads fight over M cores.
 _THREAD_PINS = {
@@ -54,7 +59,12 @@ _THREAD_PINS = {
 WORKER_ENV = ("PATH", "HOME", "LANG", "LANGUAGE", "TZ", "LD_LIBRARY_PATH", "PYTHONPATH", "VIRTUAL_ENV",
               "PLAYWRIGHT_BROWSERS_PATH", "FONTCONFIG_FILE", "FONTCONFIG_PATH", "XDG_CACHE_HOME", "XDG_CONFIG_HOME",
               "XDG_DATA_HOME", "XDG_RUNTIME_DIR", "MPLCONFIGDIR", "TMPDIR")  # fmt: skip
-SANDBOX_UID_BASE = 61_000  # slot i's jobs run as uid/gid 61000 + i when the pool runs as root
+# A root pool claims one block of UID_BLOCK uids: slot i's jobs run as block + i, its Chromium as block + i +
+# BROWSER_UID_OFFSET. Blocks lie in [SANDBOX_UID_BASE, SANDBOX_UID_BASE + UID_BLOCKS * UID_BLOCK), far above the
+# ranges distributions and container runtimes hand out, and below 2**31 (some tools read uids as signed).
+SANDBOX_UID_BASE = 0x7000_0000
+UID_BLOCK = 2 * BROWSER_UID_OFFSET
+UID_BLOCKS = 1 << 16
 _log = logging.getLogger(__name__)
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])  # the directory holding `src/`
 _BOOT = "import sys; sys.path.insert(0, sys.argv.pop(1)); from src.render.worker import main; main()"
@@ -65,6 +75,26 @@ def worker_environment() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k in WORKER_ENV or k.startswith("LC_")}
 
 
+def claim_uid_block() -> tuple[int, socket.socket]:
+    """The first uid of a block no other live pool holds, and the claim: keep the socket open while the block is used.
+
+    A claim is an abstract UNIX socket named after the block: the kernel refuses a second bind of the name in one
+    network namespace and drops it when the holder exits, however it exits, so nothing is left to clean up. The block
+    is drawn at random, so pools in other network namespaces (other containers on the host) are unlikely to meet.
+    """
+    draw = random.SystemRandom()
+    for _ in range(64):
+        block = draw.randrange(UID_BLOCKS)
+        claim = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            claim.bind(f"\0verm-render-uid-block-{block}")
+        except OSError:  # held by another pool
+            claim.close()
+            continue
+        return SANDBOX_UID_BASE + block * UID_BLOCK, claim
+    raise RuntimeError("no free block of sandbox uids after 64 draws")
+
+
 class WorkerLost(RuntimeError):
     """The worker process died or stopped answering."""
 
@@ -72,7 +102,7 @@ class WorkerLost(RuntimeError):
 class _Worker:
     """Parent-side handle of one worker process."""
 
-    def __init__(self, config: dict, startup_timeout_s: float, slot: int) -> None:
+    def __init__(self, config: dict, startup_timeout_s: float, slot: int, uid: int | None) -> None:
         import json
 
         # A private scratch root: whatever a killed worker's last job left behind is removed with it. Others may
@@ -80,7 +110,7 @@ class _Worker:
         self.scratch_root = tempfile.mkdtemp(prefix="verm-worker-", dir=config["scratch_dir"])
         os.chmod(self.scratch_root, 0o711)
         self.slot = slot
-        uid = SANDBOX_UID_BASE + slot if os.geteuid() == 0 else None
+        self.uid = uid
         config = {**config, "scratch_dir": self.scratch_root, "sandbox_uid": uid}
         job_read, self._job_write = os.pipe()
         self._result_read, result_write = os.pipe()
@@ -187,6 +217,8 @@ class RenderPool:
             raise ValueError(f"timeout_s must be positive, got {timeout_s}")
         if memory_mb < 256:
             raise ValueError(f"memory_mb must be >= 256 (a warm matplotlib needs ~200 MB), got {memory_mb}")
+        if workers > BROWSER_UID_OFFSET:
+            raise ValueError(f"workers must be <= {BROWSER_UID_OFFSET} (one uid block per pool), got {workers}")
         self.workers = workers
         self.timeout_s = timeout_s
         self.worker_grace_s = worker_grace_s
@@ -206,6 +238,8 @@ class RenderPool:
         self._lock = threading.Lock()
         self.replaced = 0  # workers killed or lost and started afresh, for logs and tests
         self._logged_protections = False
+        self._uid_base: int | None = None  # a root pool's claimed uid block, while started
+        self._uid_claim: socket.socket | None = None
 
     def __enter__(self) -> RenderPool:
         self.start()
@@ -220,13 +254,16 @@ class RenderPool:
         with self._lock:
             if self._executor is not None:
                 return
-            started = [_Worker(self._config, self.startup_timeout_s, slot) for slot in range(self.workers)]
+            if os.geteuid() == 0 and self._uid_claim is None:
+                self._uid_base, self._uid_claim = claim_uid_block()
+            started = [self._new_worker(slot) for slot in range(self.workers)]
             try:
                 for worker in started:  # they import in parallel; we only wait here
                     worker.wait_ready()
             except BaseException:
                 for worker in started:
                     worker.kill()
+                self._release_uids()
                 raise
             if not self._logged_protections:  # once per pool, not per restart or replacement
                 self._logged_protections = True
@@ -288,10 +325,19 @@ class RenderPool:
                 budget += 60.0  # Chromium launch
         return budget
 
+    def _new_worker(self, slot: int) -> _Worker:
+        uid = None if self._uid_base is None else self._uid_base + slot
+        return _Worker(self._config, self.startup_timeout_s, slot, uid)
+
+    def _release_uids(self) -> None:
+        if self._uid_claim is not None:
+            self._uid_claim.close()
+        self._uid_base = self._uid_claim = None
+
     def _replace(self, worker: _Worker) -> _Worker:
         worker.kill()
         self.replaced += 1
-        fresh = _Worker(self._config, self.startup_timeout_s, worker.slot)
+        fresh = self._new_worker(worker.slot)
         fresh.wait_ready()
         with self._lock:
             self._all = [fresh if w is worker else w for w in self._all]
@@ -310,3 +356,5 @@ class RenderPool:
                 worker.stop()
             self._all.clear()
             self._idle = queue.Queue()
+            # Only now: a stopped worker's template has killed its jobs, so no process of these uids is left.
+            self._release_uids()

@@ -31,7 +31,12 @@ Why these layers (measured on the CI kernel 6.18, running as root):
 - **Resources**: ``RLIMIT_AS`` (address space, MemoryError instead of swapping the machine), ``RLIMIT_CPU`` (a busy
   loop gets SIGXCPU even if the parent's wall clock misses it), ``RLIMIT_FSIZE`` (one file), ``RLIMIT_NOFILE``
   (a few dozen descriptors: pipe buffers are memory outside the address space; an unprivileged uid is also held to
-  the kernel's per-user pipe quota), ``RLIMIT_MSGQUEUE=0``, ``RLIMIT_CORE=0``.
+  the kernel's per-user pipe quota), ``RLIMIT_MSGQUEUE=0``, ``RLIMIT_CORE=0``, and ``RLIMIT_NPROC = MAX_TASKS``
+  where the count is the job's own: threads are clones seccomp must allow, and without a cap a job started
+  thousands in a fraction of a second and left the host unable to fork. The kernel counts tasks per uid (per user
+  namespace): a root pool's slot uid (unique to the pool and slot, see ``pool``), or the user namespace a non-root
+  pool's child makes. Where neither exists the cap would count the pool user's other processes, so it is left off
+  and reported. A pids cgroup would do the same but needs a delegated cgroup; this needs nothing.
 
 All memory a job can take is therefore bounded without a cgroup: its address space (``memory_mb``), its scratch
 tmpfs (``scratch_mb``) and at most ``RLIMIT_NOFILE`` pipe buffers (1 MiB each at most). No cgroup v2 memory limit is
@@ -75,12 +80,17 @@ CLONE_NEWNET = 0x40000000
 CLONE_THREAD = 0x00010000
 MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REC, MS_PRIVATE = 2, 4, 8, 1 << 14, 1 << 18
 PR_SET_PDEATHSIG = 1
+PR_SET_CHILD_SUBREAPER = 36
 PR_SET_KEEPCAPS = 8
 CAP_DAC_READ_SEARCH = 2
 PR_SET_NO_NEW_PRIVS = 38
 PR_SET_SECCOMP = 22
 SECCOMP_MODE_FILTER = 2
 SCRATCH_INODES = 4096  # files a job may create in its scratch tmpfs
+# RLIMIT_NPROC of a job: threads and processes of its uid (a root pool's slot uid, or the job's own user namespace).
+# The count takes in the slot's two preforked children and killed ones not yet reaped as well as the job's own
+# threads; matplotlib, numpy (one OpenMP thread) and cairosvg need none of their own.
+MAX_TASKS = 32
 MIN_OPEN_FILES = 64  # RLIMIT_NOFILE floor: Python opens a few files per lazy import
 
 # x86_64 syscall numbers. Other architectures take the audit-hook fallback (documented above).
@@ -91,6 +101,7 @@ _X86_64 = {
     "capset": 126,
     "clone": 56,
     "clone3": 435,
+    "prctl": 157,
 }
 _DENIED_X86_64 = {
     "fork": 57, "vfork": 58, "execve": 59, "execveat": 322, "socket": 41, "socketpair": 53, "ptrace": 101,
@@ -154,6 +165,7 @@ class SandboxReport:
     userns: bool = False
     scratch_tmpfs: bool = False
     separate_uid: bool = False
+    task_limit: int = 0  # RLIMIT_NPROC a job got (0: none; its uid is shared with processes outside the job)
     audit_hook: bool = False
     notes: list[str] = field(default_factory=list)
 
@@ -182,6 +194,11 @@ class SandboxReport:
                 "no private size-limited scratch tmpfs (no mount or user namespace): the total a job writes "
                 "is bounded per file (RLIMIT_FSIZE) only"
             )
+        if not self.task_limit:
+            gaps.append(
+                "no per-job thread/process cap (RLIMIT_NPROC needs a uid or user namespace of the job's own): a "
+                "job's threads can fill the host's pid table until the job ends"
+            )
         if not self.separate_uid:
             gaps.append(
                 "jobs run as the pool's uid (not root, or Python not world-readable): only seccomp keeps "
@@ -192,7 +209,7 @@ class SandboxReport:
     def as_dict(self) -> dict:
         return {"landlock_abi": self.landlock_abi, "seccomp": self.seccomp, "netns": self.netns,
                 "ipcns": self.ipcns, "userns": self.userns, "scratch_tmpfs": self.scratch_tmpfs, "separate_uid": self.separate_uid,
-                "audit_hook": self.audit_hook, "notes": list(self.notes)}  # fmt: skip
+                "task_limit": self.task_limit, "audit_hook": self.audit_hook, "notes": list(self.notes)}  # fmt: skip
 
 
 def _syscall(name: str, *args: int | None | _CData | _CArgObject) -> int:
@@ -284,6 +301,11 @@ def seccomp_program(own_pid: int | None = None) -> list[tuple[int, int, int, int
         (ret, 0, 0, eperm),
         (jeq, 0, 1, _X86_64["clone3"]),
         (ret, 0, 0, enosys),  # glibc then falls back to clone(), which the rule above inspects
+        (jeq, 0, 4, _X86_64["prctl"]),
+        (ld_abs, 0, 0, 16),  # prctl option: low word of args[0]
+        (jeq, 0, 1, PR_SET_PDEATHSIG),  # clearing it would let a job outlive its template
+        (ret, 0, 0, eperm),
+        (ret, 0, 0, allow),
     ]
     for nr, arg in _OWN_PID_ONLY_X86_64.values():
         prog += [
@@ -397,8 +419,10 @@ def _drop_identity(uid: int, keep_read_search: bool) -> None:
     os.setresuid(uid, uid, uid)
 
 
-def _set_limits(memory_mb: int, cpu_s: int, fsize_mb: int, open_files: int) -> None:
+def _set_limits(memory_mb: int, cpu_s: int, fsize_mb: int, open_files: int, tasks: int) -> None:
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    if tasks:
+        resource.setrlimit(resource.RLIMIT_NPROC, (tasks, tasks))
     resource.setrlimit(resource.RLIMIT_CPU, (cpu_s, cpu_s + 1))  # soft: SIGXCPU, hard: SIGKILL a second later
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # an over-long write then fails with EFBIG instead of killing
     resource.setrlimit(resource.RLIMIT_FSIZE, (fsize_mb << 20, fsize_mb << 20))
@@ -484,6 +508,7 @@ def apply_sandbox(
     scratch_mb: int = 64,
     keep_read_search: bool = False,
     network_private: bool = False,
+    max_tasks: int = MAX_TASKS,
 ) -> SandboxReport:
     """Confine the calling process for good and make ``scratch_dir`` its working directory. Call only in a forked
     child that will ``os._exit``.
@@ -499,6 +524,8 @@ def apply_sandbox(
     need the same uid or other capabilities).
 
     ``network_private``: the caller is already in an empty network namespace (``enter_network_namespace``).
+
+    ``max_tasks``: ``RLIMIT_NPROC`` where the kernel's count is the job's own (see the module docstring).
     """
     report = SandboxReport()
     read_paths = read_paths if read_paths is not None else default_read_paths()
@@ -512,8 +539,11 @@ def apply_sandbox(
     if abi > 0:
         _landlock(read_paths, [scratch_dir], abi)
         report.landlock_abi = abi
-    _set_limits(memory_mb, cpu_s, min(fsize_mb, scratch_mb), _open_file_limit())
-    if uid is not None and os.geteuid() == 0 and not report.userns:
+    drops_uid = uid is not None and os.geteuid() == 0 and not report.userns
+    report.task_limit = max_tasks if drops_uid or report.userns else 0  # else the count is not the job's own
+    _set_limits(memory_mb, cpu_s, min(fsize_mb, scratch_mb), _open_file_limit(), report.task_limit)
+    if drops_uid:
+        assert uid is not None
         parent = os.getppid()
         _drop_identity(uid, keep_read_search)
         report.separate_uid = True

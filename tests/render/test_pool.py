@@ -3,6 +3,7 @@ timeout, nothing is written outside the job's scratch dir, and the pool renders 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
@@ -154,6 +155,7 @@ def test_pool_rejects_bad_configuration() -> None:
 
 def test_caller_secrets_reach_neither_workers_nor_jobs(lone_pool: RenderPool) -> None:
     probe = f"""
+import contextlib
 import os
 evidence = [os.environ.get("HF_TOKEN", "")]
 for path in ["/proc/self/environ", f"/proc/{{os.getppid()}}/environ", "/proc/{os.getpid()}/environ", "/proc/1/environ"]:
@@ -274,7 +276,9 @@ def test_missing_protections_are_logged_once_at_start(tmp_path: Path, caplog: py
     weak = {"landlock_abi": 0, "seccomp": False, "netns": False, "scratch_tmpfs": False, "separate_uid": False}
     lines = missing_protections(weak)
     assert any("seccomp" in line for line in lines) and any("tmpfs" in line for line in lines)
-    strong = {**weak, "landlock_abi": 6, "seccomp": True, "netns": True, "scratch_tmpfs": True, "separate_uid": True}
+    assert any("thread/process cap" in line for line in lines)
+    strong = {**weak, "landlock_abi": 6, "seccomp": True, "netns": True, "scratch_tmpfs": True, "separate_uid": True,
+              "task_limit": 32}  # fmt: skip
     assert missing_protections(strong) == []
     with (
         caplog.at_level(logging.INFO, logger="src.render.pool"),
@@ -286,3 +290,48 @@ def test_missing_protections_are_logged_once_at_start(tmp_path: Path, caplog: py
         assert fresh.render([RenderJob("chart", LINE_CHART)])[0].ok  # a replacement starts: no new log lines
         again = [r.getMessage() for r in caplog.records if "render sandbox" in r.getMessage()]
     assert first and again == first
+
+
+# Starts threads until the kernel refuses one (or 1000 are up): a job's threads are tasks of the host's pid table.
+THREAD_BOMB = """
+import threading
+threading.stack_size(64 << 10)
+gate = threading.Event()
+started = 0
+try:
+    while started < 1000:
+        threading.Thread(target=gate.wait, daemon=True).start()
+        started += 1
+except RuntimeError:
+    pass
+gate.set()
+evidence = started
+leaked = started >= 256
+"""
+
+
+def test_a_thread_bomb_is_held_to_a_few_dozen_tasks(lone_pool: RenderPool) -> None:
+    result = lone_pool.render([RenderJob("chart", THREAD_BOMB + PAINT)])[0]
+    assert result.ok, result.message
+    assert verdict_colour(result.png) == "blue"
+    after = lone_pool.render([RenderJob("chart", LINE_CHART)])[0]  # the next job on the same slot still starts
+    assert after.ok, after.message
+
+
+def _job_uids(worker_pid: int) -> set[int]:
+    """Uids of the worker's grandchildren: the sandboxed jobs (preforked ones wait for work under their uid)."""
+    uids = set()
+    for template in Path(f"/proc/{worker_pid}/task/{worker_pid}/children").read_text().split():
+        for job in Path(f"/proc/{template}/task/{template}/children").read_text().split():
+            with contextlib.suppress(OSError):
+                status = Path(f"/proc/{job}/status").read_text()
+                uids.add(int(next(x for x in status.splitlines() if x.startswith("Uid:")).split()[1]))
+    return uids
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only a root pool gives its jobs uids of their own")
+def test_two_pools_never_share_a_job_uid(lone_pool: RenderPool, tmp_path: Path) -> None:
+    with RenderPool(workers=1, timeout_s=5, memory_mb=768, scratch_dir=str(tmp_path)) as other:
+        ours, theirs = _job_uids(lone_pool.worker_pids()[0]), _job_uids(other.worker_pids()[0])
+    assert ours and theirs and 0 not in ours | theirs
+    assert not ours & theirs

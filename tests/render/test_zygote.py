@@ -6,7 +6,11 @@ import os
 import resource
 import secrets
 import signal
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+import pytest
 
 from src.render import RenderJob, RenderPool
 from tests.render.conftest import LINE_CHART, PAINT, verdict_colour
@@ -108,3 +112,93 @@ def test_jobs_run_outside_the_callers_network_namespace(lone_pool: RenderPool) -
     result = lone_pool.render([RenderJob("chart", probe)])[0]
     assert result.ok, result.message
     assert verdict_colour(result.png) == "blue"
+
+
+# A job that writes its own result frame into the pipe the worker reads, renames itself (so the test can find it in
+# /proc), clears its parent-death signal and sleeps: what a job that wants to outlive its pool would do.
+FORGER = r"""
+import ctypes, fcntl, os, stat, struct, time
+libc = ctypes.CDLL(None)
+libc.prctl(15, NAME.encode(), 0, 0, 0)  # PR_SET_NAME
+libc.prctl(1, 0, 0, 0, 0)  # PR_SET_PDEATHSIG 0: no signal when the template dies
+for entry in os.listdir("/proc/self/fd"):
+    fd = int(entry)
+    try:
+        if HEADER and stat.S_ISFIFO(os.fstat(fd).st_mode) and fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE == os.O_WRONLY:
+            os.write(fd, b"VERM" + struct.pack("<I", len(HEADER)) + HEADER)
+    except OSError:
+        pass
+time.sleep(SLEEP)
+"""
+FORGED_HEADERS = {
+    "infinite_width": b'{"status": "ok", "width": Infinity, "height": 1}',
+    "huge_width": b'{"status": "ok", "width": 1e400, "height": 1}',
+    "deep_json": b'{"status": "ok", "width": 1, "height": 1, "x": ' + b"[" * 30_000 + b"]" * 30_000 + b"}",
+    "nan_kind": b'{"status": "error", "kind": NaN, "message": "x"}',
+    "oversized_header": b"{" + b" " * 70_000 + b"}",
+}
+
+
+def _named_processes(name: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() == name:
+                    found.append(int(entry.name))
+            except OSError:
+                continue  # exited while we looked
+    return found
+
+
+def _gone_within(name: str, seconds: float) -> list[int]:
+    deadline = time.monotonic() + seconds
+    while (alive := _named_processes(name)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return alive
+
+
+def _forger(name: str, header: bytes, sleep_s: float = 30) -> RenderJob:
+    return RenderJob("chart", f"NAME = {name!r}\nHEADER = {header!r}\nSLEEP = {sleep_s}\n" + FORGER)
+
+
+@pytest.mark.parametrize("kind", sorted(FORGED_HEADERS))
+def test_a_job_that_forges_its_result_frame_is_killed_and_refused(lone_pool: RenderPool, kind: str) -> None:
+    name = f"vf{secrets.token_hex(6)}"
+    start = time.monotonic()
+    result = lone_pool.render([_forger(name, FORGED_HEADERS[kind])])[0]
+    assert not result.ok and result.error_kind == "forbidden", (result.error_kind, result.message)
+    assert time.monotonic() - start < lone_pool.timeout_s  # refused when the frame came in, not at the deadline
+    assert _gone_within(name, 2.0) == []  # killed, not left sleeping with its memory
+    after = lone_pool.render([RenderJob("chart", LINE_CHART)])[0]
+    assert after.ok, after.message
+
+
+def test_a_job_dies_with_its_worker_even_after_clearing_its_parent_death_signal(tmp_path: Path) -> None:
+    name = f"vs{secrets.token_hex(6)}"
+    sleeper = _forger(name, b"")  # writes no frame: it only sleeps
+    with RenderPool(workers=1, timeout_s=4, memory_mb=768, scratch_dir=str(tmp_path), worker_grace_s=2) as pool:
+        (worker,) = pool.worker_pids()
+        with ThreadPoolExecutor(1) as executor:
+            pending = executor.submit(pool.render, [sleeper])
+            deadline = time.monotonic() + 10
+            while not _named_processes(name):
+                assert time.monotonic() < deadline, "the sleeper never started"
+                time.sleep(0.05)
+            os.kill(worker, signal.SIGKILL)  # a worker lost mid-job: nobody is left to kill its job
+            pending.result()
+        survivors = _gone_within(name, 3.0)
+    assert survivors == []
+
+
+def test_the_health_check_counts_the_templates_live_children(tmp_path: Path) -> None:
+    from src.render.zygote import SandboxedJobs
+
+    jobs = SandboxedJobs(timeout_s=5, memory_mb=768, scratch_root=str(tmp_path), uid=None)
+    try:
+        assert jobs.healthy() is None
+        lost = jobs.chart_zygote.take(time.perf_counter() + 10)  # a child the worker took and then lost track of
+        os.close(lost.pidfd)
+        assert "children" in (jobs.healthy() or "")
+    finally:
+        jobs.close()

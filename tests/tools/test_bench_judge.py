@@ -10,6 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from src.engines.engine import SamplingSettings
+from src.eval.matching import MatcherProfile, save_matcher_profile
+
 ROOT = Path(__file__).resolve().parents[2]
 _spec = importlib.util.spec_from_file_location("bench_judge_tool", ROOT / "tools" / "bench_judge.py")
 assert _spec is not None and _spec.loader is not None
@@ -171,6 +174,7 @@ def test_scalar_reward_from_yaml_and_comparison_table(bench: Path, tmp_path: Pat
         (["--rewards", "rewards.json"], "finite numbers"),
         (["--predictions", "short.json"], "no prediction row"),
         (["--predictions", "pred.json", "--matcher", "llm"], "--matcher-engine"),
+        (["--predictions", "pred.json", "--matcher-profile", "pred.json"], "needs --matcher llm"),
         (["--compare", "broken_run"], "not valid JSON"),
     ],
 )
@@ -295,3 +299,28 @@ def test_llm_matcher_through_an_engine_yaml(bench: Path, tmp_path: Path, monkeyp
     assert overall["tp_hard"] == 0 and overall["tp_soft"] == 0.5 * len(rows)
     assert overall["fn"] == sum(len(r["human_errors"]) - 1 for r in rows) and overall["fp"] == 0
     assert json.loads((out / "summary.json").read_text())["run"]["matcher"].startswith("llm")
+
+
+def test_llm_matcher_with_the_evaluator_profile(bench: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--matcher-profile runs the evaluator's protocol: the profile's prompt is what the engine receives."""
+    (tmp_path / "matcher_engine.py").write_text(MATCHER_ENGINE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    (tmp_path / "engine.yaml").write_text("class_path: matcher_engine.FirstIsPartialEngine\n")
+    profile = MatcherProfile(
+        name="stand-in",
+        prompt=({"text": "PAIR "}, {"field": "category"}, {"text": " "}, {"field": "predicted"}),
+        system="STAND-IN system.",
+        sampling=SamplingSettings(temperature=1.0, max_new_tokens=8192),
+        allowed_types={"chart": ("data_error",)},
+    )
+    save_matcher_profile(profile, tmp_path / "bench_profile.json")
+    rows = [r for r in bench_rows(bench) if r["human_errors"]]
+    pred = tmp_path / "pred.json"
+    pred.write_text(json.dumps([{**r, "pred_json": {"errors": r["human_errors"][:1]}} for r in rows]))
+    out = tmp_path / "out"
+    args = ["--predictions", str(pred), "--out", str(out), "--matcher", "llm", "--matcher-engine"]
+    args += [str(tmp_path / "engine.yaml"), "--matcher-profile", str(tmp_path / "bench_profile.json")]
+    assert bench_judge.main(args) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["run"]["matcher"].endswith("profile stand-in)")
+    assert summary["overall"]["tp_soft"] == 0.5 * len(rows)

@@ -42,7 +42,6 @@ from typing import Literal
 
 from src.data.schema import Critique
 from src.engines.engine import ChatRequest, GenerationEngine, SamplingSettings
-from src.engines.openai_engine import OpenAIEngine
 from src.reward.critic_profile import AnswerProtocol, CriticProfile, Transport, builtin_profile, load_profile
 from src.reward.pair import RewardPair, check_pairs
 from src.reward.parse import CritiqueParseError, parse_critique
@@ -131,7 +130,7 @@ class VisualERMJudge:
         self.retries = retries
         self.batch_size = batch_size
         self.transport: Transport = (
-            ("encoded" if isinstance(engine, OpenAIEngine) else "pixels")
+            ("encoded" if _sends_images_over_http(engine) else "pixels")
             if image_transport == "auto"
             else image_transport
         )
@@ -275,6 +274,16 @@ def _released_severity(
     if not isinstance(critique, Critique):
         return None
     return float(critique.severity_sum + (critique.skipped_severity if config.count_skipped_severity else 0))
+
+
+def _sends_images_over_http(engine: GenerationEngine) -> bool:
+    """Whether ``engine`` encodes request images itself (``OpenAIEngine``); imported here so the judge does not
+    need the ``openai`` package unless that engine is in use."""
+    try:
+        from src.engines.openai_engine import OpenAIEngine
+    except ImportError:  # without the openai package no engine is an OpenAIEngine
+        return False
+    return isinstance(engine, OpenAIEngine)
 
 
 def _parse(text: str | CritiqueParseError, domain: str) -> Critique | CritiqueParseError:

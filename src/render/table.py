@@ -62,6 +62,7 @@ import re
 import shlex
 import shutil
 import signal
+import socket
 import tempfile
 import time
 from collections.abc import Awaitable
@@ -89,9 +90,15 @@ CHROMIUM_ARGS = [  # the baseline; ``TableBrowser`` drops ``--no-sandbox`` where
     "--disable-extensions",
     "--disable-dev-shm-usage",
     # Measured: an <iframe src=http://127.0.0.1:...> made Chromium preconnect (a TCP connection, no request) before
-    # routing could abort the navigation. A dead proxy for every host, loopback included, stops that too.
-    "--proxy-server=127.0.0.1:9",
+    # routing could abort the navigation. A dead proxy for every host, loopback included, stops that too; its
+    # address is a port this process holds bound and never listens on (``TableBrowser.proxy_address``), so no other
+    # program can take it and connections to it are refused at once.
     "--proxy-bypass-list=<-loopback>",
+    # WebRTC sends UDP (STUN, TURN) to any host a script names; routing, the CSP and the proxy see only HTTP and TCP.
+    # This policy leaves WebRTC proxied TCP only, and the proxy is dead. Measured on Chromium 156: a page with an
+    # RTCPeerConnection sent 8 STUN/TURN datagrams to a listener on 127.0.0.1 without it, none with it (the
+    # ``--force-webrtc-ip-handling-policy`` spelling is ignored there: 8 datagrams).
+    "--webrtc-ip-handling-policy=disable_non_proxied_udp",
     # Measured with two browsers busy on two cores: without it 2-6 captures in 300 distinct tables waited ~1.07 s
     # for a frame; with it none in 900, and 41-51 -> 35-38 ms a table.
     "--run-all-compositor-stages-before-draw",
@@ -289,6 +296,22 @@ class TableBrowser:
         self._frame_id = ""
         self._last_ok: tuple[tuple[str, int, int], bytes] | None = None  # (markup, width, max_side), its PNG
         self._width = 0
+        self._proxy: socket.socket | None = None  # bound, never listening: the dead proxy (see CHROMIUM_ARGS)
+
+    @property
+    def proxy_address(self) -> tuple[str, int]:
+        """Where Chromium's proxy points: a loopback port held by this process, bound but never listening."""
+        if self._proxy is None:
+            self._proxy = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            self._proxy.bind(("127.0.0.1", 0))  # no SO_REUSEADDR: nobody else can bind the port while we hold it
+        host, port = self._proxy.getsockname()[:2]
+        return host, port
+
+    def chromium_args(self) -> list[str]:
+        """The command-line switches this browser launches Chromium with."""
+        host, port = self.proxy_address
+        args = [a for a in CHROMIUM_ARGS if not (self.own_sandbox and a == "--no-sandbox")]
+        return [*args, f"--proxy-server={host}:{port}"]
 
     def render(self, job: RenderJob, markup: str) -> RenderResult:
         """Render one table; every outcome is a ``RenderResult``.
@@ -379,9 +402,8 @@ class TableBrowser:
             script = launcher / "chromium"
             script.write_text(self._launcher_script(home))
             script.chmod(0o700)
-            args = [a for a in CHROMIUM_ARGS if not (self.own_sandbox and a == "--no-sandbox")]
             self._browser = await self._playwright.chromium.launch(
-                executable_path=str(script), args=args, chromium_sandbox=self.own_sandbox
+                executable_path=str(script), args=self.chromium_args(), chromium_sandbox=self.own_sandbox
             )
         finally:
             shutil.rmtree(launcher, ignore_errors=True)  # Chromium has exec'd; its children fork, never re-run it
@@ -559,6 +581,9 @@ class TableBrowser:
         if self._home is not None:
             shutil.rmtree(self._home, ignore_errors=True)
             self._home = None
+        if self._proxy is not None:  # the relaunch (if any) holds a new port
+            self._proxy.close()
+            self._proxy = None
 
 
 async def _refuse(route: Route) -> None:

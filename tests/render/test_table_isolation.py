@@ -5,6 +5,8 @@ refresh job hung a later job, and the leading comment swallowed the template."""
 from __future__ import annotations
 
 import os
+import select
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +15,7 @@ import pytest
 
 from src.render import RenderJob, RenderPool, RenderResult
 from src.render.table import BROWSER_UID_OFFSET, TableBrowser
-from tests.render.conftest import HTML_TABLE
+from tests.render.conftest import HTML_TABLE, HitCounter
 
 pytestmark = pytest.mark.browser
 
@@ -160,5 +162,56 @@ def test_a_root_processs_chromium_runs_as_its_own_uid_inside_its_own_sandbox() -
             assert all(_status(pid, "Seccomp") == "2" for pid in renderers)
         else:
             assert any("own sandbox" in gap for gap in browser.protection_gaps())
+    finally:
+        browser.close()
+
+
+# ICE gathering sends STUN binding requests (and TURN allocations) over UDP to the servers a page names: routing,
+# the CSP and the proxy see only HTTP(S) and TCP. The script also writes what it found into the table.
+WEBRTC = """<table><tr><td id="o">script did not run</td></tr></table><script>
+const servers = [{urls: "stun:127.0.0.1:PORT"}, {urls: "turn:127.0.0.1:PORT?transport=udp", username: "u", credential: "p"},
+                 {urls: "turn:127.0.0.1:TCP?transport=tcp", username: "u", credential: "p"}];
+let said = "no RTCPeerConnection";
+try {
+  const pc = new RTCPeerConnection({iceServers: servers});
+  pc.createDataChannel("x");
+  pc.createOffer().then(offer => pc.setLocalDescription(offer));
+  said = "peer connection made";
+} catch (e) { said = "refused: " + e; }
+document.getElementById("o").textContent = said;
+</script>"""
+
+
+def test_with_javascript_on_a_page_sends_no_udp(hit_counter: HitCounter) -> None:
+    tcp_port = hit_counter.url.rsplit(":", 1)[1]
+    not_run = '<table><tr><td id="o">script did not run</td></tr></table>'
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as listener:
+        listener.bind(("127.0.0.1", 0))
+        page = WEBRTC.replace("PORT", str(listener.getsockname()[1])).replace("TCP", tcp_port)
+        browser = TableBrowser(timeout_s=10, javascript=True)
+        try:
+            result = browser.render(RenderJob("table", page), page)
+            assert result.ok, result.message
+            deadline = time.monotonic() + 3.0  # ICE gathering starts within milliseconds of setLocalDescription
+            received = []
+            while (left := deadline - time.monotonic()) > 0 and select.select([listener], [], [], left)[0]:
+                received.append(listener.recvfrom(4096))
+            silent = browser.render(RenderJob("table", not_run), not_run)
+        finally:
+            browser.close()
+    assert silent.ok and result.png != silent.png  # the script ran (and made its peer connection)
+    assert received == []
+    assert hit_counter.connections == 0  # nor TURN over TCP: that goes to the dead proxy
+
+
+def test_the_proxy_is_an_address_nothing_else_can_listen_on() -> None:
+    browser = TableBrowser(timeout_s=10)
+    try:
+        host, port = browser.proxy_address
+        assert f"--proxy-server={host}:{port}" in browser.chromium_args()
+        with socket.socket() as squatter, pytest.raises(OSError):
+            squatter.bind((host, port))
+        with socket.socket() as client, pytest.raises(ConnectionRefusedError):
+            client.connect((host, port))
     finally:
         browser.close()

@@ -18,9 +18,16 @@ Decisions, and why:
 - The queue is bounded (waiting + running requests): beyond it a request is refused at once with 429 and the reason,
   which a client retries with backoff, instead of waiting until its timeout.
 - Everything a client sends is untrusted: the body size is capped while reading, images must be PNG/JPEG data URLs
-  (the server fetches nothing), their pixel count is read from the header and capped before decoding, and every
-  failure becomes a 4xx JSON error in OpenAI's shape (``{"error": {"message", "type", "code"}}``) — the process never
-  dies on input.
+  (the server fetches nothing), and every failure becomes a 4xx JSON error in OpenAI's shape (``{"error":
+  {"message", "type", "code"}}``) — the process never dies on input. Sampling values must be finite and in range
+  (a NaN temperature or a seed of 2**70 used to fail inside ``generate`` as a 500).
+- A request is admitted before any image is decoded: it takes its queue slot first (429 when full), then its
+  images' sizes are read from their headers and capped per image and per request (decoding is the cost), then the
+  pixels it will hold are reserved from a server-wide budget (429 when spent), and only then are its images
+  decoded, one at a time (at most ``decode_workers`` at once), each downscaled right away to the size the model's
+  processor would resize it to. Decoding before admission let 12 concurrent requests of eight 4096² PNGs take the
+  server from 0.4 to 8 GB while they waited; now what waiting requests hold is bounded by ``max_pending_pixels``
+  (measured in ``tests/engines/test_server.py``).
 - A request whose client hangs up while it waits in the queue is dropped before generation (the handler polls the
   connection), so clients that time out under overload do not keep costing generate calls.
 - Listens on 127.0.0.1 unless told otherwise: it executes nothing, but it does spend the machine's accelerator.
@@ -39,7 +46,8 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -69,6 +77,13 @@ class ServerSettings:
         max_queue: waiting + running requests; one more is refused with 429.
         max_body_bytes: request body cap (two 1024 px PNGs in base64 are ~3 MB).
         max_image_pixels: per image, read from the header before decoding (decompression bombs).
+        max_request_pixels: all images of one request together, from their headers, before decoding: what
+            decoding the request costs.
+        max_pending_pixels: decoded pixels (after downscaling to the processor's size) that all admitted requests
+            may hold at once; a request that would go past it is refused with 429. The default holds 256
+            requests of two 1024² images, ~1.5 GB as RGB.
+        decode_workers: threads that decode images, one request at a time each (an image holds up to
+            ``max_image_pixels`` until it is downscaled).
         max_images: images per request.
         max_n: completions per request.
         max_tokens_limit: the largest ``max_tokens`` accepted. A request that names none gets what the context
@@ -81,6 +96,9 @@ class ServerSettings:
     max_queue: int = 256
     max_body_bytes: int = 32 * 1024 * 1024
     max_image_pixels: int = 4096 * 4096
+    max_request_pixels: int = 2 * 4096 * 4096
+    max_pending_pixels: int = 512 * 1024 * 1024
+    decode_workers: int = 2
     max_images: int = 8
     max_n: int = 32
     max_tokens_limit: int = 4096
@@ -96,9 +114,11 @@ class RequestRefused(Exception):
 
 # -- request parsing --------------------------------------------------------------------------------------------------
 class ChatCompletionBody(BaseModel):
-    """The fields we read from a chat-completions request; others (``user``, ``metadata``...) are ignored."""
+    """The fields we read from a chat-completions request; others (``user``, ``metadata``...) are ignored.
 
-    model_config = ConfigDict(extra="ignore")
+    Floats must be finite (JSON's NaN and Infinity, and numbers that overflow to infinity, are refused)."""
+
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
 
     model: str
     messages: list[dict[str, Any]]
@@ -119,8 +139,20 @@ class ChatCompletionBody(BaseModel):
     stop: str | list[str] | None = None
 
 
-def decode_data_url(url: str, max_pixels: int) -> Image.Image:
-    """A PNG/JPEG data URL as an RGB image; ``RequestRefused`` (400) with the reason otherwise."""
+@dataclass
+class _EncodedImage:
+    """An image part as sent: its bytes and its header (read, nothing decoded)."""
+
+    image: Image.Image
+    width: int
+    height: int
+
+
+ImageTarget = Callable[[int, int], tuple[int, int]]  # (width, height) -> the size the processor resizes it to
+
+
+def open_data_url(url: str, max_pixels: int) -> _EncodedImage:
+    """A PNG/JPEG data URL opened (its header read, nothing decoded); ``RequestRefused`` (400) with the reason."""
     match = _DATA_URL.fullmatch(url.strip())
     if match is None:
         head = url[:40] + ("..." if len(url) > 40 else "")
@@ -131,25 +163,73 @@ def decode_data_url(url: str, max_pixels: int) -> Image.Image:
         raise RequestRefused(400, f"image data URL is not valid base64: {exc}") from exc
     try:
         image = Image.open(io.BytesIO(raw))
-        width, height = image.size  # from the header; nothing decoded yet
-        if width * height > max_pixels:
-            raise RequestRefused(400, f"image is {width}x{height} = {width * height} pixels; the limit is {max_pixels}")
-        if image.format not in ("PNG", "JPEG"):
-            raise RequestRefused(400, f"image is {image.format}; only PNG and JPEG are accepted")
-        image.load()
-        return image.convert("RGB")
-    except RequestRefused:
-        raise
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise RequestRefused(400, f"cannot decode image: {exc}") from exc
+    width, height = image.size  # from the header; nothing decoded yet
+    if width * height > max_pixels:
+        raise RequestRefused(400, f"image is {width}x{height} = {width * height} pixels; the limit is {max_pixels}")
+    if image.format not in ("PNG", "JPEG"):
+        raise RequestRefused(400, f"image is {image.format}; only PNG and JPEG are accepted")
+    return _EncodedImage(image, width, height)
 
 
-def to_hf_messages(messages: list[dict[str, Any]], settings: ServerSettings) -> list[dict[str, Any]]:
-    """OpenAI chat messages (``image_url`` parts) → the HF layout the engine takes (PIL images inline)."""
+def decode_image(encoded: _EncodedImage, target: ImageTarget | None) -> Image.Image:
+    """Decode to RGB and, where the processor would shrink it, shrink it now to exactly the processor's size: the
+    processor then leaves it as it is, and the full-size pixels are dropped before the request waits."""
+    try:
+        image = encoded.image
+        image.load()
+        rgb = image.convert("RGB")
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        raise RequestRefused(400, f"cannot decode image: {exc}") from exc
+    finally:
+        encoded.image.close()
+    size = _held_size(encoded, target)
+    return rgb if size == rgb.size else rgb.resize(size, Image.Resampling.BICUBIC)
+
+
+def _held_size(encoded: _EncodedImage, target: ImageTarget | None) -> tuple[int, int]:
+    """The size an image has once decoded and downscaled."""
+    if target is None:
+        return encoded.width, encoded.height
+    try:
+        width, height = target(encoded.width, encoded.height)
+    except ValueError as exc:  # the processor's own refusal (e.g. Qwen-VL's aspect ratio limit of 200)
+        raise RequestRefused(400, f"image is {encoded.width}x{encoded.height}: {exc}") from exc
+    if width * height >= encoded.width * encoded.height:  # the processor enlarges it: small already, leave it
+        return encoded.width, encoded.height
+    return width, height
+
+
+def processor_image_target(processor: Any) -> ImageTarget | None:
+    """How the engine's processor sizes an image, for processors that resize to a pixel budget (Qwen2-VL and
+    Qwen3-VL: sides multiples of patch x merge, pixels within ``size``); None for others (images kept as sent).
+
+    Its PIL backend resizes bicubically, as ``decode_image`` does, so the model sees the same pixels either way;
+    with torchvision's backend the size is the same and the resampling PIL's."""
+    image_processor = getattr(processor, "image_processor", None)
+    size = getattr(image_processor, "size", None)
+    patch, merge = getattr(image_processor, "patch_size", None), getattr(image_processor, "merge_size", None)
+    if not (size and "longest_edge" in size and "shortest_edge" in size and patch and merge):
+        return None
+    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import smart_resize
+
+    factor, low, high = int(patch) * int(merge), int(size["shortest_edge"]), int(size["longest_edge"])
+
+    def target(width: int, height: int) -> tuple[int, int]:
+        new_height, new_width = smart_resize(height, width, factor=factor, min_pixels=low, max_pixels=high)
+        return new_width, new_height
+
+    return target
+
+
+def read_messages(messages: list[dict[str, Any]], settings: ServerSettings) -> list[dict[str, Any]]:
+    """OpenAI chat messages (``image_url`` parts) → the HF layout the engine takes, with each image opened but not
+    decoded (``_EncodedImage``; ``decode_messages`` decodes them); the request's total pixels are capped here."""
     if not messages:
         raise RequestRefused(400, "messages: empty")
     out: list[dict[str, Any]] = []
-    images = 0
+    images, pixels = 0, 0
     for i, message in enumerate(messages):
         role, content = message.get("role"), message.get("content")
         if role not in ("system", "user", "assistant"):
@@ -172,10 +252,45 @@ def to_hf_messages(messages: list[dict[str, Any]], settings: ServerSettings) -> 
                 images += 1
                 if images > settings.max_images:
                     raise RequestRefused(400, f"more than {settings.max_images} images in one request")
-                parts.append({"type": "image", "image": decode_data_url(url, settings.max_image_pixels)})
+                encoded = open_data_url(url, settings.max_image_pixels)
+                pixels += encoded.width * encoded.height
+                if pixels > settings.max_request_pixels:
+                    limit = settings.max_request_pixels
+                    raise RequestRefused(400, f"the request's images hold over {limit} pixels; that is the limit")
+                parts.append({"type": "image", "image": encoded})
             else:
                 raise RequestRefused(400, f"messages[{i}].content[{j}]: expected a text or image_url part")
         out.append({"role": role, "content": parts})
+    return out
+
+
+def _encoded_images(messages: list[dict[str, Any]]) -> list[_EncodedImage]:
+    return [
+        part["image"]
+        for message in messages
+        if isinstance(message["content"], list)
+        for part in message["content"]
+        if isinstance(part.get("image"), _EncodedImage)
+    ]
+
+
+def held_pixels(messages: list[dict[str, Any]], target: ImageTarget | None) -> int:
+    """Pixels the request's images hold once decoded and downscaled."""
+    return sum(w * h for w, h in (_held_size(e, target) for e in _encoded_images(messages)))
+
+
+def decode_messages(messages: list[dict[str, Any]], target: ImageTarget | None) -> None:
+    """Decode every opened image in place, one at a time."""
+    for message in messages:
+        for part in message["content"] if isinstance(message["content"], list) else []:
+            if isinstance(part.get("image"), _EncodedImage):
+                part["image"] = decode_image(part["image"], target)
+
+
+def to_hf_messages(messages: list[dict[str, Any]], settings: ServerSettings) -> list[dict[str, Any]]:
+    """OpenAI chat messages → the HF layout with decoded images, in one step (no admission, no downscaling)."""
+    out = read_messages(messages, settings)
+    decode_messages(out, None)
     return out
 
 
@@ -189,6 +304,16 @@ def sampling_from_body(body: ChatCompletionBody, settings: ServerSettings) -> Sa
     max_tokens = body.max_completion_tokens or body.max_tokens or settings.max_tokens_limit
     if not 1 <= max_tokens <= settings.max_tokens_limit:
         raise RequestRefused(400, f"max_tokens: must be in [1, {settings.max_tokens_limit}], got {max_tokens}")
+    # What the engine can take (torch seeds are 64-bit; vLLM refuses presence penalties outside [-2, 2]): anything
+    # outside is the client's mistake, not a generation failure.
+    ranges: dict[str, tuple[float, float, float | None]] = {
+        "presence_penalty": (-2.0, 2.0, body.presence_penalty),
+        "top_k": (-1, 2**31 - 1, body.top_k),
+        "seed": (-(2**63), 2**64 - 1, body.seed),
+    }
+    for name, (low, high, value) in ranges.items():
+        if value is not None and not low <= value <= high:
+            raise RequestRefused(400, f"{name}: must be in [{low:g}, {high:g}], got {value}")
     try:
         return SamplingSettings(
             temperature=body.temperature,
@@ -236,7 +361,8 @@ class BatchScheduler:
     def __init__(self, engine: HFEngine, settings: ServerSettings) -> None:
         self.engine, self.settings = engine, settings
         self._queue: queue.Queue[_Job | _Control | None] = queue.Queue()
-        self._pending = 0  # waiting + running generation requests
+        self._pending = 0  # admitted requests: decoding, waiting or running
+        self._held_pixels = 0  # decoded image pixels the admitted requests hold (or have reserved)
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self.batches_run = 0
@@ -266,9 +392,9 @@ class BatchScheduler:
             if item is not None:
                 _resolve(item.loop, item.future, error=RequestRefused(503, "server is shutting down", "unavailable"))
 
-    async def generate(
-        self, request: ChatRequest, n: int, sampling: SamplingSettings, adapter: str | None, budget_given: bool = True
-    ) -> Any:
+    @contextlib.contextmanager
+    def admitted(self) -> Iterator[None]:
+        """A queue slot for one request, from before its images are decoded until it is answered; 429 when full."""
         if not self.alive():
             raise RequestRefused(503, "the engine thread is not running", "unavailable")
         with self._lock:
@@ -277,14 +403,40 @@ class BatchScheduler:
                     429, f"queue full: {self._pending} requests waiting or running (limit {self.settings.max_queue})"
                 )
             self._pending += 1
-        loop = asyncio.get_running_loop()
-        job = _Job(request, n, sampling, adapter, loop.create_future(), loop, budget_given)
-        self._queue.put(job)
         try:
-            return await job.future
+            yield
         finally:
             with self._lock:
                 self._pending -= 1
+
+    @contextlib.contextmanager
+    def holding(self, pixels: int) -> Iterator[None]:
+        """Reserve ``pixels`` of decoded images from the server's budget while a request holds them; 429 when spent."""
+        limit = self.settings.max_pending_pixels
+        if pixels > limit:
+            raise RequestRefused(400, f"the request's images hold {pixels} pixels once decoded; the limit is {limit}")
+        with self._lock:
+            if self._held_pixels + pixels > limit:
+                raise RequestRefused(
+                    429, f"decoded-image budget full: {self._held_pixels} of {limit} pixels held by waiting requests"
+                )
+            self._held_pixels += pixels
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._held_pixels -= pixels
+
+    async def generate(
+        self, request: ChatRequest, n: int, sampling: SamplingSettings, adapter: str | None, budget_given: bool = True
+    ) -> Any:
+        """Queue one admitted request (see ``admitted``) and wait for its completions."""
+        if not self.alive():
+            raise RequestRefused(503, "the engine thread is not running", "unavailable")
+        loop = asyncio.get_running_loop()
+        job = _Job(request, n, sampling, adapter, loop.create_future(), loop, budget_given)
+        self._queue.put(job)
+        return await job.future
 
     async def control(self, action: Callable[[], Any]) -> Any:
         """Run ``action`` on the engine thread between batches (adapter loads and unloads)."""
@@ -425,6 +577,11 @@ def create_app(engine: HFEngine, settings: ServerSettings | None = None) -> Fast
     settings = settings or ServerSettings()
     scheduler = BatchScheduler(engine, settings)
     created = int(time.time())
+    image_target = processor_image_target(engine.processor)
+    # Decoding gets threads of its own, few of them: on the server's shared thread pool (40 threads) every decoding
+    # thread grew a malloc arena that kept its freed full-size pixels (a burst of 2048² images measured 406 MB of
+    # peak RSS growth with two decoding at once).
+    decoders = ThreadPoolExecutor(settings.decode_workers, thread_name_prefix="image-decode")
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -433,6 +590,7 @@ def create_app(engine: HFEngine, settings: ServerSettings | None = None) -> Fast
             yield
         finally:
             await run_in_threadpool(scheduler.stop)
+            decoders.shutdown(wait=False, cancel_futures=True)
 
     app = FastAPI(title="Visual-ERM OpenAI-compatible server", lifespan=lifespan)
     app.state.scheduler = scheduler
@@ -475,16 +633,19 @@ def create_app(engine: HFEngine, settings: ServerSettings | None = None) -> Fast
         else:
             raise RequestRefused(404, f"The model `{body.model}` does not exist.", "model_not_found")
         sampling = sampling_from_body(body, settings)
-        messages = await run_in_threadpool(to_hf_messages, body.messages, settings)  # decoding is CPU work
         budget_given = body.max_tokens is not None or body.max_completion_tokens is not None
-        work = asyncio.ensure_future(
-            scheduler.generate(ChatRequest(messages=messages), body.n, sampling, adapter, budget_given)
-        )
-        while not (await asyncio.wait({work}, timeout=_DISCONNECT_POLL_S))[0]:
-            if await request.is_disconnected():  # the client gave up: drop its request before it costs a generate
-                work.cancel()
-                raise RequestRefused(499, "client closed the connection", "client_closed")
-        completions = work.result()
+        with scheduler.admitted():  # before any image is decoded (see the module docstring)
+            messages = await run_in_threadpool(read_messages, body.messages, settings)  # headers only
+            with scheduler.holding(held_pixels(messages, image_target)):
+                await asyncio.get_running_loop().run_in_executor(decoders, decode_messages, messages, image_target)
+                work = asyncio.ensure_future(
+                    scheduler.generate(ChatRequest(messages=messages), body.n, sampling, adapter, budget_given)
+                )
+                while not (await asyncio.wait({work}, timeout=_DISCONNECT_POLL_S))[0]:
+                    if await request.is_disconnected():  # the client gave up: drop it before it costs a generate
+                        work.cancel()
+                        raise RequestRefused(499, "client closed the connection", "client_closed")
+                completions = work.result()
         tokenizer = engine.processor.tokenizer
         prompt_tokens = completions[0].prompt_tokens if completions else 0
         completion_tokens = sum(len(c.token_ids or ()) for c in completions)

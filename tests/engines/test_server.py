@@ -22,12 +22,12 @@ from typing import Any
 import openai
 import pytest
 from PIL import Image
-from tests.engines.conftest import judge_request, text_request
 from transformers import AutoModelForImageTextToText
 
 from src.engines.engine import ChatRequest, SamplingSettings
 from src.engines.hf_engine import HFEngine
 from src.engines.server import BackgroundServer, ServerSettings, create_app
+from tests.engines.conftest import judge_request, text_request
 
 MODEL = "tiny-judge"
 
@@ -302,3 +302,135 @@ def test_lora_adapters_load_address_and_unload_like_vllm(served, client: openai.
     with pytest.raises(openai.NotFoundError):
         answer("critic-v1")
     assert answer(MODEL) == base_answer
+
+
+@pytest.mark.parametrize(
+    "field",
+    [
+        '"temperature": NaN',
+        '"temperature": Infinity',
+        '"top_p": NaN',
+        '"presence_penalty": -Infinity',
+        '"repetition_penalty": NaN',
+        f'"seed": {2**70}',
+        f'"top_k": {2**70}',
+        '"presence_penalty": 1e400',
+    ],
+)
+def test_non_finite_and_out_of_range_sampling_values_get_400(served, field: str) -> None:
+    raw = f'{{"model": "{MODEL}", "messages": [{{"role": "user", "content": "hi"}}], "max_tokens": 2, {field}}}'
+    status, body = post(f"{served[0].base_url}/chat/completions", raw=raw.encode())
+    assert status == 400, (status, body)
+    assert field.split('"')[1] in body["error"]["message"]
+
+
+def _solid_png_url(width: int, height: int) -> str:
+    return data_url(Image.new("RGB", (width, height), (200, 30, 90)))
+
+
+@pytest.fixture
+def decodes(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
+    """Every image the server decodes (PIL's ``load``), by size: header reads are free, decoding is what costs."""
+    from PIL import ImageFile
+
+    seen: list[tuple[int, int]] = []
+    load = ImageFile.ImageFile.load
+
+    def counted(self: ImageFile.ImageFile) -> Any:
+        if getattr(self, "_im", None) is None:  # not decoded yet: this call decodes
+            seen.append(self.size)
+        return load(self)
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", counted)
+    return seen
+
+
+def _held_engine(tiny_model_dir: Path, tiny_processor) -> tuple[HFEngine, threading.Event, list[tuple[int, int]]]:
+    """An engine that stays busy until the returned gate opens; records the size of every image it encodes."""
+    engine = _engine(tiny_model_dir, tiny_processor)
+    gate, sizes = threading.Event(), []
+    generate, encode = engine.generate_encoded, engine.encode
+
+    def held(*args: Any, **kwargs: Any) -> Any:
+        gate.wait(timeout=120)
+        return generate(*args, **kwargs)
+
+    def seen(request: ChatRequest, *args: Any, **kwargs: Any) -> Any:
+        for message in request.messages:
+            content = message["content"] if isinstance(message["content"], list) else []
+            sizes.extend(part["image"].size for part in content if part["type"] == "image")
+        return encode(request, *args, **kwargs)
+
+    engine.generate_encoded = held  # type: ignore[method-assign]
+    engine.encode = seen  # type: ignore[method-assign]
+    return engine, gate, sizes
+
+
+def _image_request(urls: list[str]) -> dict[str, Any]:
+    parts = [{"type": "image_url", "image_url": {"url": u}} for u in urls] + [{"type": "text", "text": "x"}]
+    return {"model": MODEL, "messages": [{"role": "user", "content": parts}], "max_tokens": 2}
+
+
+def test_a_full_queue_refuses_before_decoding_any_image(tiny_model_dir: Path, tiny_processor, decodes) -> None:
+    engine, gate, _ = _held_engine(tiny_model_dir, tiny_processor)
+    settings = ServerSettings(served_model_name=MODEL, max_queue=1, max_tokens_limit=8)
+    with BackgroundServer(create_app(engine, settings)) as server:
+        scheduler = server._server.config.app.state.scheduler
+        with ThreadPoolExecutor(1) as pool:
+            waiting = pool.submit(post, f"{server.base_url}/chat/completions", _image_request([]))
+            while scheduler.pending < 1:
+                time.sleep(0.02)
+            status, body = post(f"{server.base_url}/chat/completions", _image_request([_solid_png_url(2048, 2048)] * 4))
+            gate.set()
+            assert waiting.result()[0] == 200
+    assert status == 429 and "queue full" in body["error"]["message"]
+    assert decodes == []  # refused on arrival: not one of its images was decoded
+
+
+def test_a_requests_total_pixels_are_capped_before_decoding(served, decodes) -> None:
+    # Eight images at the per-image cap: each is legal, together they are four times the request's default cap.
+    side = 4096
+    status, body = post(f"{served[0].base_url}/chat/completions", _image_request([_solid_png_url(side, side)] * 8))
+    assert status == 400 and "pixels" in body["error"]["message"], body
+    assert decodes == []
+
+
+def _peak_rss_mb() -> float:
+    line = next(x for x in Path("/proc/self/status").read_text().splitlines() if x.startswith("VmHWM:"))
+    return int(line.split()[1]) / 1024
+
+
+def test_a_burst_of_large_images_holds_only_downscaled_pixels(tiny_model_dir: Path, tiny_processor, decodes) -> None:
+    """12 requests of 8 images of 2048² wait in the queue together; each image is downscaled to the processor's
+    limit as it is decoded, so the waiting requests hold kilobytes, not 12 x 8 x 12 MB of decoded pixels."""
+    engine, gate, sizes = _held_engine(tiny_model_dir, tiny_processor)
+    limit = tiny_processor.image_processor.size["longest_edge"]
+    settings = ServerSettings(served_model_name=MODEL, max_tokens_limit=8)
+    burst = _image_request([_solid_png_url(2048, 2048)] * 8)
+    with BackgroundServer(create_app(engine, settings)) as server:
+        scheduler = server._server.config.app.state.scheduler
+        Path("/proc/self/clear_refs").write_text("5")  # restart the peak-RSS count (VmHWM) from now
+        before = _peak_rss_mb()
+        with ThreadPoolExecutor(12) as pool:
+            answers = [pool.submit(post, f"{server.base_url}/chat/completions", burst) for _ in range(12)]
+            deadline = time.monotonic() + 120
+            while scheduler.pending < 12 or len(decodes) < 12 * 8:  # all decoded, all waiting
+                assert time.monotonic() < deadline, (scheduler.pending, len(decodes))
+                time.sleep(0.05)
+            grown = _peak_rss_mb() - before
+            gate.set()
+            assert all(a.result()[0] == 200 for a in answers)
+    assert grown < 400, f"peak RSS grew {grown:.0f} MB"  # 12 x 8 decoded 2048² images would be 1.2 GB
+    assert len(sizes) == 12 * 8 and all(w * h <= limit for w, h in sizes), sizes
+
+
+def test_downscaling_right_after_decoding_gives_the_model_the_same_pixels(tiny_processor) -> None:
+    from src.engines.server import decode_image, open_data_url, processor_image_target
+    from tests.engines.conftest import drawn_image
+
+    image = drawn_image("chart", 1, (400, 300))
+    shrunk = decode_image(open_data_url(data_url(image), 1 << 30), processor_image_target(tiny_processor))
+    assert shrunk.width * shrunk.height <= tiny_processor.image_processor.size["longest_edge"] < 400 * 300
+    direct, early = (tiny_processor.image_processor(images=[x], return_tensors="pt") for x in (image, shrunk))
+    assert direct["image_grid_thw"].tolist() == early["image_grid_thw"].tolist()
+    assert direct["pixel_values"].equal(early["pixel_values"])

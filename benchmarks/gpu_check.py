@@ -75,7 +75,7 @@ from benchmarks.train_step import (
 )
 from src.data.collate import pad_token_batch
 from src.models.loading import unwrap_peft
-from src.stages.reward_sft import answer_token_loss, compile_repeated_blocks
+from src.stages.sft import answer_token_loss, compile_repeated_blocks
 
 REPO = Path(__file__).resolve().parents[1]
 FSDP_CONFIG = REPO / "configs" / "reward_sft" / "qwen3vl_8b_fsdp.yaml"
@@ -462,7 +462,7 @@ def make_step_clock(ctx: Context) -> Any:
     """A Lightning callback that times each training batch and remembers how far the run got (for an OOM row)."""
     from lightning.pytorch.callbacks import Callback
 
-    from src.stages.reward_sft import tokens_in_batch
+    from src.stages.sft import tokens_in_batch
 
     synchronize = torch.cuda.synchronize if ctx.cuda else (lambda: None)
 

@@ -1,4 +1,4 @@
-"""Training-step speed of RewardModelSFT against a plain transformers + peft loop on the same batch, in one run.
+"""Training-step speed of VLMSFT against a plain transformers + peft loop on the same batch, in one run.
 
     python benchmarks/train_step.py                      # Qwen3-VL-8B shape, needs a CUDA GPU (bf16, LoRA r=64)
     python benchmarks/train_step.py --lengths ragged --compile --qlora   # + packing on uneven samples, compile, NF4
@@ -32,7 +32,7 @@ from pathlib import Path
 import torch
 
 from src.data.collate import pack_token_batch, pad_token_batch
-from src.stages.reward_sft import IGNORE_INDEX, answer_token_loss, compile_repeated_blocks
+from src.stages.sft import IGNORE_INDEX, answer_token_loss, compile_repeated_blocks
 
 PEAK_FLOPS = {"cuda": 989e12, "cpu": float("nan")}
 

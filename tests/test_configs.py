@@ -33,7 +33,7 @@ def test_config_parses_through_cli(config: Path) -> None:
     cli = ParseOnlyCLI(args=["--config", str(config)], run=False)
     assert isinstance(cli.model, LightningModule)
     if config.parent.name == "reward_sft":
-        assert cli.model.__class__.__name__ == "RewardModelSFT"
+        assert cli.model.__class__.__name__ == "VLMSFT"
         assert cli.model.loader.name_or_path
     assert cli.datamodule is not None
 

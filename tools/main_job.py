@@ -1,7 +1,12 @@
 """The main job: the whole Visual-ERM story in one command, each step in its own folder under ``--root``.
 
-    python tools/main_job.py                       # tiny random Qwen3-VL on the CPU, minutes (what `make demo` runs)
-    python tools/main_job.py --root runs/main --force critic    # redo one step (and so everything after it)
+    python tools/main_job.py                       # the paper in miniature on the CPU (what `make demo` runs)
+    python tools/main_job.py --quick               # every stage connected on the tiny random model, minutes
+    python tools/main_job.py --quick --root runs/quick --force critic    # redo one step (and everything after it)
+
+By default this runs the miniature reproduction (``tools/miniature.py``: a small Qwen3-VL trained on a CPU into a
+critic that generalizes, and GRPO with it against a pixel reward). ``--quick``, ``--base-model`` or
+``--critic-model`` run the pipeline below instead, which is also how the 8B models run on GPUs.
 
 Steps, in order (``<root>/<step>/``):
 
@@ -428,9 +433,18 @@ def summarize(job: MainJob, report: Path) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--root", type=Path, default=Path("runs/main"), help="one folder per step below it")
-    parser.add_argument("--force", choices=(*STEPS, "all"), help="rerun this step and every step after it")
-    parser.add_argument("--until", choices=STEPS, help="stop after this step (e.g. before a multi-node GRPO run)")
+    parser.add_argument("--root", type=Path, help="one folder per step below it (default: runs/main, runs/quick)")
+    parser.add_argument("--quick", action="store_true", help="every stage on the tiny model instead of the miniature")
+    parser.add_argument("--force", help="rerun this step and every step after it ('all': everything)")
+    parser.add_argument("--until", help="stop after this step (e.g. before a multi-node GRPO run)")
+    mini = parser.add_argument_group("the miniature reproduction (the default)")
+    mini.add_argument("--pairs", type=int, default=1600, help="synthesized plain-shape SVG pairs")
+    mini.add_argument("--base-steps", type=int, default=800, help="image -> code SFT steps")
+    mini.add_argument("--critic-steps", type=int, default=800, help="critic SFT steps")
+    mini.add_argument("--grpo-steps", type=int, default=24, help="GRPO steps a run")
+    mini.add_argument("--critic-seeds", type=int, default=3, help="GRPO runs with the critic's reward")
+    mini.add_argument("--baseline-seeds", type=int, default=1, help="GRPO runs with the pixel reward")
+    mini.add_argument("--eval-references", type=int, default=40, help="held-out references each policy is scored on")
     parser.add_argument("--critic-config", type=Path, default=MainJob.critic_config, help="reward-SFT stage YAML")
     parser.add_argument("--grpo-config", type=Path, default=MainJob.grpo_config, help="GRPO stage YAML")
     parser.add_argument("--base-model", help="HF id or directory of the base VLM (default: the tiny random one)")
@@ -446,8 +460,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if not (args.quick or args.base_model or args.critic_model):
+        from miniature import MiniJob, main_miniature
+
+        mini = MiniJob(
+            root=(args.root or Path("runs/main")).resolve(),
+            pairs=args.pairs,
+            base_steps=args.base_steps,
+            critic_steps=args.critic_steps,
+            grpo_steps=args.grpo_steps,
+            critic_seeds=tuple(range(args.critic_seeds)),
+            baseline_seeds=tuple(range(args.baseline_seeds)),
+            eval_references=args.eval_references,
+            workers=args.workers,
+            progress=not args.no_progress,
+        )
+        return main_miniature(mini, args.force, args.until)
     job = MainJob(
-        root=args.root.resolve(),  # tools run from the checkout, training from here: one absolute root for both
+        root=(args.root or Path("runs/quick")).resolve(),  # tools run from the checkout, training from here
         critic_config=args.critic_config,
         grpo_config=args.grpo_config,
         base_model=args.base_model,

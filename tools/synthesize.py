@@ -33,6 +33,11 @@ def main(argv: list[str] | None = None) -> dict:
         default=SynthesisConfig.render_attempts,
         help="tries per render before a timeout/crash stops the run (never a drop: those depend on machine load)",
     )
+    parser.add_argument(
+        "--seed-family", choices=("full", "mini"), default="full", help="mini: plain shapes for a CPU-sized model (svg)"
+    )
+    parser.add_argument("--kinds", nargs="+", default=[], help="only these perturbation kinds (default: all)")
+    parser.add_argument("--max-perturbations", type=int, default=SynthesisConfig.max_perturbations)
     parser.add_argument("--no-progress", action="store_true", help="no progress bar (logs, CI)")
     args = parser.parse_args(argv)
     config = SynthesisConfig(
@@ -45,6 +50,9 @@ def main(argv: list[str] | None = None) -> dict:
         identical_share=args.identical_share,
         timeout_s=args.timeout_s,
         render_attempts=args.render_attempts,
+        seed_family=args.seed_family,
+        perturbation_kinds=tuple(args.kinds),
+        max_perturbations=args.max_perturbations,
     )
     summary = synthesize(args.out, config, progress=not args.no_progress)
     brief = {k: summary[k] for k in ("pairs", "kept", "dropped", "drop_fraction", "drop_reasons", "this_run")}

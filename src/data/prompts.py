@@ -10,7 +10,7 @@ Categories and their JSON keys come from ``src.data.schema`` so prompt and parse
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Literal
 
 from PIL import Image
 
@@ -66,10 +66,20 @@ def critic_answer_schema(domain: str) -> dict[str, Any]:
     return schema
 
 
-def critic_instruction(domain: str) -> str:
-    """The text that follows the two images in the critic's user turn."""
+CriticInstruction = Literal["full", "short"]
+
+
+def critic_instruction(domain: str, style: CriticInstruction = "full") -> str:
+    """The text that follows the two images in the critic's user turn.
+
+    ``short``: one sentence, for a model trained from scratch on the task (the miniature reproduction), where the
+    full instruction would be most of every sample's tokens and teaches such a model nothing it does not learn from
+    the answers.
+    """
     _check_domain(domain)
     noun, origin = _SUBJECT[domain]
+    if style == "short":
+        return f"Compare the candidate {noun} with the reference {noun}; answer with the JSON list of discrepancies."
     categories = "\n".join(
         f"- {c}_error: {meaning}" for c, meaning in _CATEGORY_MEANING[domain].items() if c in CATEGORIES[domain]
     )
@@ -89,7 +99,10 @@ def critic_instruction(domain: str) -> str:
 
 
 def build_critic_messages(
-    domain: str, reference_image: Image.Image | str, candidate_image: Image.Image | str
+    domain: str,
+    reference_image: Image.Image | str,
+    candidate_image: Image.Image | str,
+    instruction: CriticInstruction = "full",
 ) -> list[dict[str, Any]]:
     """Chat messages for ``processor.apply_chat_template``: reference image, candidate image, instruction.
 
@@ -105,7 +118,7 @@ def build_critic_messages(
             "content": [
                 {"type": "image", "image": reference_image},
                 {"type": "image", "image": candidate_image},
-                {"type": "text", "text": critic_instruction(domain)},
+                {"type": "text", "text": critic_instruction(domain, instruction)},
             ],
         }
     ]
@@ -115,6 +128,9 @@ def _check_domain(domain: str) -> None:
     if domain not in DOMAINS:
         raise ValueError(f"domain: {domain!r} is not one of {DOMAINS}")
 
+
+# The fence each domain's instruction asks the policy to answer in.
+CODE_FENCE_LANGUAGE: dict[str, str] = {"chart": "python", "table": "html", "svg": "svg"}
 
 # What the policy is asked to write per domain; the answer format matches what the render pool accepts (a fenced
 # block is fine: the renderers extract code from markdown).

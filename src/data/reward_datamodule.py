@@ -9,7 +9,7 @@ The processor is not known when the config is parsed, so the LightningModule cal
 ``setup()`` (litgpt style); Lightning runs the DataModule's ``setup`` before the module's, so everything that needs
 the processor (length estimates, datasets) is built lazily in the dataloader hooks.
 
-Batch contract (``RewardModelSFT`` relies on it)::
+Batch contract (``VLMSFT`` relies on it)::
 
     {"model_inputs": {input_ids, attention_mask, pixel_values, image_grid_thw[, mm_token_type_ids]},  # right-padded
      "labels": LongTensor,            # -100 except the answer tokens (incl. end-of-turn)
@@ -53,6 +53,7 @@ from src.data.collate import (
     pad_token_batch,
     training_sample,
 )
+from src.data.prompts import CriticInstruction
 from src.data.sampling import (
     LengthBucketBatchSampler,
     TrainEpochPosition,
@@ -75,6 +76,7 @@ class CriticPairDataset(Dataset):
         max_image_side: int,
         on_corrupt: Literal["skip", "raise"],
         on_answer_too_long: Literal["drop", "raise"] = "drop",
+        instruction: CriticInstruction = "full",
     ) -> None:
         from src.data.prompts import build_critic_messages
 
@@ -85,6 +87,7 @@ class CriticPairDataset(Dataset):
         self.on_corrupt = on_corrupt
         self.on_answer_too_long = on_answer_too_long
         self.suffix = answer_suffix(processor)
+        self.instruction = instruction
         self._build_messages = build_critic_messages
 
     def __len__(self) -> int:
@@ -95,7 +98,7 @@ class CriticPairDataset(Dataset):
         try:
             reference = load_image(pair.reference_image, self.max_image_side)
             candidate = load_image(pair.candidate_image, self.max_image_side)
-            messages = self._build_messages(pair.domain, reference, candidate)
+            messages = self._build_messages(pair.domain, reference, candidate, self.instruction)
             prompt = encode_prompt(self.processor, messages, [reference, candidate])
             sample = training_sample(
                 prompt, encode_answer(self.processor, pair.target, self.suffix), self.max_length, pair.source
@@ -191,6 +194,8 @@ class RewardModelDataModule(LightningDataModule):
             With ``flash_attention_2`` attention runs the variable-length kernel; under ``sdpa``/``eager`` the
             block-diagonal mask is materialized (total tokens squared), and SDPA cannot use its flash kernel with a
             mask, so there length bucketing (padding < 2%) is the cheaper way to avoid padding.
+        instruction: the critic instruction (``src.data.prompts.critic_instruction``); ``short`` for a critic
+            trained from scratch (the miniature), which the judge then asks with ``builtin_profile(instruction=...)``.
     """
 
     def __init__(
@@ -214,6 +219,7 @@ class RewardModelDataModule(LightningDataModule):
         val_generate_pairs: int = 8,
         packing: bool = False,
         on_answer_too_long: Literal["drop", "raise"] = "drop",
+        instruction: CriticInstruction = "full",
     ) -> None:
         super().__init__()
         if data_dir is None and not official_jsonl:
@@ -244,6 +250,7 @@ class RewardModelDataModule(LightningDataModule):
         self.val_generate_pairs = val_generate_pairs
         self.packing = packing
         self.on_answer_too_long = on_answer_too_long
+        self.instruction = instruction
         self.processor: Any = None
         self.train_pairs: list[PairRecord] = []
         self.val_pairs: list[PairRecord] = []
@@ -312,7 +319,9 @@ class RewardModelDataModule(LightningDataModule):
 
         processor = self._require_processor()
         tok = processor.tokenizer
-        prompt_tokens = {d: len(tok(critic_instruction(d))["input_ids"]) + 16 for d in {p.domain for p in pairs}}
+        prompt_tokens = {
+            d: len(tok(critic_instruction(d, self.instruction))["input_ids"]) + 16 for d in {p.domain for p in pairs}
+        }
         targets = [p.target for p in pairs]
         target_tokens = [len(ids) for ids in tok(targets, add_special_tokens=False)["input_ids"]] if targets else []
         out = []
@@ -356,7 +365,13 @@ class RewardModelDataModule(LightningDataModule):
 
     def _dataset(self, pairs: list[PairRecord], processor: Any) -> CriticPairDataset:
         return CriticPairDataset(
-            pairs, processor, self.max_length, self.max_image_side, self.on_corrupt, self.on_answer_too_long
+            pairs,
+            processor,
+            self.max_length,
+            self.max_image_side,
+            self.on_corrupt,
+            self.on_answer_too_long,
+            self.instruction,
         )
 
     def _loader(self, dataset: Dataset, sampler: Any, collate: CriticCollator) -> DataLoader:

@@ -58,7 +58,7 @@ from PIL import Image
 
 from src.data.perturb import equivalences, kind_categories, perturbations
 from src.data.schema import Critique, Discrepancy
-from src.data.seeds import seed_functions
+from src.data.seeds import SeedFamily, seed_functions
 from src.data.shards import DROPS_FILE, SPLITS, ShardWriter, iter_jsonl, official_human_errors, split_of
 from src.render.job import DOMAINS, Domain, RenderJob, RenderResult
 
@@ -97,6 +97,12 @@ class SynthesisConfig:
     equivalent_max_pixels: int = 0
     # Tries per render job before a timeout/crash stops the run (see TRANSIENT_RENDER_FAILURES).
     render_attempts: int = 3
+    # "mini": the miniature reproduction's plain shapes (``src.data.seeds``), for a model small enough for a CPU.
+    seed_family: SeedFamily = "full"
+    # Perturbation kinds drawn from (empty: all of the domain's), e.g. only the visually obvious ones for a small model.
+    perturbation_kinds: tuple[str, ...] = ()
+    # At most this many perturbations a candidate (weights of PERTURBATION_COUNT_WEIGHTS, cut and renormalized).
+    max_perturbations: int = 4
     # Seconds to wait before the n-th retry is n x this (a load spike gets time to pass).
     retry_pause_s: float = 1.0
 
@@ -114,6 +120,15 @@ class SynthesisConfig:
             raise ValueError(f"workers: must be >= 1, got {self.workers}")
         if self.render_attempts < 1:
             raise ValueError(f"render_attempts: must be >= 1, got {self.render_attempts}")
+        if self.max_perturbations < 1:
+            raise ValueError(f"max_perturbations: must be >= 1, got {self.max_perturbations}")
+        for d in self.domains:
+            unknown = set(self.perturbation_kinds) - set(perturbations(d))
+            if self.perturbation_kinds and unknown == set(self.perturbation_kinds):
+                raise ValueError(f"perturbation_kinds: none of {sorted(unknown)} is a {d} perturbation")
+        if self.seed_family != "full":
+            for d in self.domains:
+                seed_functions(d, self.seed_family)  # raises for a domain the family does not cover
 
 
 def pair_id(seed: int, domain: str, index: int) -> str:
@@ -153,8 +168,8 @@ class PlanDrop:
     message: str = ""
 
 
-def reference_spec(seed: int, domain: str, group: int) -> Any:
-    return seed_functions(domain).make_seed(random.Random(f"{seed}/{domain}/reference/{group}"))
+def reference_spec(seed: int, domain: str, group: int, family: SeedFamily = "full") -> Any:
+    return seed_functions(domain, family).make_seed(random.Random(f"{seed}/{domain}/reference/{group}"))
 
 
 def plan_candidate(
@@ -174,7 +189,10 @@ def plan_candidate(
                 source = rewrites[name](copy.deepcopy(ref_spec), rng)
                 return CandidatePlan(pid, domain, index, "equivalent", ref_source, source, (), (f"equiv:{name}",))
         table = perturbations(domain)
-        want = rng.choices(list(PERTURBATION_COUNT_WEIGHTS), weights=list(PERTURBATION_COUNT_WEIGHTS.values()))[0]
+        if config.perturbation_kinds:
+            table = {k: fn for k, fn in table.items() if k in config.perturbation_kinds}
+        counts = {n: w for n, w in PERTURBATION_COUNT_WEIGHTS.items() if n <= config.max_perturbations}
+        want = rng.choices(list(counts), weights=list(counts.values()))[0]
         kinds = category_balanced_order(sorted(table), kind_categories(domain), rng)
         spec = copy.deepcopy(ref_spec)  # perturbations must never reach the reference shared by the group
         errors: list[Discrepancy] = []
@@ -369,14 +387,14 @@ def _render_and_record(
     ref_specs: dict[tuple[str, int], Any] = {}
     for cursor, indices in batch:
         domain = cursor.domain
-        seeds = seed_functions(domain)
+        seeds = seed_functions(domain, config.seed_family)
         items: list[CandidatePlan | PlanDrop] = []
         for index in indices:
             group = index // k
             key = (domain, group)
             if key not in ref_source_of:
                 try:
-                    spec = reference_spec(config.seed, domain, group)
+                    spec = reference_spec(config.seed, domain, group, config.seed_family)
                     ref_source_of[key] = seeds.source(spec)
                     ref_specs[key] = spec
                 except Exception as exc:  # see plan_candidate: one bad seed costs its group, not the run

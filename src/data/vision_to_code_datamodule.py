@@ -9,6 +9,12 @@ category, code?, id?}`` rows with images on disk (relative paths resolve against
 Batch: ``{"records": [{"id", "domain", "image_path", "image" (PIL, downscaled), "reference_code" | None,
 "messages"}], "model_inputs": {prompt inputs, LEFT-padded for generate}, "domains": list[str]}``. Same seeded,
 length-aware, resumable sampling as the reward DataModule (``src.data.sampling``).
+
+With ``answers=True`` the same prompts become supervised samples for the SFT stage (``src.stages.sft.VLMSFT``): the
+answer is the reference code in the fenced block the instruction asks for, and a batch is the SFT contract
+(``model_inputs`` right-padded with the answer appended, ``labels`` on the answer only, ``ids``, ``domains``,
+``skipped``). Image → code SFT on synthesized references is dense supervision of what the image shows, which is how
+the miniature reproduction gets a base that sees before it is asked to compare (a policy and a critic start from it).
 """
 
 from __future__ import annotations
@@ -23,8 +29,18 @@ import torch
 from lightning import LightningDataModule
 from torch.utils.data import DataLoader, Dataset
 
-from src.data.collate import encode_prompt, image_token_estimate, load_image, pad_id_of, pad_token_batch
-from src.data.prompts import POLICY_INSTRUCTIONS, build_policy_messages
+from src.data.collate import (
+    AnswerTooLong,
+    answer_suffix,
+    encode_answer,
+    encode_prompt,
+    image_token_estimate,
+    load_image,
+    pad_id_of,
+    pad_token_batch,
+    training_sample,
+)
+from src.data.prompts import CODE_FENCE_LANGUAGE, POLICY_INSTRUCTIONS, build_policy_messages
 from src.data.sampling import LengthBucketBatchSampler, TrainEpochPosition, rank_and_world
 from src.data.shards import CorruptRowError, image_size, iter_jsonl, report_corrupt
 from src.render.job import DOMAINS
@@ -73,16 +89,32 @@ def load_policy_prompts(path: Path, on_corrupt: Literal["skip", "raise"]) -> tup
     return prompts, corrupt
 
 
+def fenced_answer(domain: str, code: str) -> str:
+    """The reference code as the policy instruction asks for it: one fenced block of the domain's language."""
+    return f"```{CODE_FENCE_LANGUAGE[domain]}\n{code.strip()}\n```"
+
+
 class PolicyPromptDataset(Dataset):
-    """Encodes one prompt per item (left-padded later); an undecodable image is ``None`` or an error."""
+    """Encodes one prompt per item (left-padded later); an undecodable image is ``None`` or an error.
+
+    ``answer_max_length``: encode prompt + fenced reference code as one supervised sample instead (SFT); a prompt
+    without reference code, or one that does not fit, is a skip marker the collator counts.
+    """
 
     def __init__(
-        self, prompts: list[PolicyPrompt], processor: Any, max_image_side: int, on_corrupt: Literal["skip", "raise"]
+        self,
+        prompts: list[PolicyPrompt],
+        processor: Any,
+        max_image_side: int,
+        on_corrupt: Literal["skip", "raise"],
+        answer_max_length: int | None = None,
     ) -> None:
         self.prompts = prompts
         self.processor = processor
         self.max_image_side = max_image_side
         self.on_corrupt = on_corrupt
+        self.answer_max_length = answer_max_length
+        self.suffix = answer_suffix(processor) if answer_max_length is not None else ""
 
     def __len__(self) -> int:
         return len(self.prompts)
@@ -97,7 +129,9 @@ class PolicyPromptDataset(Dataset):
             if self.on_corrupt == "raise":
                 raise ValueError(f"{prompt.source}: {exc}") from exc
             warnings.warn(f"skipping corrupt prompt {prompt.source}: {exc}", stacklevel=2)
-            return None
+            return None if self.answer_max_length is None else {"skipped": "corrupt", "id": prompt.id}
+        if self.answer_max_length is not None:
+            return self._supervised(prompt, inputs)
         record = {
             "id": prompt.id,
             "domain": prompt.domain,
@@ -107,6 +141,43 @@ class PolicyPromptDataset(Dataset):
             "messages": messages,
         }
         return {"record": record, "inputs": inputs}
+
+    def _supervised(self, prompt: PolicyPrompt, inputs: dict[str, Any]) -> dict[str, Any]:
+        if prompt.reference_code is None:
+            return {"skipped": "no_reference_code", "id": prompt.id}
+        answer = encode_answer(self.processor, fenced_answer(prompt.domain, prompt.reference_code), self.suffix)
+        try:
+            sample = training_sample(inputs, answer, int(self.answer_max_length or 0), prompt.source)
+        except AnswerTooLong as exc:
+            warnings.warn(f"dropping prompt {prompt.id}: {exc} (raise max_length to keep it)", stacklevel=2)
+            return {"skipped": "answer_too_long", "id": prompt.id}
+        sample.update(domain=prompt.domain, id=prompt.id)
+        return sample
+
+
+SFT_SKIP_REASONS: tuple[str, ...] = ("corrupt", "answer_too_long", "no_reference_code")
+
+
+class SupervisedCodeCollator:
+    """Right-pads supervised samples into the SFT batch contract; counts the rows left out by reason."""
+
+    def __init__(self, pad_id: int) -> None:
+        self.pad_id = pad_id
+
+    def __call__(self, samples: list[dict[str, Any]]) -> dict[str, Any]:
+        rows = [s for s in samples if "skipped" not in s]
+        skipped = {reason: sum(s.get("skipped") == reason for s in samples) for reason in SFT_SKIP_REASONS}
+        if not rows:
+            return {"ids": [], "domains": [], "skipped": skipped}
+        model_inputs = pad_token_batch(rows, self.pad_id, side="right", with_labels=True)
+        labels = model_inputs.pop("labels")
+        return {
+            "model_inputs": model_inputs,
+            "labels": labels,
+            "domains": [r["domain"] for r in rows],
+            "ids": [r["id"] for r in rows],
+            "skipped": skipped,
+        }
 
 
 class PolicyPromptCollator:
@@ -143,6 +214,8 @@ class VisionToCodeDataModule(LightningDataModule):
         max_val_prompts: cap on evaluation prompts; ``None`` for all.
         synthesize_if_missing: when ``data_dir`` holds no ``<train_split>.jsonl``, synthesize this many pairs per
             domain into it first (debug configs); 0 to require existing data.
+        answers: batches for SFT (prompt + fenced reference code, labels on the code) instead of prompts to sample.
+        max_length: token budget of one supervised sample (``answers=True``); longer ones are skipped and counted.
     """
 
     def __init__(
@@ -161,6 +234,8 @@ class VisionToCodeDataModule(LightningDataModule):
         bucket_batches: int = 50,
         max_val_prompts: int | None = None,
         synthesize_if_missing: int = 0,
+        answers: bool = False,
+        max_length: int = 1024,
     ) -> None:
         super().__init__()
         if data_dir is None and not train_jsonl:
@@ -181,6 +256,7 @@ class VisionToCodeDataModule(LightningDataModule):
         self.bucket_batches = bucket_batches
         self.max_val_prompts = max_val_prompts
         self.synthesize_if_missing = synthesize_if_missing
+        self.answers, self.max_length = answers, max_length
         self.processor: Any = None
         self.train_prompts: list[PolicyPrompt] = []
         self.val_prompts: list[PolicyPrompt] = []
@@ -256,11 +332,13 @@ class VisionToCodeDataModule(LightningDataModule):
         )
         if shuffle:
             self._position.attach(sampler)
+        answer_max_length = self.max_length if self.answers else None
+        collate = SupervisedCodeCollator if self.answers else PolicyPromptCollator
         return DataLoader(
-            PolicyPromptDataset(prompts, processor, self.max_image_side, self.on_corrupt),
+            PolicyPromptDataset(prompts, processor, self.max_image_side, self.on_corrupt, answer_max_length),
             batch_sampler=sampler,
             num_workers=self.num_workers,
-            collate_fn=PolicyPromptCollator(pad_id_of(processor)),
+            collate_fn=collate(pad_id_of(processor)),
             persistent_workers=self.num_workers > 0,
             pin_memory=torch.cuda.is_available(),
         )

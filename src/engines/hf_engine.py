@@ -378,3 +378,9 @@ def _rng_devices(model: Any) -> list[int]:
 
 
 __all__ = ["EncodedPrompt", "HFEngine", "InvalidRequestError", "PresencePenaltyLogitsProcessor", "request_images"]
+
+
+def hf_engine(name_or_path: str, dtype: str = "float32", max_batch_size: int = 16) -> HFEngine:
+    """``HFEngine.from_pretrained`` as a plain callable, so a YAML ``class_path`` can name it (a judge or a policy
+    in process on a checkpoint directory)."""
+    return HFEngine.from_pretrained(name_or_path, dtype=dtype, max_batch_size=max_batch_size)

@@ -21,6 +21,7 @@ Decisions, and why:
 from __future__ import annotations
 
 import importlib.util
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -171,6 +172,13 @@ def load_vlm_model(loader: VLMLoader) -> nn.Module:
         model = PeftModel.from_pretrained(model, loader.adapter, is_trainable=False)
         check_adapter_file_covers_model(model, loader.adapter)
     elif loader.freeze_vision:
+        if getattr(model.config, "random_init", False):
+            warnings.warn(
+                f"freeze_vision: {loader.name_or_path} has random weights (built locally, never trained), so its "
+                "frozen vision tower gives the language model fixed noise features; set loader.freeze_vision: false "
+                "to train it",
+                stacklevel=2,
+            )
         freeze_vision_encoder(model)
 
     return model
@@ -206,6 +214,21 @@ def save_adapter(model: nn.Module, out_dir: str | Path, processor: ProcessorMixi
         raise TypeError(f"save_adapter: expected a peft PeftModel, got {type(model).__name__} (was LoRA enabled?)")
     out = Path(out_dir)
     model.save_pretrained(str(out))
+    if processor is not None:
+        processor.save_pretrained(out)
+    return out
+
+
+def save_full_model(model: nn.Module, out_dir: str | Path, processor: ProcessorMixin | None = None) -> Path:
+    """Write a fully fine-tuned model (and its processor) in Hugging Face format, loadable as a base checkpoint.
+
+    The config's ``random_init`` mark (``src.models.tiny``) is dropped: these weights were trained.
+    """
+    out = Path(out_dir)
+    config = getattr(model, "config", None)
+    if config is not None and getattr(config, "random_init", False):
+        config.random_init = False
+    model.save_pretrained(str(out))  # type: ignore[operator]
     if processor is not None:
         processor.save_pretrained(out)
     return out

@@ -17,6 +17,8 @@ from __future__ import annotations
 import itertools
 import json
 import random
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -143,10 +145,10 @@ _DESCRIPTIONS = (
 )
 
 
-def _tokenizer_corpus(seed: int) -> list[str]:
+def _tokenizer_corpus(seed: int, extra: Sequence[str] = ()) -> list[str]:
     """Prompts, critiques in the official JSON of every domain, and code: the text this model will see."""
     rng = random.Random(seed)
-    corpus = [*(critic_instruction(d) for d in CATEGORIES), *_CODE_SNIPPETS]
+    corpus = [*(critic_instruction(d) for d in CATEGORIES), *_CODE_SNIPPETS, *extra]
     corpus.extend(f"<|im_start|>{role}\n" for role in ("system", "user", "assistant") for _ in range(3))
     for domain, cats in CATEGORIES.items():
         for n_errors in range(4):
@@ -174,8 +176,12 @@ def _tokenizer_corpus(seed: int) -> list[str]:
     return corpus
 
 
-def build_tiny_tokenizer(seed: int = 0) -> Qwen2Tokenizer:
-    """A byte-level BPE trained on the embedded corpus with Qwen2's pre-tokenizer and Qwen's control tokens."""
+def build_tiny_tokenizer(seed: int = 0, extra_corpus: Sequence[str] = ()) -> Qwen2Tokenizer:
+    """A byte-level BPE trained on the embedded corpus with Qwen2's pre-tokenizer and Qwen's control tokens.
+
+    ``extra_corpus``: texts of the task the model will train on (its code and critiques), so that they cost few
+    tokens each — a model that must learn on a CPU pays for every token of every answer, in training and in rollouts.
+    """
     bpe = Tokenizer(models.BPE())
     bpe.normalizer = normalizers.NFC()
     bpe.pre_tokenizer = pre_tokenizers.Sequence(
@@ -190,7 +196,7 @@ def build_tiny_tokenizer(seed: int = 0) -> Qwen2Tokenizer:
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    bpe.train_from_iterator(_tokenizer_corpus(seed), trainer)
+    bpe.train_from_iterator(_tokenizer_corpus(seed, extra_corpus), trainer)
     model_state = json.loads(bpe.to_str())["model"]
     vocab: dict[str, int] = dict(model_state["vocab"])
     merges = [tuple(m) if isinstance(m, list) else tuple(m.split(" ")) for m in model_state["merges"]]
@@ -218,35 +224,65 @@ def _token_id(tokenizer: Qwen2Tokenizer, token: str) -> int:
     return token_id
 
 
-def build_tiny_processor(tokenizer: Qwen2Tokenizer) -> ImageOnlyQwen3VLProcessor:
+def build_tiny_processor(tokenizer: Qwen2Tokenizer, max_pixels: int = MAX_PIXELS) -> ImageOnlyQwen3VLProcessor:
     image_processor = Qwen2VLImageProcessorPil(
         patch_size=PATCH_SIZE,
         temporal_patch_size=2,
         merge_size=MERGE_SIZE,
         min_pixels=MIN_PIXELS,
-        max_pixels=MAX_PIXELS,
+        max_pixels=max_pixels,
         image_mean=[0.5, 0.5, 0.5],  # Qwen3-VL's normalisation (not CLIP's)
         image_std=[0.5, 0.5, 0.5],
     )
     return ImageOnlyQwen3VLProcessor(image_processor=image_processor, tokenizer=tokenizer, chat_template=CHAT_TEMPLATE)
 
 
-def tiny_qwen3_vl_config(tokenizer: Qwen2Tokenizer) -> Qwen3VLConfig:
+@dataclass(frozen=True)
+class ModelSize:
+    """The sizes of a locally built Qwen3-VL: the same architecture as the 8B at any scale.
+
+    ``head_dim`` stays 16 or a multiple of 16 (the M-RoPE sections are head_dim/2 split 2:1:1); the vision tower's
+    output has the text width, and its last block feeds the one deepstack layer.
+    """
+
+    text_hidden: int = 64
+    text_layers: int = 2
+    text_heads: int = 4
+    text_kv_heads: int = 2
+    head_dim: int = 16
+    vision_depth: int = 1
+    vision_hidden: int = 32
+    vision_heads: int = 2
+    max_pixels: int = MAX_PIXELS
+
+
+# The default for tests and debug configs: every code path, at the smallest size that exercises it.
+TINY = ModelSize()
+# The miniature reproduction's model (``tools/main_job.py``): the smallest of the sizes measured on the miniature's
+# plain-shape SVGs on 2 CPU cores whose image -> code SFT learns colours, shapes and positions within minutes.
+SMALL = ModelSize(
+    text_hidden=256, text_layers=4, text_heads=8, text_kv_heads=4, head_dim=32, vision_depth=2, vision_hidden=128,
+    vision_heads=4,
+)  # fmt: skip
+MODEL_SIZES: dict[str, ModelSize] = {"tiny": TINY, "small": SMALL}
+
+
+def tiny_qwen3_vl_config(tokenizer: Qwen2Tokenizer, size: ModelSize = TINY) -> Qwen3VLConfig:
     vocab_size = -(-len(tokenizer) // 64) * 64  # pad like real checkpoints do; every token id stays inside
     ids = {t: _token_id(tokenizer, t) for t in SPECIAL_TOKENS}
     text_config = {
         "vocab_size": vocab_size,
-        "hidden_size": 64,
-        "intermediate_size": 128,
-        "num_hidden_layers": 2,
-        "num_attention_heads": 4,
-        "num_key_value_heads": 2,
-        "head_dim": 16,
+        "hidden_size": size.text_hidden,
+        "intermediate_size": 2 * size.text_hidden,
+        "num_hidden_layers": size.text_layers,
+        "num_attention_heads": size.text_heads,
+        "num_key_value_heads": size.text_kv_heads,
+        "head_dim": size.head_dim,
         "max_position_embeddings": 4096,
         "rope_parameters": {
             "rope_type": "default",
             "rope_theta": 5_000_000.0,
-            "mrope_section": [4, 2, 2],  # temporal, height, width; sums to head_dim / 2
+            "mrope_section": [size.head_dim // 4, size.head_dim // 8, size.head_dim // 8],  # t, h, w: head_dim / 2
             "mrope_interleaved": True,
         },
         "bos_token_id": ids["<|endoftext|>"],
@@ -255,16 +291,16 @@ def tiny_qwen3_vl_config(tokenizer: Qwen2Tokenizer) -> Qwen3VLConfig:
         "dtype": "float32",
     }
     vision_config = {
-        "depth": 1,
-        "hidden_size": 32,
-        "intermediate_size": 64,
-        "num_heads": 2,
+        "depth": size.vision_depth,
+        "hidden_size": size.vision_hidden,
+        "intermediate_size": 2 * size.vision_hidden,
+        "num_heads": size.vision_heads,
         "patch_size": PATCH_SIZE,
         "spatial_merge_size": MERGE_SIZE,
         "temporal_patch_size": 2,
-        "out_hidden_size": 64,
+        "out_hidden_size": size.text_hidden,
         "num_position_embeddings": 256,  # a 16x16 grid of learned positions, interpolated per image
-        "deepstack_visual_indexes": [0],
+        "deepstack_visual_indexes": [size.vision_depth - 1],
     }
     return Qwen3VLConfig(
         text_config=text_config,
@@ -278,23 +314,29 @@ def tiny_qwen3_vl_config(tokenizer: Qwen2Tokenizer) -> Qwen3VLConfig:
     )
 
 
-def build_tiny_qwen3_vl(out_dir: str | Path, seed: int = 0) -> Path:
-    """Write a tiny random Qwen3-VL (weights, config, tokenizer, chat template, processor) to ``out_dir``.
+def build_tiny_qwen3_vl(
+    out_dir: str | Path, seed: int = 0, size: ModelSize = TINY, extra_corpus: Sequence[str] = ()
+) -> Path:
+    """Write a random Qwen3-VL (weights, config, tokenizer, chat template, processor) of ``size`` to ``out_dir``.
+
+    ``extra_corpus`` joins the tokenizer's training text (see ``build_tiny_tokenizer``).
 
     Deterministic for a given ``seed``. Returns ``out_dir``. Load it back with ``load_vlm(VLMLoader(out_dir))`` or
     ``Qwen3VLForConditionalGeneration.from_pretrained(out_dir)`` + ``load_processor(out_dir)``.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    tokenizer = build_tiny_tokenizer(seed)
-    processor = build_tiny_processor(tokenizer)
-    config = tiny_qwen3_vl_config(tokenizer)
+    tokenizer = build_tiny_tokenizer(seed, extra_corpus)
+    processor = build_tiny_processor(tokenizer, size.max_pixels)
+    config = tiny_qwen3_vl_config(tokenizer, size)
     with torch.random.fork_rng(devices=[]):  # do not disturb the caller's RNG stream
         torch.manual_seed(seed)
         model = Qwen3VLForConditionalGeneration(config)
     text_config = config.text_config
     if not isinstance(text_config, Qwen3VLTextConfig):  # Qwen3VLConfig builds it from the dict it was given
         raise TypeError(f"expected a Qwen3VLTextConfig, got {type(text_config).__name__}")
+    # Marks weights nobody trained: the loader warns before freezing such a vision tower (``save_full_model`` clears it).
+    model.config.random_init = True
     model.generation_config = GenerationConfig(
         bos_token_id=text_config.bos_token_id,
         eos_token_id=[tokenizer.convert_tokens_to_ids("<|im_end|>"), tokenizer.convert_tokens_to_ids("<|endoftext|>")],

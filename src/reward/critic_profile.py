@@ -1,7 +1,7 @@
 """Critic prompt profiles: the words, message layout, image encoding and sampling a judge is asked with.
 
 A critic answers well only under the protocol it was trained with. Ours (``builtin_profile``) is the prompt of
-``src.data.prompts`` that ``RewardModelSFT`` trains on. The released ``internlm/Visual-ERM`` weights were trained
+``src.data.prompts`` that ``VLMSFT`` trains on. The released ``internlm/Visual-ERM`` weights were trained
 with other wording and, for tables, another layout and schema; their text is not ours to ship, so a user builds a
 profile file from a local clone of the public repository (``tools/build_prompt_profile.py``) and loads it with
 ``load_profile``. Everything that differs between the two is data in the profile, never a code path:
@@ -50,7 +50,7 @@ from typing import Any, Literal, cast, overload
 
 from PIL import Image, ImageChops
 
-from src.data.prompts import critic_instruction
+from src.data.prompts import CriticInstruction, critic_instruction
 from src.data.schema import CATEGORY_KEY
 from src.engines.engine import ChatRequest, ImageFormat, SamplingSettings
 from src.render.job import DOMAINS
@@ -252,10 +252,10 @@ class DomainPrompt:
         return messages
 
 
-def _builtin_domains(max_image_side: int = 1024) -> dict[str, DomainPrompt]:
+def _builtin_domains(max_image_side: int = 1024, instruction: CriticInstruction = "full") -> dict[str, DomainPrompt]:
     return {
         domain: DomainPrompt(
-            instruction=critic_instruction(domain),
+            instruction=critic_instruction(domain, instruction),
             error_fields=(CATEGORY_KEY[domain], "severity", "location", "description"),
             image=ImageEncoding(format="png", max_side=max_image_side),
         )
@@ -351,9 +351,13 @@ class CriticProfile:
         }
 
 
-def builtin_profile(max_image_side: int = 1024) -> CriticProfile:
-    """Our own critic prompt (the one ``RewardModelSFT`` trains with); PNG images capped at ``max_image_side``."""
-    return CriticProfile(domains=_builtin_domains(max_image_side))
+def builtin_profile(max_image_side: int = 1024, instruction: CriticInstruction = "full") -> CriticProfile:
+    """Our own critic prompt (the one ``VLMSFT`` trains with); PNG images capped at ``max_image_side``.
+
+    ``instruction="short"`` is the prompt of a critic trained with ``RewardModelDataModule(instruction="short")``.
+    """
+    name = "builtin" if instruction == "full" else f"builtin-{instruction}"
+    return CriticProfile(name=name, domains=_builtin_domains(max_image_side, instruction))
 
 
 def save_profile(profile: CriticProfile, path: str | Path) -> Path:

@@ -12,7 +12,7 @@ from transformers import PreTrainedModel
 from src.data.collate import answer_suffix, encode_answer, encode_prompt, pad_id_of, pad_token_batch, training_sample
 from src.data.prompts import build_policy_messages
 from src.models.loading import VLMLoader, load_vlm
-from src.stages.reward_sft import answer_token_loss
+from src.stages.sft import answer_token_loss
 
 # The same drawing, closed or not: after "/>" a tiny policy taught both chooses between "</svg>" (renders) and
 # stopping (an unclosed document the renderer rejects), a single decision with reward variance in every GRPO group

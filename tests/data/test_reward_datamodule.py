@@ -72,7 +72,7 @@ def test_packed_batches_train_exactly_like_padded_ones(pair_shards, tiny_process
     """Padding-free batches must give the padded batch's loss and gradients: no attention across samples, every
     sample positioned as if alone, the same answer tokens scored."""
     from src.models.loading import LoraSettings, VLMLoader, load_vlm_model
-    from src.stages.reward_sft import answer_token_loss, tokens_in_batch
+    from src.stages.sft import answer_token_loss, tokens_in_batch
 
     padded_batch = next(iter(make_dm(pair_shards, tiny_processor).train_dataloader()))
     packed_batch = next(iter(make_dm(pair_shards, tiny_processor, packing=True).train_dataloader()))

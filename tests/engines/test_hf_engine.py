@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 import torch
-from tests.engines.conftest import judge_request, text_request
 from transformers import AutoModelForImageTextToText
 
 from src.engines.engine import ChatRequest, EngineError, GenerationEngine, SamplingSettings, WeightUpdate
 from src.engines.hf_engine import HFEngine, InvalidRequestError
 from src.models.loading import VLMLoader
+from tests.engines.conftest import judge_request, text_request
 
 GREEDY = SamplingSettings(temperature=0.0, max_new_tokens=12)
 SAMPLED = SamplingSettings(temperature=1.0, max_new_tokens=12, seed=5)

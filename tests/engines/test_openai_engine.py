@@ -13,13 +13,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from tests.engines.conftest import free_port, judge_request, start_server_process, text_request
 from transformers import AutoModelForImageTextToText
 
 from src.engines.engine import EngineError, GenerationEngine, SamplingSettings, WeightUpdate
 from src.engines.hf_engine import HFEngine
 from src.engines.openai_engine import OpenAIEngine
 from src.engines.server import BackgroundServer, ServerSettings, create_app
+from tests.engines.conftest import free_port, judge_request, start_server_process, text_request
 
 MODEL = "tiny-judge"
 REPO = Path(__file__).resolve().parents[2]

@@ -7,11 +7,10 @@ import json
 import urllib.request
 from pathlib import Path
 
-from tests.engines.conftest import free_port, judge_request, start_server_process
-
 from src.engines.engine import SamplingSettings
 from src.engines.hf_engine import HFEngine
 from src.engines.openai_engine import OpenAIEngine
+from tests.engines.conftest import free_port, judge_request, start_server_process
 
 
 def test_the_tool_serves_the_tiny_judge_to_openai_engine(

@@ -6,7 +6,6 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import pytest
-from tests.engines.conftest import judge_request, text_request
 
 from src.engines.engine import EngineError, SamplingSettings
 from src.engines.vllm_engine import (
@@ -16,6 +15,7 @@ from src.engines.vllm_engine import (
     vllm_available,
     vllm_prompt,
 )
+from tests.engines.conftest import judge_request, text_request
 
 PLACEHOLDER = "<|vision_start|><|image_pad|><|vision_end|>"
 

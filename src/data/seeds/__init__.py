@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from src.render.job import DOMAINS
 
@@ -22,8 +22,16 @@ class SeedFunctions:
     source: Callable[[Any], str]
 
 
-def seed_functions(domain: str) -> SeedFunctions:
-    """The seed generator and source writer of ``domain`` (``chart``, ``table`` or ``svg``)."""
+SeedFamily = Literal["full", "mini"]
+
+
+def seed_functions(domain: str, family: SeedFamily = "full") -> SeedFunctions:
+    """The seed generator and source writer of ``domain`` (``chart``, ``table`` or ``svg``).
+
+    ``family="mini"`` is the miniature reproduction's: plain shapes a small model can learn on a CPU (SVG only).
+    """
+    if family == "mini" and domain != "svg":
+        raise ValueError(f"seed family 'mini' exists for svg only, not {domain!r}")
     if domain == "chart":
         from src.data.seeds.chart import chart_source, make_chart_seed
 
@@ -33,7 +41,7 @@ def seed_functions(domain: str) -> SeedFunctions:
 
         return SeedFunctions(make_table_seed, table_source)
     if domain == "svg":
-        from src.data.seeds.svg import make_svg_seed, svg_source
+        from src.data.seeds.svg import make_mini_svg_seed, make_svg_seed, svg_source
 
-        return SeedFunctions(make_svg_seed, svg_source)
+        return SeedFunctions(make_mini_svg_seed if family == "mini" else make_svg_seed, svg_source)
     raise ValueError(f"domain {domain!r} is not one of {DOMAINS}")

@@ -10,7 +10,7 @@ import torch
 
 from src.cli import main
 from src.models.loading import LoraSettings, VLMLoader, load_vlm_model
-from src.stages.reward_sft import IGNORE_INDEX, answer_token_loss, compile_repeated_blocks
+from src.stages.sft import IGNORE_INDEX, answer_token_loss, compile_repeated_blocks
 
 DEBUG_CONFIG = Path(__file__).parents[2] / "configs" / "reward_sft" / "debug.yaml"
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")

@@ -1,9 +1,13 @@
-"""Reward-model SFT: teach a Qwen3-VL model to write the critique of a (reference, rendered candidate) pair.
+"""Answer-token SFT of a Qwen3-VL model; the DataModule decides prompt and answer.
 
-    python -m src fit --config configs/reward_sft/debug.yaml          # CPU, seconds, tiny random model
-    python -m src fit --config configs/reward_sft/qwen3vl_8b_lora.yaml  # one GPU
+    python -m src fit --config configs/reward_sft/debug.yaml          # the critic: CPU, seconds, tiny random model
+    python -m src fit --config configs/reward_sft/qwen3vl_8b_lora.yaml  # the critic on one GPU
+    python -m src fit --config configs/base_sft/mini.yaml             # image -> code (the miniature's base and policy)
 
-The loss is next-token cross-entropy on the critique tokens only. Image and prompt tokens are the bulk of a sample
+With ``RewardModelDataModule`` the answer is the critique of a (reference, rendered candidate) pair (reward-model
+SFT); with ``VisionToCodeDataModule(answers=True)`` it is the code that drew the image (policy SFT, and the visually
+grounded base both the miniature's critic and policy start from, as the paper starts both from one instruction-tuned
+model). The loss is next-token cross-entropy on the answer tokens only. Image and prompt tokens are the bulk of a sample
 (two images are ~1-3k tokens, the critique a few hundred), so the LM head is applied only at the positions that
 predict an answer token (see ``answer_token_loss``): the [batch, seq, 151k] logits tensor of a plain
 ``model(labels=...)`` call never exists. Validation also generates critiques (greedy) for a seeded, length-stratified
@@ -32,7 +36,7 @@ from torch.utils.checkpoint import checkpoint
 
 from src.data.schema import Critique
 from src.models.lm_head import backbone_and_head
-from src.models.loading import VLMLoader, load_vlm_model, save_adapter, unwrap_peft
+from src.models.loading import VLMLoader, load_vlm_model, save_adapter, save_full_model, unwrap_peft
 from src.models.packing import packed_position_ids
 from src.reward import CritiqueParseError, parse_critique
 from src.reward.critique_metrics import CritiqueScores
@@ -103,8 +107,8 @@ def _cross_entropy_sum(head: torch.nn.Module, hidden: torch.Tensor, targets: tor
     return F.cross_entropy(head(hidden).float(), targets, reduction="sum")
 
 
-class RewardModelSFT(L.LightningModule):
-    """Supervised fine-tuning of the Visual-ERM critic.
+class VLMSFT(L.LightningModule):
+    """Supervised fine-tuning of a VLM on answer tokens (the critic, or the policy on reference code).
 
     Args:
         loader: how to load the VLM and its processor (HF id or local dir, dtype, attention, LoRA/QLoRA).
@@ -116,6 +120,8 @@ class RewardModelSFT(L.LightningModule):
         max_new_tokens: generation budget for a critique during validation.
         adapter_dir: where to write the trained LoRA adapter (peft format) and processor at the end of fit;
             defaults to ``<log_dir>/adapter`` (``<default_root_dir>/adapter`` without a logger; none on fast_dev_run).
+        model_dir: full fine-tuning: where to write the trained model and processor (Hugging Face format, loadable
+            by every later step) at the end of fit; ``None``: only Lightning's checkpoints.
         tiny_model_if_missing: debug configs only: when ``loader.name_or_path`` is a local path that does not
             exist, build the tiny random-weight Qwen3-VL there first, so the debug run needs no download.
         loss_chunk_tokens: answer tokens per LM-head chunk in the loss (see ``chunked_cross_entropy``).
@@ -135,6 +141,7 @@ class RewardModelSFT(L.LightningModule):
         min_lr_ratio: float = 0.0,
         max_new_tokens: int = 512,
         adapter_dir: str | None = None,
+        model_dir: str | None = None,
         tiny_model_if_missing: bool = False,
         loss_chunk_tokens: int = 2048,
         compile_layers: bool = False,
@@ -147,6 +154,7 @@ class RewardModelSFT(L.LightningModule):
         self.warmup_ratio, self.min_lr_ratio = warmup_ratio, min_lr_ratio
         self.max_new_tokens = max_new_tokens
         self.adapter_dir, self.tiny_model_if_missing = adapter_dir, tiny_model_if_missing
+        self.model_dir = model_dir
         if loss_chunk_tokens < 1:
             raise ValueError(f"loss_chunk_tokens: must be >= 1, got {loss_chunk_tokens}")
         self.loss_chunk_tokens = loss_chunk_tokens
@@ -328,7 +336,11 @@ class RewardModelSFT(L.LightningModule):
 
     def on_train_end(self) -> None:
         # fast_dev_run writes no checkpoints or logs, and no adapter either (it has no log_dir to put one in).
-        if not _is_peft(self.model) or getattr(self.trainer, "fast_dev_run", False):
+        if getattr(self.trainer, "fast_dev_run", False):
+            return
+        if not _is_peft(self.model):
+            if self.model_dir is not None and self.trainer.is_global_zero:
+                save_full_model(self.vlm, self.model_dir, self.processor)
             return
         # trainer.log_dir broadcasts rank 0's answer: a collective, so every rank asks (found by the 2-process run:
         # asked on rank 0 alone, it waited for a rank that had already left).

@@ -1,4 +1,4 @@
-"""RewardModelSFT end to end through the real CLI on the tiny Qwen3-VL, plus the loss shortcut and resume."""
+"""VLMSFT end to end through the real CLI on the tiny Qwen3-VL, plus the loss shortcut and resume."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from lightning.pytorch import Callback
 
 from src.cli import main
 from src.models.loading import VLMLoader, load_vlm
-from src.stages.reward_sft import IGNORE_INDEX, answer_token_loss, chunked_cross_entropy, compile_repeated_blocks
+from src.stages.sft import IGNORE_INDEX, answer_token_loss, chunked_cross_entropy, compile_repeated_blocks
 
 DEBUG_CONFIG = Path(__file__).parents[2] / "configs" / "reward_sft" / "debug.yaml"
 
@@ -265,10 +265,10 @@ def test_flops_per_batch_follows_the_stage_and_the_training_mode(tiny_model_dir:
     import lightning as L
 
     from src.models.loading import LoraSettings
-    from src.stages.reward_sft import RewardModelSFT
+    from src.stages.sft import VLMSFT
 
     for lora, per_token in ((LoraSettings(), 4), (None, 6)):
-        module = RewardModelSFT(VLMLoader(name_or_path=str(tiny_model_dir), dtype="float32", lora=lora))
+        module = VLMSFT(VLMLoader(name_or_path=str(tiny_model_dir), dtype="float32", lora=lora))
         module.configure_model()
         n_params = sum(p.numel() for p in module.vlm.parameters())
         module._batch_tokens = 100
@@ -320,9 +320,9 @@ def test_gradient_checkpointing_really_recomputes_layers_in_training(
 def test_adapter_checkpoint_missing_a_key_fails_to_load(tiny_model_dir: Path) -> None:
     """Adapter checkpoints load non-strictly (no frozen base in them): a renamed adapter key must not load nothing."""
     from src.models.loading import LoraSettings
-    from src.stages.reward_sft import AdapterCheckpointError, RewardModelSFT
+    from src.stages.sft import VLMSFT, AdapterCheckpointError
 
-    module = RewardModelSFT(VLMLoader(str(tiny_model_dir), dtype="float32", lora=LoraSettings(r=4)))
+    module = VLMSFT(VLMLoader(str(tiny_model_dir), dtype="float32", lora=LoraSettings(r=4)))
     module.configure_model()
     state = {f"model.{n}": p.detach().clone() for n, p in module.vlm.named_parameters() if p.requires_grad}
     module.on_load_checkpoint({"state_dict": state})  # complete: fine

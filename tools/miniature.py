@@ -1,0 +1,431 @@
+"""The paper in miniature on a CPU: a critic that generalizes, and RL with it that makes a policy better.
+
+    python tools/main_job.py                 # this job (what `make demo` runs); rerun to continue where it stopped
+    python tools/main_job.py --quick         # the short smoke pipeline of every stage instead
+
+Every model starts from one small random Qwen3-VL (``src.models.tiny.SMALL``) on plain-shape SVGs (seed family
+``mini``), and every training step goes through the LightningCLI and the stage configs a GPU run uses:
+
+1. ``data``     — labelled (reference, candidate) pairs of the mini family, only visually obvious perturbation kinds
+   (colour, shape, position, size, a missing or an extra element), split per reference: the critic and the policy
+   are scored on references they never saw (the ``bench`` split);
+2. ``model``    — the small random Qwen3-VL, its tokenizer trained with the task's code and critiques;
+3. ``base``     — image -> code SFT on the train references (``configs/base_sft/mini.yaml``): a base that sees, and
+   already the SFT policy, as the paper's critic and policy both start from one instruction-tuned model;
+4. ``critic``   — critic SFT from the base (``configs/reward_sft/mini.yaml``);
+5. ``critic_eval`` — the critic on held-out pairs (F1h, F1s, severity Pearson, parse rate) beside two baselines
+   (``empty``: no discrepancies; ``pixel_majority``: the most common training discrepancy whenever any pixel
+   differs), and its loss with the candidate replaced by the reference (proof that it looks);
+6. ``grpo``     — GRPO from the base with (a) the critic through ``VisualERMJudge`` and (b) a pixel reward
+   (render + 1 − MSE), one run per seed (``configs/grpo/mini.yaml``);
+7. ``policy_eval`` — every policy (SFT, and each GRPO run) on the held-out references: render rate and SSIM;
+8. ``report``   — ``summary.json`` (the keys below) and ``report/index.html`` with the learning curves.
+
+``summary.json``: ``critic.heldout.{pairs, parse_rate, f1_hard, f1_soft, severity_pearson}``,
+``critic.baselines.<name>.{f1_hard, f1_soft}``, ``critic.grounding.{real, blind, gap}``,
+``policy.<variant>.svg.{render_rate, score, seeds}`` for ``sft``, ``grpo_critic`` and ``grpo_baseline``, where
+``score`` is SSIM against the reference with an unrendered answer scoring 0.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import statistics
+import sys
+from collections import Counter
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+from main_job import ROOT, StepError, fit, read_jsonl, run, run_tool, with_loggers
+
+CONFIGS = ROOT / "configs"
+# The visually obvious kinds: each changes a whole shape's pixels, so a model that sees at 32 px a token can tell.
+MINI_KINDS = ("fill_colour", "shape_kind", "position", "size", "missing_element", "extra_element")
+VARIANTS = ("sft", "grpo_critic", "grpo_baseline")
+
+
+@dataclass
+class MiniJob:
+    """Where every step reads and writes, and the sizes of the run (the defaults fit ~30 minutes on 2 idle cores)."""
+
+    root: Path
+    pairs: int = 1600  # 4 candidates a reference: 400 references, 5 % of them (~80 pairs) held out as bench
+    base_steps: int = 800
+    critic_steps: int = 800
+    grpo_steps: int = 24
+    critic_seeds: tuple[int, ...] = (0, 1, 2)
+    baseline_seeds: tuple[int, ...] = (0,)
+    eval_references: int = 40
+    workers: int = 2
+    progress: bool = True
+
+    def dir(self, step: str) -> Path:
+        return self.root / step
+
+    @property
+    def base(self) -> Path:
+        return self.dir("base") / "model"
+
+    @property
+    def critic(self) -> Path:
+        return self.dir("critic") / "model"
+
+    @property
+    def profile(self) -> Path:
+        return self.dir("critic") / "profile.json"
+
+    def grpo_runs(self) -> list[tuple[str, int]]:
+        return [("grpo_critic", s) for s in self.critic_seeds] + [("grpo_baseline", s) for s in self.baseline_seeds]
+
+
+def stage_config(job: MiniJob, step_dir: Path, config: Path, steps: int) -> dict[str, Any]:
+    """A stage YAML with this job's loggers, length and data (validated four times when there is a val split)."""
+    out = with_loggers(yaml.safe_load(config.read_text()), step_dir, job.progress)
+    out["trainer"]["max_steps"] = steps
+    out["data"]["init_args"]["data_dir"] = str(job.dir("data"))
+    if "val_check_interval" in out["trainer"]:
+        if read_jsonl(job.dir("data") / "val.jsonl"):
+            out["trainer"]["val_check_interval"] = max(1, steps // 4)
+        else:  # a small run may draw no val reference
+            out["trainer"].update(val_check_interval=None, limit_val_batches=0)
+            out["data"]["init_args"]["val_split"] = None
+    return out
+
+
+# -- steps --------------------------------------------------------------------------------------------------------
+def step_data(job: MiniJob) -> Path:
+    """Plain-shape SVG pairs (train / val / bench, split per reference)."""
+    out = job.dir("data")
+    run_tool(
+        job, "data", "synthesize.py", "--domains", "svg", "--seed-family", "mini", "--kinds", *MINI_KINDS,
+        "--max-perturbations", "2", "--n", str(job.pairs), "--out", out, "--workers", str(job.workers),
+        *(() if job.progress else ("--no-progress",)),
+    )  # fmt: skip
+    if not read_jsonl(out / "bench.jsonl"):
+        raise StepError("data", f"no held-out (bench) pairs in {out}: raise --pairs")
+    return out
+
+
+def step_model(job: MiniJob) -> Path:
+    """The small random Qwen3-VL both models start from, its tokenizer fitted to the task's text."""
+    from src.data.prompts import POLICY_INSTRUCTIONS, critic_instruction
+    from src.data.vision_to_code_datamodule import fenced_answer
+    from src.models.tiny import SMALL, build_tiny_qwen3_vl
+
+    rows = read_jsonl(job.dir("data") / "train.jsonl")
+    corpus = [POLICY_INSTRUCTIONS["svg"], critic_instruction("svg", "short")] * 20
+    for row in rows:
+        corpus += [fenced_answer("svg", row["reference_source"]), json.dumps(row["critique"], indent=2)]
+    return build_tiny_qwen3_vl(job.dir("model") / "small-qwen3-vl", size=SMALL, extra_corpus=corpus)
+
+
+def step_base(job: MiniJob) -> Path:
+    """Image -> code SFT of the small model on the train references: the visually grounded base (and SFT policy)."""
+    out = job.dir("base")
+    config = stage_config(job, out, CONFIGS / "base_sft" / "mini.yaml", job.base_steps)
+    config["model"]["init_args"]["loader"]["name_or_path"] = str(job.dir("model") / "small-qwen3-vl")
+    config["model"]["init_args"]["model_dir"] = str(job.base)
+    fit(job, "base", config)  # type: ignore[arg-type]
+    if not (job.base / "config.json").exists():
+        raise StepError("base", f"training wrote no model at {job.base}")
+    return job.base
+
+
+def step_critic(job: MiniJob) -> Path:
+    """Critic SFT from the base; the profile the judge asks it with (short instruction, greedy)."""
+    from src.engines.engine import SamplingSettings
+    from src.reward.critic_profile import builtin_profile, save_profile
+
+    out = job.dir("critic")
+    config = stage_config(job, out, CONFIGS / "reward_sft" / "mini.yaml", job.critic_steps)
+    init = config["model"]["init_args"]
+    init["loader"]["name_or_path"] = str(job.base)
+    init["model_dir"] = str(job.critic)
+    fit(job, "critic", config)  # type: ignore[arg-type]
+    profile = builtin_profile(max_image_side=128, instruction="short")
+    greedy = SamplingSettings(temperature=0.0, max_new_tokens=int(init.get("max_new_tokens", 160)))
+    save_profile(replace(profile, sampling=greedy), job.profile)
+    return job.critic
+
+
+def judge_config(job: MiniJob) -> dict[str, Any]:
+    return {
+        "class_path": "src.reward.judge.VisualERMJudge",
+        "init_args": {
+            "engine": {"class_path": "src.engines.hf_engine.hf_engine", "init_args": {"name_or_path": str(job.critic)}},
+            "profile": str(job.profile),
+            "retries": 0,
+        },
+    }
+
+
+def step_critic_eval(job: MiniJob) -> Path:
+    """The critic on pairs of held-out references, two baselines on the same pairs, and whether it looks."""
+    out = job.dir("critic_eval")
+    data = job.dir("data")
+    judge = out / "judge.yaml"
+    judge.write_text(yaml.safe_dump(judge_config(job), sort_keys=False))
+    progress = () if job.progress else ("--no-progress",)
+    bench = data / "bench.jsonl"
+    run_tool(
+        job, "critic_eval", "bench_judge.py", "--bench", bench, "--image-root", data, "--judge", judge,
+        "--out", out / "critic", "--batch-size", "8", *progress,
+    )  # fmt: skip
+    for name, rows in baseline_predictions(data).items():
+        path = out / f"{name}_predictions.json"
+        path.write_text(json.dumps(rows))
+        run_tool(
+            job, "critic_eval", "bench_judge.py", "--bench", bench, "--image-root", data, "--predictions", path,
+            "--out", out / name, *progress,
+        )  # fmt: skip
+    (out / "grounding.json").write_text(json.dumps(grounding(job), indent=2) + "\n")
+    return out
+
+
+def baseline_predictions(data: Path) -> dict[str, list[dict[str, Any]]]:
+    """Bench rows with the critiques of two critics that never look closely.
+
+    ``empty`` names no discrepancy. ``pixel_majority`` names, whenever any pixel differs, the most common training
+    discrepancy (category, severity, location and description together), the best constant answer a critic that only
+    sees *whether* the images differ can give.
+    """
+    import numpy as np
+    from PIL import Image
+
+    train = read_jsonl(data / "train.jsonl")
+    counts = Counter(json.dumps(e, sort_keys=True) for row in train for e in row["critique"].get("errors", []))
+    majority = json.loads(counts.most_common(1)[0][0])
+    empty_critique = {k: 0 for k in ("structure_error_count", "shape_error_count", "style_error_count")}
+    empty_critique |= {"text_symbol_error_count": 0, "errors": []}
+    rows_empty, rows_majority = [], []
+    for row in read_jsonl(data / "bench.jsonl"):
+        ref = np.asarray(Image.open(data / row["reference_image"]).convert("RGB"), dtype=np.int16)
+        cand = np.asarray(Image.open(data / row["candidate_image"]).convert("RGB"), dtype=np.int16)
+        differs = ref.shape != cand.shape or bool((np.abs(ref - cand) > 16).any())
+        one = dict(empty_critique, errors=[majority] if differs else [])
+        if differs:
+            one[majority["category"].removesuffix("_error") + "_error_count"] = 1
+        rows_empty.append({**row, "pred_json": empty_critique})
+        rows_majority.append({**row, "pred_json": one})
+    return {"empty": rows_empty, "pixel_majority": rows_majority}
+
+
+def grounding(job: MiniJob) -> dict[str, float]:
+    """Loss per critique token on the held-out pairs with the real candidate and with the reference twice."""
+    from src.data.shards import load_pairs
+    from src.eval.critic_grounding import grounding_loss
+    from src.models.loading import VLMLoader, load_vlm
+
+    pairs, _ = load_pairs(job.dir("data") / "bench.jsonl")
+    model, processor = load_vlm(VLMLoader(str(job.critic), dtype="float32", attn_implementation="sdpa"))
+    result = grounding_loss(model, processor, pairs, instruction="short", max_image_side=128, max_length=512)
+    return {"pairs": result.pairs, "real": result.real, "blind": result.blind, "gap": result.gap}
+
+
+def step_grpo(job: MiniJob) -> Path:
+    """GRPO from the base: with the critic's reward and with a pixel reward, one run per seed."""
+    from src.models.loading import merge_adapter
+
+    for variant, seed in job.grpo_runs():
+        out = job.dir("grpo") / f"{variant}_s{seed}"
+        merged = out / "merged"
+        if (merged / "config.json").exists():
+            print(f"[grpo] {merged} exists: skipped", flush=True)
+            continue
+        out.mkdir(parents=True, exist_ok=True)
+        config = stage_config(job, out, CONFIGS / "grpo" / "mini.yaml", job.grpo_steps)
+        config["seed_everything"] = seed
+        init = config["model"]["init_args"]
+        init["loader"]["name_or_path"] = str(job.base)
+        init["adapter_dir"] = str(out / "adapter")
+        config["data"]["init_args"]["seed"] = seed
+        rollout = config["trainer"]["callbacks"][0]["init_args"]
+        rollout["reward"] = judge_config(job) if variant == "grpo_critic" else pixel_reward_config()
+        fit(job, "grpo", config)  # type: ignore[arg-type]
+        if not (out / "adapter" / "adapter_config.json").exists():
+            raise StepError("grpo", f"training wrote no adapter at {out / 'adapter'}")
+        merge_adapter(str(job.base), out / "adapter", merged, dtype="float32")
+    return job.dir("grpo")
+
+
+def pixel_reward_config() -> dict[str, Any]:
+    """The baseline reward: r_render + (1 − pixel MSE), the same 0..2 range as the critic's reward."""
+    return {
+        "class_path": "src.reward.baselines.weighted.WeightedReward",
+        "init_args": {
+            "rewards": [
+                {"class_path": "src.reward.baselines.pixel.RenderSuccessReward"},
+                {"class_path": "src.reward.baselines.pixel.PixelMSEReward", "init_args": {"max_side": 128}},
+            ],
+            "weights": [1.0, 1.0],
+        },
+    }
+
+
+def policies(job: MiniJob) -> dict[str, Path]:
+    out = {"sft_s0": job.base}
+    for variant, seed in job.grpo_runs():
+        out[f"{variant}_s{seed}"] = job.dir("grpo") / f"{variant}_s{seed}" / "merged"
+    return out
+
+
+def step_policy_eval(job: MiniJob) -> Path:
+    """Every policy, greedy, on the held-out references: render rate and SSIM (tools/eval_policy.py)."""
+    out = job.dir("policy_eval")
+    for name, model in policies(job).items():
+        target = out / name
+        if (target / "summary.json").exists():
+            continue
+        run_tool(
+            job, "policy_eval", "eval_policy.py", "--model", model, "--data-dir", job.dir("data"), "--split", "bench",
+            "--domains", "svg", "--limit", str(job.eval_references), "--max-new-tokens", "128",
+            "--max-image-side", "128", "--workers", str(job.workers), "--out", target,
+            *(() if job.progress else ("--no-progress",)),
+        )  # fmt: skip
+    return out
+
+
+def step_report(job: MiniJob) -> Path:
+    """summary.json at the job's root and the HTML report with the learning curves."""
+    summary = build_summary(job)
+    (job.root / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    from miniature_report import write_report
+
+    return write_report(job.root, summary, curves(job))
+
+
+# -- summary --------------------------------------------------------------------------------------------------------
+def _bench_overall(folder: Path) -> dict[str, Any]:
+    path = folder / "summary.json"
+    if not path.exists():
+        raise StepError("report", f"{path} is missing: rerun with --force critic_eval")
+    return json.loads(path.read_text()).get("overall", {})
+
+
+def parse_rate(folder: Path) -> float | None:
+    """Share of held-out critiques the judge could read (its predictions file marks the unreadable ones)."""
+    path = folder / "predictions.json"
+    if not path.exists():
+        return None
+    rows = json.loads(path.read_text())
+    readable = [r for r in rows if isinstance(r.get("pred_json"), dict)]
+    return len(readable) / len(rows) if rows else None
+
+
+def build_summary(job: MiniJob) -> dict[str, Any]:
+    out = job.dir("critic_eval")
+    critic = _bench_overall(out / "critic")
+    summary: dict[str, Any] = {
+        "critic": {
+            "heldout": {
+                "pairs": critic.get("pairs"),
+                "parse_rate": parse_rate(out / "critic"),
+                "f1_hard": critic.get("f1_hard"),
+                "f1_soft": critic.get("f1_soft"),
+                "severity_pearson": critic.get("severity_pearson"),
+            },
+            "baselines": {
+                name: {k: _bench_overall(out / name).get(k) for k in ("f1_hard", "f1_soft")}
+                for name in ("empty", "pixel_majority")
+            },
+            "grounding": json.loads((out / "grounding.json").read_text()),
+        },
+        "policy": {},
+        "primary_metric": {"svg": "SSIM with the reference (unrendered answers score 0)"},
+    }
+    per_variant: dict[str, list[tuple[float, float]]] = {v: [] for v in VARIANTS}
+    for name in policies(job):
+        variant = name.rsplit("_s", 1)[0]
+        entry = json.loads((job.dir("policy_eval") / name / "summary.json").read_text())
+        svg = entry["summary"].get("svg", {})
+        rate = float(svg.get("execution_rate") or 0.0)
+        ssim = svg.get("ssim")
+        per_variant[variant].append((rate, rate * float(ssim) if ssim is not None else 0.0))
+    for variant, runs in per_variant.items():
+        if not runs:
+            continue
+        scores = [s for _, s in runs]
+        summary["policy"][variant] = {
+            "svg": {
+                "render_rate": statistics.fmean(r for r, _ in runs),
+                "score": statistics.fmean(scores),
+                "score_std": statistics.stdev(scores) if len(scores) > 1 else 0.0,
+                "seeds": scores,
+            }
+        }
+    return summary
+
+
+def read_metrics(path: Path) -> list[dict[str, str]]:
+    if not path.exists():
+        return []
+    with path.open(encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def curves(job: MiniJob) -> dict[str, list[tuple[float, float]]]:
+    """Learning curves from the stages' CSV logs: (step, value) per series."""
+    out: dict[str, list[tuple[float, float]]] = {}
+
+    def series(rows: list[dict[str, str]], key: str) -> list[tuple[float, float]]:
+        points = []
+        for row in rows:
+            value = row.get(key)
+            if value not in (None, "") and row.get("step") not in (None, ""):
+                v = float(value)  # type: ignore[arg-type]
+                if math.isfinite(v):
+                    points.append((float(row["step"]), v))
+        return points
+
+    base = read_metrics(job.dir("base") / "csv" / "metrics.csv")
+    out["base train/loss"] = series(base, "train/loss")
+    out["base val/loss"] = series(base, "val/loss")
+    critic = read_metrics(job.dir("critic") / "csv" / "metrics.csv")
+    for key in ("train/loss", "val/loss", "val/f1", "val/parse_rate", "val/severity_pearson"):
+        out[f"critic {key}"] = series(critic, key)
+    for variant, seed in job.grpo_runs():
+        rows = read_metrics(job.dir("grpo") / f"{variant}_s{seed}" / "csv" / "metrics.csv")
+        for key in ("rollout/reward_mean", "rollout/render_ok"):
+            out[f"{variant}_s{seed} {key}"] = series(rows, key)
+    return out
+
+
+def main_miniature(job: MiniJob, force: str | None, until: str | None) -> int:
+    steps = {
+        "data": step_data,
+        "model": step_model,
+        "base": step_base,
+        "critic": step_critic,
+        "critic_eval": step_critic_eval,
+        "grpo": step_grpo,
+        "policy_eval": step_policy_eval,
+        "report": step_report,
+    }
+    try:
+        report = run(job, force=force, until=until, steps=steps)  # type: ignore[arg-type]
+    except StepError as error:
+        print(error, file=sys.stderr)
+        return 1
+    if until in (None, "report"):
+        print_result(job, report)
+    return 0
+
+
+def print_result(job: MiniJob, report: Path) -> None:
+    summary = json.loads((job.root / "summary.json").read_text())
+    held = summary["critic"]["heldout"]
+    print(f"critic on held-out references: {json.dumps(held)}")
+    for name, values in summary["critic"]["baselines"].items():
+        print(f"  baseline {name}: {json.dumps(values)}")
+    print(f"  grounding (loss per token, real vs reference twice): {json.dumps(summary['critic']['grounding'])}")
+    for variant, entry in summary["policy"].items():
+        svg = entry["svg"]
+        print(
+            f"policy {variant}: render {svg['render_rate']:.2f}, SSIM score {svg['score']:.3f} (seeds {svg['seeds']})"
+        )
+    print(f"summary: {job.root / 'summary.json'}")
+    print(f"report: {report.resolve()}")

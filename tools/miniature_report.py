@@ -1,0 +1,99 @@
+"""The miniature reproduction's report: the result first (critic against baselines, policies before and after RL),
+then the learning curves as plots, from ``summary.json`` and the stages' CSV logs."""
+
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+# Which curves share a plot: (file stem, title, series-name filter, y label).
+PLOTS: tuple[tuple[str, str, str, str], ...] = (
+    ("base_loss", "Base: image -> code SFT loss", "base ", "loss per code token"),
+    ("critic_loss", "Critic SFT loss", "critic train/loss|critic val/loss", "loss per critique token"),
+    ("critic_f1", "Critic on held-out references (val split) against steps", "critic val/f1|critic val/parse_rate",
+     "F1 / parse rate"),
+    ("grpo_reward", "GRPO: mean rollout reward against steps", "rollout/reward_mean", "reward (0..2)"),
+    ("grpo_render", "GRPO: rollouts that render against steps", "rollout/render_ok", "render rate"),
+)  # fmt: skip
+
+
+def plot(out: Path, title: str, series: dict[str, list[tuple[float, float]]], ylabel: str) -> bool:
+    if not any(series.values()):
+        return False
+    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    for name, points in sorted(series.items()):
+        if points:
+            xs, ys = zip(*points, strict=True)
+            ax.plot(xs, ys, marker="o" if len(points) < 20 else None, markersize=3, label=name)
+    ax.set_title(title)
+    ax.set_xlabel("step")
+    ax.set_ylabel(ylabel)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    return True
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return html.escape(str(value))
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{_fmt(c)}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def write_report(root: Path, summary: dict[str, Any], curves: dict[str, list[tuple[float, float]]]) -> Path:
+    """``<root>/report/index.html`` with its plots beside it; returns the HTML path."""
+    out = root / "report"
+    out.mkdir(parents=True, exist_ok=True)
+    critic = summary["critic"]
+    held = critic["heldout"]
+    rows = [["Visual-ERM critic (trained here)", held["pairs"], held["parse_rate"], held["f1_hard"], held["f1_soft"],
+             held["severity_pearson"]]]  # fmt: skip
+    rows += [[f"baseline: {name}", held["pairs"], None, v["f1_hard"], v["f1_soft"], None]
+             for name, v in critic["baselines"].items()]  # fmt: skip
+    grounding = critic["grounding"]
+    policy_rows = [
+        [variant, e["svg"]["render_rate"], e["svg"]["score"], e["svg"].get("score_std"),
+         ", ".join(f"{s:.3f}" for s in e["svg"]["seeds"])]
+        for variant, e in summary["policy"].items()
+    ]  # fmt: skip
+    sections = [
+        "<h1>Visual-ERM in miniature</h1>",
+        "<p>One small random Qwen3-VL, trained on a CPU: image &rarr; SVG code SFT (the base and SFT policy), a critic "
+        "from that base, then GRPO from the base with the critic's reward and with a pixel reward. Every number is "
+        "measured on references no model trained on.</p>",
+        "<h2>Critic on pairs of held-out references</h2>",
+        _table(["critic", "pairs", "parse rate", "F1 hard", "F1 soft", "severity Pearson"], rows),
+        f"<p>Does it look? Loss per critique token with the real candidate {grounding['real']:.4f}, with the "
+        f"reference shown twice {grounding['blind']:.4f} (gap {grounding['gap']:.4f}; a critic blind to the "
+        "candidate has a gap of 0).</p>",
+        "<h2>Policy before and after RL</h2>",
+        f"<p>Score: {html.escape(summary['primary_metric']['svg'])}, mean over the held-out references; one value "
+        "per seed.</p>",
+        _table(["policy", "render rate", "score", "std over seeds", "per seed"], policy_rows),
+        "<h2>Learning curves</h2>",
+    ]
+    for stem, title, keys, ylabel in PLOTS:
+        wanted = {name: pts for name, pts in curves.items() if any(k in name for k in keys.split("|"))}
+        if plot(out / f"{stem}.png", title, wanted, ylabel):
+            sections.append(f'<figure><img src="{stem}.png" alt="{html.escape(title)}"></figure>')
+    sections.append(f"<h2>summary.json</h2><pre>{html.escape(json.dumps(summary, indent=2))}</pre>")
+    style = "body{font-family:sans-serif;max-width:960px;margin:2em auto}td,th{border:1px solid #ccc;padding:4px 8px}"
+    page = f"<!doctype html><meta charset=utf-8><title>Visual-ERM in miniature</title><style>{style}</style>"
+    path = out / "index.html"
+    path.write_text(page + "\n".join(sections) + "\n", encoding="utf-8")
+    return path

@@ -203,8 +203,8 @@ def baseline_predictions(data: Path) -> dict[str, list[dict[str, Any]]]:
     empty_critique |= {"text_symbol_error_count": 0, "errors": []}
     rows_empty, rows_majority = [], []
     for row in read_jsonl(data / "bench.jsonl"):
-        ref = np.asarray(Image.open(data / row["reference_image"]).convert("RGB"), dtype=np.int16)
-        cand = np.asarray(Image.open(data / row["candidate_image"]).convert("RGB"), dtype=np.int16)
+        ref = np.asarray(Image.open(data / row["gt_img_path"]).convert("RGB"), dtype=np.int16)
+        cand = np.asarray(Image.open(data / row["pred_img_path"]).convert("RGB"), dtype=np.int16)
         differs = ref.shape != cand.shape or bool((np.abs(ref - cand) > 16).any())
         one = dict(empty_critique, errors=[majority] if differs else [])
         if differs:

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from src.data.prompts import POLICY_INSTRUCTIONS, build_policy_messages
-from src.data.vision_to_code_datamodule import VisionToCodeDataModule
+from src.data.vision_to_code_datamodule import VisionToCodeDataModule, fenced_answer
 
 
 def make_dm(processor: Any, **kwargs: Any) -> VisionToCodeDataModule:
@@ -76,3 +76,35 @@ def test_jsonl_prompts_with_relative_paths_and_corrupt_rows(pair_shards, tiny_pr
 def test_policy_messages_reject_unknown_domain() -> None:
     with pytest.raises(ValueError, match="domain: 'latex'"):
         build_policy_messages("latex", "image.png")
+
+
+def test_answers_mode_supervises_the_fenced_reference_code_only(pair_shards, tiny_processor) -> None:
+    dm = make_dm(tiny_processor, data_dir=str(pair_shards), answers=True, batch_size=3)
+    codes = {p.id: p.reference_code for p in dm.train_prompts}
+    batch = next(iter(dm.train_dataloader()))
+    labels, ids = batch["labels"], batch["model_inputs"]["input_ids"]
+    assert labels.shape == ids.shape and batch["ids"]
+    for row, prompt_id, domain in zip(range(labels.shape[0]), batch["ids"], batch["domains"], strict=True):
+        supervised = labels[row][labels[row] != -100]
+        text = tiny_processor.tokenizer.decode(supervised)
+        assert text.startswith(fenced_answer(domain, codes[prompt_id]))  # the code, then the end-of-turn token
+        assert text.endswith("<|im_end|>")
+        # the prompt (image and instruction) is never a target
+        first = int((labels[row] != -100).nonzero()[0])
+        assert (ids[row, first:][: supervised.numel()] == supervised).all()
+    assert set(batch["skipped"]) == {"corrupt", "answer_too_long", "no_reference_code"}
+
+
+def test_answers_mode_counts_what_it_leaves_out(pair_shards, tiny_processor, tmp_path) -> None:
+    bench = [json.loads(line) for line in (pair_shards / "bench.jsonl").read_text().splitlines()]
+    rows = [
+        {"image": str(pair_shards / bench[0]["gt_img_path"]), "domain": "svg"},  # no code: nothing to supervise
+        {"image": str(pair_shards / bench[1]["gt_img_path"]), "domain": "svg", "code": "<svg/>" * 400},  # too long
+    ]
+    path = tmp_path / "prompts.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    dm = make_dm(tiny_processor, data_dir=None, train_jsonl=[str(path)], answers=True, max_length=256, batch_size=2)
+    with pytest.warns(UserWarning, match="raise max_length"):
+        batch = next(iter(dm.train_dataloader()))
+    assert batch["ids"] == []
+    assert batch["skipped"] == {"corrupt": 0, "answer_too_long": 1, "no_reference_code": 1}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import warnings
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,8 @@ from transformers import AutoTokenizer, Qwen3VLForConditionalGeneration
 
 from src.data.prompts import build_critic_messages
 from src.models.processor import load_processor, torchvision_available
-from src.models.tiny import MAX_PIXELS, SPECIAL_TOKENS, build_tiny_qwen3_vl
+from src.models.loading import VLMLoader, load_vlm_model, save_full_model
+from src.models.tiny import MAX_PIXELS, SMALL, SPECIAL_TOKENS, ModelSize, build_tiny_qwen3_vl
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -123,3 +125,32 @@ def test_make_tiny_model_cli(tmp_path: Path) -> None:
     spec.loader.exec_module(cli)
     out = cli.main(["--out", str(tmp_path / "tiny"), "--seed", "1"])
     assert (out / "model.safetensors").exists() and (out / "chat_template.jinja").exists()
+
+
+def test_a_size_preset_builds_the_same_architecture_at_its_size(tmp_path: Path) -> None:
+    size = ModelSize(text_hidden=96, text_layers=3, text_heads=6, text_kv_heads=3, head_dim=16, vision_depth=2,
+                     vision_hidden=48, vision_heads=2, max_pixels=64 * 64)  # fmt: skip
+    out = build_tiny_qwen3_vl(tmp_path / "m", size=size, extra_corpus=["<circle cx=\"28\" fill=\"#eb5757\"/>"] * 50)
+    config = json.loads((out / "config.json").read_text())
+    text, vision = config["text_config"], config["vision_config"]
+    assert (text["hidden_size"], text["num_hidden_layers"], text["num_attention_heads"]) == (96, 3, 6)
+    assert sum(text["rope_parameters"]["mrope_section"]) == size.head_dim // 2
+    assert (vision["depth"], vision["out_hidden_size"], vision["deepstack_visual_indexes"]) == (2, 96, [1])
+    assert json.loads((out / "processor_config.json").read_text())["image_processor"]["size"]["longest_edge"] == 64 * 64
+    # the task text joined the tokenizer's corpus: it costs fewer tokens than with the default tokenizer
+    task = '<circle cx="28" fill="#eb5757"/>'
+    fitted = AutoTokenizer.from_pretrained(out)(task)["input_ids"]
+    default = AutoTokenizer.from_pretrained(build_tiny_qwen3_vl(tmp_path / "d"))(task)["input_ids"]
+    assert len(fitted) < len(default)
+    assert SMALL.text_hidden % SMALL.text_heads == 0 and SMALL.head_dim * SMALL.text_heads >= SMALL.text_hidden
+
+
+def test_random_weights_are_marked_and_a_frozen_random_tower_is_warned_about(tiny_model_dir: Path, tmp_path) -> None:
+    assert json.loads((tiny_model_dir / "config.json").read_text())["random_init"] is True
+    with pytest.warns(UserWarning, match="random weights"):
+        model = load_vlm_model(VLMLoader(str(tiny_model_dir), dtype="float32", freeze_vision=True))
+    save_full_model(model, tmp_path / "trained")
+    assert json.loads((tmp_path / "trained" / "config.json").read_text())["random_init"] is False
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # trained weights: no warning
+        load_vlm_model(VLMLoader(str(tmp_path / "trained"), dtype="float32", freeze_vision=True))

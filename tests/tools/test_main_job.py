@@ -115,7 +115,7 @@ def test_cli_exits_1_with_the_step_named(tmp_path: Path, capsys: pytest.CaptureF
     for step in main_job.STEPS[:-1]:
         job.dir(step).mkdir(parents=True)
         main_job.done_marker(job, step).write_text(json.dumps({"output": str(job.dir(step))}))
-    assert main_job.main(["--root", str(job.root), "--no-progress"]) == 1
+    assert main_job.main(["--quick", "--root", str(job.root), "--no-progress"]) == 1
     captured = capsys.readouterr()
     assert "main job failed at step 'report'" in captured.err
     assert captured.out.count("skipped") == len(main_job.STEPS) - 1
@@ -124,7 +124,7 @@ def test_cli_exits_1_with_the_step_named(tmp_path: Path, capsys: pytest.CaptureF
 @pytest.mark.slow
 def test_main_job_end_to_end_on_the_tiny_model(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     root = tmp_path / "main"
-    assert main_job.main(["--root", str(root), "--no-progress"]) == 0
+    assert main_job.main(["--quick", "--root", str(root), "--no-progress"]) == 0
     out = capsys.readouterr().out
     report = root / "report" / "index.html"
     assert f"report: {report.resolve()}" in out
@@ -150,5 +150,5 @@ def test_main_job_end_to_end_on_the_tiny_model(tmp_path: Path, capsys: pytest.Ca
     assert (root / "eval" / "summary.json").exists()
 
     # a rerun skips every finished step
-    assert main_job.main(["--root", str(root), "--no-progress"]) == 0
+    assert main_job.main(["--quick", "--root", str(root), "--no-progress"]) == 0
     assert capsys.readouterr().out.count("skipped") == len(main_job.STEPS)

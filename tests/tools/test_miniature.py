@@ -1,0 +1,84 @@
+"""The miniature job's own logic: the baselines' critiques, the summary's keys, the report; and (slow) the whole job
+at toy sizes through the real CLI."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from src.data.synthesis import SynthesisConfig, synthesize
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))
+import main_job  # noqa: E402
+import miniature  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def mini_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("mini-data")
+    config = SynthesisConfig(domains=("svg",), n_per_domain=120, seed_family="mini", workers=1,
+                             perturbation_kinds=miniature.MINI_KINDS, max_perturbations=2)  # fmt: skip
+    synthesize(out, config, progress=False)
+    return out
+
+
+def test_baselines_name_nothing_or_the_majority_discrepancy_where_pixels_differ(mini_data: Path) -> None:
+    rows = [json.loads(line) for line in (mini_data / "bench.jsonl").read_text().splitlines()]
+    assert rows
+    predictions = miniature.baseline_predictions(mini_data)
+    assert all(r["pred_json"]["errors"] == [] for r in predictions["empty"])
+    majority = predictions["pixel_majority"]
+    assert len(majority) == len(rows)
+    for row, pred in zip(rows, majority, strict=True):
+        errors = pred["pred_json"]["errors"]
+        # a candidate with true discrepancies differs in pixels (synthesis checks it); one without does not
+        assert (len(errors) == 1) == bool(row["human_errors"]), row["id"]
+        if errors:
+            category = errors[0]["category"].removesuffix("_error")
+            assert pred["pred_json"][f"{category}_error_count"] == 1
+    assert len({json.dumps(p["pred_json"]["errors"]) for p in majority if p["pred_json"]["errors"]}) == 1
+
+
+def test_summary_and_report_from_finished_steps(tmp_path: Path) -> None:
+    job = miniature.MiniJob(root=tmp_path, critic_seeds=(0, 1), baseline_seeds=(0,))
+    for name, f1 in (("critic", 0.5), ("empty", 0.1), ("pixel_majority", 0.3)):
+        folder = job.dir("critic_eval") / name
+        folder.mkdir(parents=True)
+        overall = {"pairs": 10, "f1_hard": f1, "f1_soft": f1 + 0.05, "severity_pearson": 0.4}
+        (folder / "summary.json").write_text(json.dumps({"overall": overall}))
+    rows = [{"pred_json": {"errors": []}}] * 9 + [{"pred_json": None}]
+    (job.dir("critic_eval") / "critic" / "predictions.json").write_text(json.dumps(rows))
+    (job.dir("critic_eval") / "grounding.json").write_text(json.dumps({"pairs": 10, "real": 0.1, "blind": 0.3,
+                                                                        "gap": 0.2}))  # fmt: skip
+    ssim = {"sft_s0": 0.8, "grpo_critic_s0": 0.9, "grpo_critic_s1": 0.7, "grpo_baseline_s0": 0.85}
+    for name, value in ssim.items():
+        folder = job.dir("policy_eval") / name
+        folder.mkdir(parents=True)
+        svg = {"samples": 4, "execution_rate": 0.5, "ssim": value}
+        (folder / "summary.json").write_text(json.dumps({"summary": {"svg": svg}, "config": {}}))
+    summary = miniature.build_summary(job)
+    assert summary["critic"]["heldout"] == {"pairs": 10, "parse_rate": 0.9, "f1_hard": 0.5, "f1_soft": 0.55,
+                                            "severity_pearson": 0.4}  # fmt: skip
+    assert summary["critic"]["baselines"]["pixel_majority"] == {"f1_hard": 0.3, "f1_soft": pytest.approx(0.35)}
+    critic = summary["policy"]["grpo_critic"]["svg"]
+    assert critic["seeds"] == pytest.approx([0.45, 0.35])  # unrendered answers score 0: SSIM x render rate
+    assert critic["score"] == pytest.approx(0.4) and critic["render_rate"] == 0.5
+    assert set(summary["policy"]) == {"sft", "grpo_critic", "grpo_baseline"}
+    report = miniature.step_report(job)
+    assert report.exists() and "Visual-ERM in miniature" in report.read_text()
+    assert json.loads((tmp_path / "summary.json").read_text())["policy"]["sft"]["svg"]["seeds"] == [0.4]
+
+
+@pytest.mark.slow
+def test_the_miniature_runs_end_to_end_at_toy_sizes(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    args = ["--root", str(tmp_path / "mini"), "--pairs", "80", "--base-steps", "4", "--critic-steps", "4",
+            "--grpo-steps", "1", "--critic-seeds", "1", "--eval-references", "2", "--no-progress"]  # fmt: skip
+    assert main_job.main(args) == 0
+    out = capsys.readouterr().out
+    summary = json.loads((tmp_path / "mini" / "summary.json").read_text())
+    assert set(summary["critic"]["baselines"]) == {"empty", "pixel_majority"}
+    assert set(summary["policy"]) == {"sft", "grpo_critic", "grpo_baseline"}
+    assert "report:" in out and (tmp_path / "mini" / "report" / "index.html").exists()

@@ -41,6 +41,7 @@ from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.connection import Connection
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from src.render.cache import RenderCache
 from src.render.job import RenderJob, RenderResult
@@ -143,7 +144,7 @@ class _Worker:
             raise RuntimeError(f"render worker sent {message!r} instead of 'ready'")
         self.gaps = list(message[1])
 
-    def request(self, job: RenderJob, backstop_s: float) -> RenderResult:
+    def request(self, job: RenderJob | list[RenderJob], backstop_s: float) -> Any:
         try:
             self.jobs.send(job)
             if not self.results.poll(backstop_s):
@@ -153,7 +154,7 @@ class _Worker:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.process.wait(1.0)  # its pipe closed as it died: let the caller see it dead, not hung
             raise WorkerLost(f"worker died: {type(exc).__name__}") from exc
-        if job.domain == "table":
+        if isinstance(job, RenderJob) and job.domain == "table":
             self.browser_started = True
         return result
 
@@ -276,8 +277,14 @@ class RenderPool:
                 self._idle.put(worker)
             self._executor = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="render-slot")
 
-    def render(self, jobs: Sequence[RenderJob]) -> list[RenderResult]:
-        """Render every job; results come back in the order of ``jobs``, failures as data."""
+    def render(self, jobs: Sequence[RenderJob], svg_batch: int = 1) -> list[RenderResult]:
+        """Render every job; results come back in the order of ``jobs``, failures as data.
+
+        ``svg_batch`` > 1 lets up to that many SVG jobs of this call share one sandboxed child (one fork and
+        sandbox set-up for the lot): they can then read each other's data and forge each other's results, so pass
+        it only for jobs that trust each other (seed or reference SVGs), never for rollouts scored against each
+        other. Every job still gets its own time limit and verdict (see ``SandboxedJobs.render_batch``).
+        """
         self.start()
         results: list[RenderResult | None] = [None] * len(jobs)
         todo: list[int] = []
@@ -288,11 +295,44 @@ class RenderPool:
             else:
                 todo.append(i)
         assert self._executor is not None
-        for i, result in zip(todo, self._executor.map(lambda i: self._render_one(jobs[i]), todo), strict=True):
-            results[i] = result
-            if self.cache is not None and isinstance(jobs[i], RenderJob):
-                self.cache.put(jobs[i], result)
+        shared = [i for i in todo if svg_batch > 1 and isinstance(jobs[i], RenderJob) and jobs[i].domain == "svg"]
+        units = [[i] for i in todo if i not in set(shared)]
+        units += [shared[k : k + svg_batch] for k in range(0, len(shared), svg_batch)]
+        for unit, unit_results in zip(
+            units, self._executor.map(lambda u: self._render_unit(jobs, u), units), strict=True
+        ):
+            for i, result in zip(unit, unit_results, strict=True):
+                results[i] = result
+                if self.cache is not None and isinstance(jobs[i], RenderJob):
+                    self.cache.put(jobs[i], result)
         return results  # type: ignore[return-value]
+
+    def _render_unit(self, jobs: Sequence[RenderJob], unit: list[int]) -> list[RenderResult]:
+        if len(unit) == 1:
+            return [self._render_one(jobs[unit[0]])]
+        batch = [jobs[i] for i in unit]
+        results = self._render_shared(batch)
+        if results is None:  # the worker was lost mid-batch: each job alone, in a clean child of a new worker
+            return [self._render_one(job) for job in batch]
+        return results
+
+    def _render_shared(self, batch: list[RenderJob]) -> list[RenderResult] | None:
+        """SVG jobs that share one child (``render``'s ``svg_batch``); None when the worker was lost."""
+        worker = self._idle.get()
+        try:
+            # Each job may take its timeout twice: once in the batch, once alone after a failure there.
+            backstop = 2 * len(batch) * self.timeout_s + self.worker_grace_s
+            try:
+                results: list[RenderResult] = worker.request(batch, backstop)
+            except WorkerLost:
+                worker = self._replace(worker)
+                return None
+            if worker.damage is not None:
+                _log.warning("render worker %d replaced: %s", worker.process.pid, worker.damage)
+                worker = self._replace(worker)
+            return results
+        finally:
+            self._idle.put(worker)
 
     def _render_one(self, job: RenderJob) -> RenderResult:
         start = time.perf_counter()

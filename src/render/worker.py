@@ -7,7 +7,9 @@ template (``zygote.py``); Chromium is launched on the first table job. Untrusted
 here, only in the template's sandboxed children, so the worker stays pristine for the next job.
 
 Protocol: pickled ``RenderJob`` in, pickled ``(RenderResult, damage)`` out, over two pipes whose descriptors the
-pool passes on the command line (stdout stays free for stray library prints). ``None`` asks the worker to exit.
+pool passes on the command line (stdout stays free for stray library prints); a list of jobs whose caller lets
+them share a child (``RenderPool.render(..., svg_batch=N)``) gets a list of results. ``None`` asks the worker to
+exit.
 At start the worker sends ``("ready", gaps)``: the protections its sandbox could not get on this machine.
 ``damage`` is None, or why the worker must be replaced: after every job it checks that its own resource limits,
 priority and CPU affinity are as they started and that its template lives, because a job that reached them (the
@@ -68,6 +70,27 @@ class Renderer:
             return RenderResult.failure("invalid_input", refusal)
         return self.sandboxed.render(job, {"domain": "svg", "source": markup, "svg_size": job.svg_size})
 
+    def render_shared(self, jobs: list[RenderJob]) -> list[RenderResult]:
+        """SVG jobs whose caller accepts that they share one sandboxed child (``SandboxedJobs.render_batch``); jobs
+        of other domains, and ones refused before rendering, are rendered as ``render`` does."""
+        from src.render import extract
+        from src.render.svg import svg_problem
+
+        results: list[RenderResult | None] = [None] * len(jobs)
+        shared: list[int] = []
+        requests: list[dict] = []
+        for i, job in enumerate(jobs):
+            markup = extract.extract_svg_markup(job.source) if isinstance(job, RenderJob) else None
+            if job.domain != "svg" or job.problem() is not None or markup is None or svg_problem(markup) is not None:
+                results[i] = self.render(job)
+            else:
+                shared.append(i)
+                requests.append({"domain": "svg", "source": markup, "svg_size": job.svg_size})
+        if shared:
+            for i, result in zip(shared, self.sandboxed.render_batch([jobs[i] for i in shared], requests), strict=True):
+                results[i] = result
+        return [r for r in results if r is not None]
+
     def damage(self, baseline: tuple) -> str | None:
         """None while this process is as it started; else what changed (see the module docstring)."""
         now = process_state()
@@ -108,9 +131,10 @@ def main() -> None:
             if job is None:
                 break
             try:
-                result = renderer.render(job)
+                result = renderer.render_shared(job) if isinstance(job, list) else renderer.render(job)
             except Exception as exc:  # noqa: BLE001 - a bug in a backend must not take the worker down
-                result = RenderResult.failure("crashed", f"renderer error: {type(exc).__name__}: {exc}")
+                failure = RenderResult.failure("crashed", f"renderer error: {type(exc).__name__}: {exc}")
+                result = [failure] * len(job) if isinstance(job, list) else failure
             damage = renderer.damage(baseline)
             results.send((result, damage))
             if damage is not None:

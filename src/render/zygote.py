@@ -292,6 +292,56 @@ class SandboxedJobs:
             zygote.release(child)  # killed whatever it wrote, and whatever went wrong here
         return self._verdict(job, frame, status, timed_out, time.perf_counter() - start)
 
+    def render_batch(self, jobs: list[RenderJob], requests: list[dict]) -> list[RenderResult]:
+        """SVG jobs of one caller, several to a sandboxed child, for one fork and sandbox per batch instead of per job.
+
+        The trade: jobs of a batch share a process, so each can read the others' sources and pictures and write
+        frames into the result pipe in their place (forge their results). Batch only jobs that trust each other
+        (seed or reference SVGs of one synthesis run), never rollouts that are scored against each other.
+
+        Each job gets its own ``timeout_s`` from the moment the one before it answered. A job that kills or stalls
+        its child is retried as the first job of a fresh child, and that try's verdict is its own, so a job's
+        verdict never depends on what ran before it (e.g. on CPU time the others used); the jobs after it go to
+        that child too.
+        """
+        results: list[RenderResult | None] = [None] * len(jobs)
+        todo = list(range(len(jobs)))
+        while todo:
+            batch, todo = todo, []
+            deadline = time.perf_counter() + self.limits.timeout_s
+            child = self.svg_zygote.take(deadline)
+            try:
+                self.svg_zygote.ask()
+                body = json.dumps({"domain": "svg_batch", "items": [requests[i] for i in batch]}).encode()
+                sent = _write_all(child.job_w, struct.pack("<I", len(body)) + body, deadline)
+                os.close(child.job_w)
+                child.job_w = -1
+                buffer = bytearray()
+                for position, index in enumerate(batch):
+                    start = time.perf_counter()
+                    side = max(requests[index].get("svg_size", 0), 4096)
+                    last = position == len(batch) - 1
+                    frame = _collect(child, start + self.limits.timeout_s, side * side * 4 + _HEADER_MAX + 8,
+                                     buffer, last)  # fmt: skip
+                    if frame.complete or frame.malformed:
+                        timed_out, status = False, None
+                    else:
+                        timed_out = frame.timed_out or not sent
+                        status = self.svg_zygote.exit_status(child.pid, time.perf_counter() + _REAP_GRACE_S)
+                    verdict = self._verdict(jobs[index], frame, status, timed_out, time.perf_counter() - start)
+                    if frame.complete or position == 0:
+                        results[index] = verdict
+                    else:
+                        todo.append(index)  # first in a fresh child: a verdict of its own
+                    if not frame.complete:
+                        todo += batch[position + 1 :]
+                        break
+                if frame.complete or frame.malformed:
+                    self.svg_zygote.forget(child.pid)
+            finally:
+                self.svg_zygote.release(child)
+        return [r for r in results if r is not None]
+
     def healthy(self) -> str | None:
         """None, or why this worker can no longer run sandboxed jobs: a template died, or holds a child the worker
         lost track of (a job process that would live on outside any job's time)."""
@@ -370,18 +420,37 @@ class _MalformedFrame(ValueError):
     pass
 
 
-def _collect(child: _Child, deadline: float, max_bytes: int) -> _Frame:
-    """Read the child's result; never raises for anything the child wrote.
+def _collect(
+    child: _Child, deadline: float, max_bytes: int, buffer: bytearray | None = None, last: bool = True
+) -> _Frame:
+    """Read one result frame of the child; never raises for anything the child wrote.
 
     Complete: the whole framed result arrived, so the worker moves on without waiting for the child to tear down
     its address space (several ms for a matplotlib process, more under load); the caller kills it in case it
     lingers. Malformed: stop reading at once. Otherwise read until EOF and wait for the child's exit until the
-    deadline.
+    deadline. ``buffer`` carries bytes read past this frame to the next call (a batch's frames come back to back);
+    with ``last``, bytes past the frame make it malformed.
     """
-    buffer = bytearray()
+    buffer = bytearray() if buffer is None else buffer
     frame = _Frame()
     expected: int | None = None
     while True:
+        try:
+            if expected is None and (head := _read_header(buffer, max_bytes)) is not None:
+                frame.header, expected = head
+            if expected is not None and last and len(buffer) > expected:
+                raise _MalformedFrame(f"{len(buffer) - expected} bytes after the frame")
+        except _MalformedFrame as exc:
+            frame.malformed = str(exc)
+            return frame
+        if expected is not None and len(buffer) >= expected:
+            frame.complete = True
+            frame.pixels = bytes(buffer[expected - _pixel_bytes(frame.header) : expected])
+            del buffer[:expected]
+            return frame
+        if len(buffer) > max_bytes:  # unreachable for a well-formed frame (its length is checked against this)
+            frame.malformed = f"more than {max_bytes} bytes"
+            return frame
         remaining = deadline - time.perf_counter()
         if remaining <= 0:
             frame.timed_out = True
@@ -392,21 +461,6 @@ def _collect(child: _Child, deadline: float, max_bytes: int) -> _Frame:
         if not chunk:
             break
         buffer += chunk
-        try:
-            if expected is None and (head := _read_header(buffer, max_bytes)) is not None:
-                frame.header, expected = head
-            if expected is not None and len(buffer) > expected:
-                raise _MalformedFrame(f"{len(buffer) - expected} bytes after the frame")
-        except _MalformedFrame as exc:
-            frame.malformed = str(exc)
-            return frame
-        if expected is not None and len(buffer) == expected:
-            frame.complete = True
-            frame.pixels = bytes(buffer[expected - _pixel_bytes(frame.header) :])
-            return frame
-        if len(buffer) > max_bytes:  # unreachable for a well-formed frame (its length is checked against this)
-            frame.malformed = f"more than {max_bytes} bytes"
-            return frame
     if not frame.timed_out:
         remaining = max(deadline - time.perf_counter(), 0.05)
         frame.timed_out = not select.select([child.pidfd], [], [], remaining)[0]
@@ -600,9 +654,13 @@ def _child_main(
     request = _read_request(job_r)
     if request is None:
         return  # the worker is shutting down
-    header, pixels = _run(request)
-    header["sandbox"] = report.as_dict()
-    _send(result_w, header, pixels)
+    items = request.get("items") if request.get("domain") == "svg_batch" else [request]
+    for index, item in enumerate(items if isinstance(items, list) else []):
+        header, pixels = _run(item if isinstance(item, dict) else {})
+        if index == 0:
+            header["sandbox"] = report.as_dict()
+        _send(result_w, header, pixels)
+        del header, pixels  # the next item's memory, not this one's, counts against RLIMIT_AS
 
 
 def _read_request(fd: int) -> dict | None:

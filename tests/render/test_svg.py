@@ -212,3 +212,22 @@ def test_pathological_svg_ends_within_its_time_limit(pool: RenderPool, name: str
 def test_use_fan_out_is_stopped_by_the_deadline(pool: RenderPool) -> None:
     (result,) = pool.render([RenderJob("svg", _fan_out(5))])  # ~10 s of cairosvg work on this machine
     assert result.error_kind == "timeout" and result.seconds < pool.timeout_s + SLACK_S
+
+
+def test_shared_batches_give_every_job_the_picture_and_verdict_it_gets_alone(lone_pool: RenderPool) -> None:
+    """``svg_batch``: the same PNGs and verdicts, in order, as one clean child per job; a job that stalls its child
+    mid-batch ends as a timeout of its own (retried first in a fresh child), and the jobs after it still render."""
+    icons = [ICON_SVG.replace("Landscape", f"Icon {i}") for i in range(5)]
+    jobs = [RenderJob("svg", s) for s in icons[:3]]
+    jobs += [
+        RenderJob("svg", "<svg>not closed"),
+        RenderJob("chart", "import matplotlib.pyplot as plt\nplt.plot([1, 2])"),
+    ]
+    jobs += [RenderJob("svg", PATHOLOGICAL_SVG["use_fan_out"])] + [RenderJob("svg", s) for s in icons[3:]]
+    alone = lone_pool.render(jobs)
+    start = time.perf_counter()
+    shared = lone_pool.render(jobs, svg_batch=8)
+    assert time.perf_counter() - start < 3 * lone_pool.timeout_s  # the stalled job's two tries, and the rest
+    assert [r.error_kind for r in shared] == [r.error_kind for r in alone]
+    assert [r.error_kind for r in shared][-3:] == ["timeout", None, None]
+    assert [r.png for r in shared if r.error_kind != "timeout"] == [r.png for r in alone if r.error_kind != "timeout"]

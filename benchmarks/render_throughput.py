@@ -14,6 +14,9 @@ Everything is measured in one run on the same jobs, so the ratios compare like w
   this warm process, so the cost of every protection is visible on its own (issue 12 added the IPC/mount
   namespaces with the scratch tmpfs, the uid drop and the longer seccomp filter; a root pool's network namespace is
   made once per template, its row is a child that makes one and exits); a fork-and-exit is the baseline.
+Each row also gives the CPU time it took, per job, over this process and all its descendants (workers, templates,
+job children, Chromium, the bare loops' browsers, the per-job interpreters): on a machine other work is loading,
+throughput ratios swing with that load, while CPU per job stays close to what the method itself costs.
 Start-up is not timed anywhere: the pool is started and warmed first (its start-up is printed), and each bare
 loop renders one job before its clock starts. The process-per-job row has no warm-up: start-up is its cost.
 Jobs come from the project's seed generators (``src.data.seeds``) when importable, else from a few hand-written
@@ -109,26 +112,51 @@ def make_jobs(domain: str, n: int) -> tuple[list[RenderJob], str]:
     return [RenderJob(domain=domain, source=s) for s in sources], origin  # type: ignore[arg-type]
 
 
-def timed(fn: Callable[..., int], *args: object) -> tuple[float, int]:
-    start = time.perf_counter()
+def tree_cpu_s() -> float:
+    """CPU seconds of this process and its descendants: live ones (user + system, plus what each has reaped of its
+    own children) and the children this process has reaped."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    parents: dict[int, int] = {}
+    times: dict[int, float] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # exited while we looked
+        parents[int(entry)] = int(fields[1])
+        times[int(entry)] = sum(int(x) for x in fields[11:15]) / ticks  # utime stime cutime cstime
+    tree, todo = set(), [os.getpid()]
+    while todo:
+        pid = todo.pop()
+        tree.add(pid)
+        todo += [child for child, parent in parents.items() if parent == pid and child not in tree]
+    return sum(times.get(pid, 0.0) for pid in tree)
+
+
+def timed(fn: Callable[..., int], *args: object) -> tuple[float, int, float]:
+    """(seconds, jobs ok, CPU seconds of the process tree)."""
+    start, cpu = time.perf_counter(), tree_cpu_s()
     ok = fn(*args)
-    return time.perf_counter() - start, ok
+    return time.perf_counter() - start, ok, tree_cpu_s() - cpu
 
 
 class _Clock:
     """Times only the part after ``start()``: warm-up (imports, browser launch) is not the steady state."""
 
     def __init__(self) -> None:
-        self.t0 = time.perf_counter()
+        self.start()
 
     def start(self) -> None:
-        self.t0 = time.perf_counter()
+        self.t0, self.cpu0 = time.perf_counter(), tree_cpu_s()
 
-    def stop(self, ok: int) -> tuple[float, int]:
-        return time.perf_counter() - self.t0, ok
+    def stop(self, ok: int) -> tuple[float, int, float]:
+        return time.perf_counter() - self.t0, ok, tree_cpu_s() - self.cpu0
 
 
-def bare_chart_loop(jobs: list[RenderJob]) -> tuple[float, int]:
+def bare_chart_loop(jobs: list[RenderJob]) -> tuple[float, int, float]:
     """exec + one PNG per chart, in this process: the code's own ``savefig`` is the one saved (into memory, not
     the working directory), else one is appended, so every chart is drawn once, as in the pool."""
     import io
@@ -199,7 +227,7 @@ def process_per_chart(jobs: list[RenderJob], parallel: int, timeout_s: float) ->
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def bare_table_loop(jobs: list[RenderJob]) -> tuple[float, int]:
+def bare_table_loop(jobs: list[RenderJob]) -> tuple[float, int, float]:
     from playwright.sync_api import sync_playwright
 
     from src.render.extract import extract_table_markup
@@ -220,7 +248,7 @@ def bare_table_loop(jobs: list[RenderJob]) -> tuple[float, int]:
     return result
 
 
-def bare_svg_loop(jobs: list[RenderJob]) -> tuple[float, int]:
+def bare_svg_loop(jobs: list[RenderJob]) -> tuple[float, int, float]:
     import cairosvg
 
     from src.render.extract import extract_svg_markup
@@ -330,7 +358,7 @@ def main() -> None:
     parser.add_argument("--layers", type=int, default=30, help="forks per sandbox-layer timing (0: skip)")
     args = parser.parse_args()
 
-    rows: dict[str, tuple[float, int, int]] = {}  # name -> (seconds, ok, n)
+    rows: dict[str, tuple[float, int, float, int]] = {}  # name -> (seconds, ok, CPU seconds, n)
     print(f"cores={os.cpu_count()} workers={args.workers} n={args.n}")
     start = time.perf_counter()
     with RenderPool(workers=args.workers, timeout_s=args.timeout_s) as pool:
@@ -366,15 +394,18 @@ def main() -> None:
         for name, ms in sandbox_layer_costs(args.layers).items():
             print(f"{name:<64}{ms:>8.2f}")
 
-    print(f"\n{'method':<26}{'jobs':>6}{'ok':>6}{'jobs/s':>10}{'ms/job':>10}")
-    for name, (seconds, ok, n) in rows.items():
-        print(f"{name:<26}{n:>6}{ok:>6}{n / seconds:>10.1f}{1000 * seconds / n:>10.2f}")
-    print(f"\n{'ratio (throughput)':<64}{'measured':>10}{'target':>8}  verdict")
+    print(f"\nload average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} cores")
+    print(f"\n{'method':<26}{'jobs':>6}{'ok':>6}{'jobs/s':>10}{'ms/job':>10}{'CPU ms/job':>12}")
+    for name, (seconds, ok, cpu, n) in rows.items():
+        print(f"{name:<26}{n:>6}{ok:>6}{n / seconds:>10.1f}{1000 * seconds / n:>10.2f}{1000 * cpu / n:>12.2f}")
+    print(f"\n{'ratio':<56}{'throughput':>11}{'target':>8}  verdict{'CPU/job (den/num)':>20}")
     for (num, den), target in TARGETS.items():
         if num in rows and den in rows:
-            ratio = (rows[num][2] / rows[num][0]) / (rows[den][2] / rows[den][0])
+            ratio = (rows[num][3] / rows[num][0]) / (rows[den][3] / rows[den][0])
             verdict = "met" if ratio >= target else "NOT MET"
-            print(f"{num + ' / ' + den:<64}{ratio:>9.2f}x{target:>7.1f}x  {verdict}")
+            # A clock tick is 10 ms: a row that used less CPU than a few ticks has no CPU figure worth a ratio.
+            cpu = f"{rows[den][2] / rows[num][2] * rows[num][3] / rows[den][3]:.2f}x" if rows[num][2] > 0.05 else "-"
+            print(f"{num + ' / ' + den:<56}{ratio:>10.2f}x{target:>7.1f}x  {verdict:<7}{cpu:>20}")
 
 
 if __name__ == "__main__":

@@ -19,15 +19,14 @@ Decisions, and why:
   which a client retries with backoff, instead of waiting until its timeout.
 - Everything a client sends is untrusted: the body size is capped while reading, images must be PNG/JPEG data URLs
   (the server fetches nothing), and every failure becomes a 4xx JSON error in OpenAI's shape (``{"error":
-  {"message", "type", "code"}}``) — the process never dies on input. Sampling values must be finite and in range
-  (a NaN temperature or a seed of 2**70 used to fail inside ``generate`` as a 500).
+  {"message", "type", "code"}}``) — the process never dies on input. Sampling values must be finite and in range,
+  so that a NaN temperature or a seed of 2**70 is the client's 400, not a failure inside ``generate``.
 - A request is admitted before any image is decoded: it takes its queue slot first (429 when full), then its
   images' sizes are read from their headers and capped per image and per request (decoding is the cost), then the
   pixels it will hold are reserved from a server-wide budget (429 when spent), and only then are its images
   decoded, one at a time (at most ``decode_workers`` at once), each downscaled right away to the size the model's
-  processor would resize it to. Decoding before admission let 12 concurrent requests of eight 4096² PNGs take the
-  server from 0.4 to 8 GB while they waited; now what waiting requests hold is bounded by ``max_pending_pixels``
-  (measured in ``tests/engines/test_server.py``).
+  processor would resize it to. So a request the server will not serve costs no decoding, and what waiting
+  requests hold is bounded by ``max_pending_pixels`` (a burst is measured in ``tests/engines/test_server.py``).
 - A request whose client hangs up while it waits in the queue is dropped before generation (the handler polls the
   connection), so clients that time out under overload do not keep costing generate calls.
 - Listens on 127.0.0.1 unless told otherwise: it executes nothing, but it does spend the machine's accelerator.
@@ -578,9 +577,8 @@ def create_app(engine: HFEngine, settings: ServerSettings | None = None) -> Fast
     scheduler = BatchScheduler(engine, settings)
     created = int(time.time())
     image_target = processor_image_target(engine.processor)
-    # Decoding gets threads of its own, few of them: on the server's shared thread pool (40 threads) every decoding
-    # thread grew a malloc arena that kept its freed full-size pixels (a burst of 2048² images measured 406 MB of
-    # peak RSS growth with two decoding at once).
+    # Decoding gets threads of its own, few of them: on the server's shared thread pool (40 threads) every thread
+    # that decodes grows a malloc arena that keeps the freed full-size pixels, so memory would grow with the pool.
     decoders = ThreadPoolExecutor(settings.decode_workers, thread_name_prefix="image-decode")
 
     @contextlib.asynccontextmanager

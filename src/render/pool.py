@@ -15,8 +15,8 @@ that reports its own state damaged after a job (see ``worker.py``) is replaced t
 Workers see an allow-listed environment (``WORKER_ENV``: paths, locale, thread pins; never the caller's tokens or
 credentials), and a root pool gives each slot its own unprivileged uid for its jobs, so a job can reach no other
 process, not even another worker's job. The uids are unique to the pool as well as the slot (``claim_uid_block``):
-the kernel's per-uid counts (``RLIMIT_NPROC``, the pipe quota) are then the slot's alone, where with uids fixed per
-slot number every pool on a host shared them. What a machine cannot enforce (no Landlock,
+the kernel's per-uid counts (``RLIMIT_NPROC``, the pipe quota) are then the slot's alone, which uids fixed per slot
+number would not be: every pool on a host would share them. What a machine cannot enforce (no Landlock,
 no user namespaces, not x86_64) is logged once, at the first start.
 """
 

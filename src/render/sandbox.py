@@ -32,8 +32,8 @@ Why these layers (measured on the CI kernel 6.18, running as root):
   loop gets SIGXCPU even if the parent's wall clock misses it), ``RLIMIT_FSIZE`` (one file), ``RLIMIT_NOFILE``
   (a few dozen descriptors: pipe buffers are memory outside the address space; an unprivileged uid is also held to
   the kernel's per-user pipe quota), ``RLIMIT_MSGQUEUE=0``, ``RLIMIT_CORE=0``, and ``RLIMIT_NPROC = MAX_TASKS``
-  where the count is the job's own: threads are clones seccomp must allow, and without a cap a job started
-  thousands in a fraction of a second and left the host unable to fork. The kernel counts tasks per uid (per user
+  where the count is the job's own: threads are clones seccomp must allow, and uncapped, a job's threads can fill
+  the host's pid table so that nothing else can fork. The kernel counts tasks per uid (per user
   namespace): a root pool's slot uid (unique to the pool and slot, see ``pool``), or the user namespace a non-root
   pool's child makes. Where neither exists the cap would count the pool user's other processes, so it is left off
   and reported. A pids cgroup would do the same but needs a delegated cgroup; this needs nothing.

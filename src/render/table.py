@@ -95,9 +95,8 @@ CHROMIUM_ARGS = [  # the baseline; ``TableBrowser`` drops ``--no-sandbox`` where
     # program can take it and connections to it are refused at once.
     "--proxy-bypass-list=<-loopback>",
     # WebRTC sends UDP (STUN, TURN) to any host a script names; routing, the CSP and the proxy see only HTTP and TCP.
-    # This policy leaves WebRTC proxied TCP only, and the proxy is dead. Measured on Chromium 156: a page with an
-    # RTCPeerConnection sent 8 STUN/TURN datagrams to a listener on 127.0.0.1 without it, none with it (the
-    # ``--force-webrtc-ip-handling-policy`` spelling is ignored there: 8 datagrams).
+    # This policy leaves WebRTC proxied TCP only, and the proxy is dead. Chromium 156 honours this spelling of the
+    # switch and ignores ``--force-webrtc-ip-handling-policy`` (the test listens for the datagrams).
     "--webrtc-ip-handling-policy=disable_non_proxied_udp",
     # Measured with two browsers busy on two cores: without it 2-6 captures in 300 distinct tables waited ~1.07 s
     # for a frame; with it none in 900, and 41-51 -> 35-38 ms a table.

@@ -20,9 +20,9 @@ then overlap with the previous job's PNG encoding instead of adding to each job'
 
 Deaths: the template reaps its children and reports each exit status (the worker needs it: SIGXCPU is a timeout,
 SIGSYS a refused syscall); the worker kills a child through a pidfd the template passed along, so a recycled pid
-is never signalled, and it does so in a ``finally`` after every job, whatever the child wrote: a child that forged
-its result frame (a non-finite size, a 30,000-deep header) used to make the worker raise before the kill and was
-left sleeping with its memory. Everything a child writes is untrusted: a frame that is not exactly what ``_send``
+is never signalled, and it does so in a ``finally`` after every job, whatever the child wrote: a child that
+forges its result frame (a non-finite size, a 30,000-deep header) must not make the worker skip the kill and leave
+it sleeping with its memory. Everything a child writes is untrusted: a frame that is not exactly what ``_send``
 writes is a ``forbidden`` verdict, never an exception. The template dies with the worker (``PR_SET_PDEATHSIG``) and
 a child with the template; the child cannot clear that signal (seccomp refuses ``PR_SET_PDEATHSIG``), so a job
 that tried to outlive its worker dies with it all the same. The template is a subreaper (anything orphaned below

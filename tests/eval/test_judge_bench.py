@@ -307,3 +307,40 @@ def test_unmatched_errors_a_matcher_states_are_counted_as_stated() -> None:
     assert score.by_type["text_error"].fn == 1
     with pytest.raises(ValueError, match="out of range"):
         score_pair(p, prediction, PairMatching((), unmatched_pred=(2,)))
+
+
+def test_a_partial_match_is_half_a_soft_hit_and_no_hard_hit_in_every_count() -> None:
+    """Per type as in total: a partial match adds 0.5 to TP_soft and nothing to TP_hard. Here the structure type
+    also misses one reference error, so its F1s is 2·(0.5/0.5)(0.5/1.5)/(1 + 1/3) = 0.5, not the 2/3 of a full hit."""
+    pairs = [pair("a", "chart", [chart_err("structure", 2), chart_err("structure", 1)])]
+    preds = {"a": pred(chart_err("structure", 2))}
+    summary = score_critiques(pairs, preds, FixedMatcher([ErrorMatch(0, 0, "partial")])).summary
+    for counts in (summary["chart"], summary["chart"]["by_type"]["structure_error"]):
+        assert (counts["tp_hard"], counts["tp_soft"], counts["fp"], counts["fn"]) == (0, 0.5, 0, 1)
+        assert counts["f1_soft"] == pytest.approx(0.5)
+        assert counts["f1_hard"] == 0.0
+    assert summary["overall"]["by_type"]["structure_error"]["tp_soft"] == 0.5
+
+
+def test_severity_correlation_sums_every_error_of_a_pair() -> None:
+    """Sc correlates per-pair severity *sums* (paper; public evaluator): pairs with two errors of one type tell the
+    sum from the per-pair or per-type maximum. Sums: predicted [3, 4, 2], reference [4, 2, 5]; maxima: [2, 2, 2]
+    predicted (Sc undefined) and [2, 1, 3] reference (not proportional to the sums, so a scalar's Sc moves too)."""
+    pairs = [
+        pair("a", "chart", [chart_err("data", 2), chart_err("data", 2)], "r1.png"),
+        pair("b", "chart", [chart_err("data", 1), chart_err("text", 1)], "r2.png"),
+        pair("c", "chart", [chart_err("data", 3), chart_err("data", 2)], "r3.png"),
+    ]
+    preds = {
+        "a": pred(chart_err("data", 1), chart_err("data", 2)),
+        "b": pred(chart_err("data", 2), chart_err("data", 2)),
+        "c": pred(chart_err("data", 2)),
+    }
+    chart = score_critiques(pairs, preds, FixedMatcher([], [], [])).summary["chart"]
+    expected = pearson([3, 4, 2], [4, 2, 5])
+    assert expected is not None and expected < -0.9
+    assert chart["severity_pearson"] == pytest.approx(expected)
+    assert chart["by_type"]["data_error"]["severity_pearson"] == pytest.approx(pearson([3, 4, 2], [4, 1, 5]))
+    # A scalar judge is correlated with the same reference sums (its negated reward against them).
+    scalar = score_scalar(pairs, {"a": 0.5, "b": 0.8, "c": 0.1})["chart"]
+    assert scalar["severity_pearson"] == pytest.approx(pearson([-0.5, -0.8, -0.1], [4, 2, 5]))

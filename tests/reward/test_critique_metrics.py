@@ -126,3 +126,20 @@ def test_scores_report_nothing_when_nothing_was_generated() -> None:
     from src.reward.critique_metrics import CritiqueScores
 
     assert CritiqueScores().compute() == {}
+
+
+def test_validation_severity_pearson_correlates_per_pair_sums() -> None:
+    """Sc over per-pair severity *sums* (paper Eq. 3's S); an unparseable prediction counts 0. Sums: predicted
+    [1+1, 3, 0, 2+2+2], true [3, 1+1+1, 2, 3+3]; per-pair maxima ([1, 3, 0, 2] and [3, 1, 2, 3]) would give another r."""
+    from scipy.stats import pearsonr
+
+    from src.reward.critique_metrics import CritiqueScores
+
+    def rated(*severities: int) -> Critique:
+        return Critique("chart", tuple(Discrepancy("data", s, "somewhere", "something") for s in severities))
+
+    scores = CritiqueScores()
+    scores.update([rated(1, 1), rated(3), None, rated(2, 2, 2)], [rated(3), rated(1, 1, 1), rated(2), rated(3, 3)])
+    expected = pearsonr([2, 3, 0, 6], [3, 3, 2, 6]).statistic
+    assert abs(expected - pearsonr([1, 3, 0, 2], [3, 1, 2, 3]).statistic) > 0.3
+    assert float(scores.compute()["severity_pearson"]) == pytest.approx(expected, abs=1e-6)

@@ -360,3 +360,17 @@ def test_work_on_hostile_answers_is_bounded(make) -> None:  # noqa: ANN001
     with contextlib.suppress(CritiqueParseError):
         parse_critique(text, "chart")
     assert time.perf_counter() - start < 5.0
+
+
+def test_the_last_critique_wins_among_more_drafts_than_are_read() -> None:
+    """Only the last few keyed spans are read (a bound on hostile input): they must be the *last* ones, the answer
+    being the final object. 40 drafts, each a valid critique with its own location, then the answer."""
+    drafts = [
+        json.dumps(
+            {"errors": [{"category": "data_error", "severity": 1, "location": f"draft {i}", "description": "x"}]}
+        )
+        for i in range(40)
+    ]
+    answer = {"errors": [{"category": "text_error", "severity": 3, "location": "final", "description": "y"}]}
+    critique = parse_critique("\n".join([*drafts, json.dumps(answer)]), "chart")
+    assert [(e.category, e.severity, e.location) for e in critique.errors] == [("text", 3, "final")]

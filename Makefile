@@ -1,5 +1,5 @@
 # Two commands set up and run everything on a fresh Debian machine (root, or sudo available):
-#   make demo   - installs what it needs, then runs the main job (tools/main_job.py) on the embedded tiny models
+#   make demo   - installs what it needs, then runs the main job (tools/main_job.py): the paper in miniature on the CPU
 #   make test   - installs what it needs, then runs the test suite (CPU only; `-m slow` / `-m gpu` opt in)
 PYTHON ?= python3
 PIP ?= $(PYTHON) -m pip

@@ -166,3 +166,22 @@ def build_policy_messages(domain: str, reference_image: Any) -> list[dict[str, A
             ],
         }
     ]
+
+
+def build_transcription_messages(
+    domain: str, reference_image: Image.Image | str, candidate_image: Image.Image | str
+) -> list[dict[str, Any]]:
+    """The critic's two images in the critic's order, asking for the code of each: dense supervision that teaches
+    a small critic to read the two images apart before (and while) it learns to compare them."""
+    _check_domain(domain)
+    language = CODE_FENCE_LANGUAGE[domain]
+    return [
+        {
+            "role": "user",
+            "content": [
+                {"type": "image", "image": reference_image},
+                {"type": "image", "image": candidate_image},
+                {"type": "text", "text": f"Write the {language} code of each image, in order."},
+            ],
+        }
+    ]

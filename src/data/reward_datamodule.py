@@ -33,7 +33,9 @@ Under DDP/FSDP set ``Trainer(use_distributed_sampler=False)``: the sampler shard
 from __future__ import annotations
 
 import os
+import random
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -77,8 +79,9 @@ class CriticPairDataset(Dataset):
         on_corrupt: Literal["skip", "raise"],
         on_answer_too_long: Literal["drop", "raise"] = "drop",
         instruction: CriticInstruction = "full",
+        transcribe: Sequence[int] = (),
     ) -> None:
-        from src.data.prompts import build_critic_messages
+        from src.data.prompts import build_critic_messages, build_transcription_messages
 
         self.pairs = pairs
         self.processor = processor
@@ -88,20 +91,28 @@ class CriticPairDataset(Dataset):
         self.on_answer_too_long = on_answer_too_long
         self.suffix = answer_suffix(processor)
         self.instruction = instruction
+        self.transcribe = list(transcribe)
         self._build_messages = build_critic_messages
+        self._build_transcription = build_transcription_messages
 
     def __len__(self) -> int:
-        return len(self.pairs)
+        return len(self.pairs) + len(self.transcribe)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
-        pair = self.pairs[index]
+        transcription = index >= len(self.pairs)
+        pair = self.pairs[self.transcribe[index - len(self.pairs)] if transcription else index]
         try:
             reference = load_image(pair.reference_image, self.max_image_side)
             candidate = load_image(pair.candidate_image, self.max_image_side)
-            messages = self._build_messages(pair.domain, reference, candidate, self.instruction)
+            if transcription:
+                messages = self._build_transcription(pair.domain, reference, candidate)
+                target = transcription_target(pair)
+            else:
+                messages = self._build_messages(pair.domain, reference, candidate, self.instruction)
+                target = pair.target
             prompt = encode_prompt(self.processor, messages, [reference, candidate])
             sample = training_sample(
-                prompt, encode_answer(self.processor, pair.target, self.suffix), self.max_length, pair.source
+                prompt, encode_answer(self.processor, target, self.suffix), self.max_length, pair.source
             )
         except AnswerTooLong as exc:
             if self.on_answer_too_long == "raise":
@@ -116,6 +127,15 @@ class CriticPairDataset(Dataset):
             return {"skipped": "corrupt", "id": pair.id}
         sample.update(domain=pair.domain, target=pair.target, id=pair.id)
         return sample
+
+
+def transcription_target(pair: PairRecord) -> str:
+    """The code of both images of ``pair``, each in its fenced block, reference first."""
+    from src.data.vision_to_code_datamodule import fenced_answer
+
+    if pair.reference_source is None or pair.candidate_source is None:
+        raise ValueError(f"pair {pair.id} has no source code to transcribe")
+    return fenced_answer(pair.domain, pair.reference_source) + "\n" + fenced_answer(pair.domain, pair.candidate_source)
 
 
 SKIP_REASONS: tuple[str, ...] = ("corrupt", "answer_too_long")
@@ -196,6 +216,9 @@ class RewardModelDataModule(LightningDataModule):
             mask, so there length bucketing (padding < 2%) is the cheaper way to avoid padding.
         instruction: the critic instruction (``src.data.prompts.critic_instruction``); ``short`` for a critic
             trained from scratch (the miniature), which the judge then asks with ``builtin_profile(instruction=...)``.
+        transcribe_share: this many extra training samples per pair (seeded choice of the pairs that carry both
+            sources) ask for the code of both images instead of the critique. A small critic trained from a base
+            that reads one image at a time otherwise learns the critiques' format and never compares the images.
     """
 
     def __init__(
@@ -220,8 +243,11 @@ class RewardModelDataModule(LightningDataModule):
         packing: bool = False,
         on_answer_too_long: Literal["drop", "raise"] = "drop",
         instruction: CriticInstruction = "full",
+        transcribe_share: float = 0.0,
     ) -> None:
         super().__init__()
+        if transcribe_share < 0:
+            raise ValueError(f"transcribe_share: must be >= 0, got {transcribe_share}")
         if data_dir is None and not official_jsonl:
             raise ValueError("give data_dir or official_jsonl: there is no training data otherwise")
         if batch_size < 1:
@@ -251,6 +277,7 @@ class RewardModelDataModule(LightningDataModule):
         self.packing = packing
         self.on_answer_too_long = on_answer_too_long
         self.instruction = instruction
+        self.transcribe_share = transcribe_share
         self.processor: Any = None
         self.train_pairs: list[PairRecord] = []
         self.val_pairs: list[PairRecord] = []
@@ -336,8 +363,11 @@ class RewardModelDataModule(LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         processor = self._require_processor()
         rank, world = rank_and_world(self.trainer)
+        transcribe = self.transcription_indices()
+        lengths = self.length_estimates(self.train_pairs)
+        lengths += [2 * lengths[i] for i in transcribe]  # two code blocks are about as long as two critiques
         sampler = LengthBucketBatchSampler(
-            self.length_estimates(self.train_pairs),
+            lengths,
             self.batch_size,
             shuffle=True,
             seed=self.seed,
@@ -346,7 +376,7 @@ class RewardModelDataModule(LightningDataModule):
             world_size=world,
         )
         self._position.attach(sampler)
-        dataset = self._dataset(self.train_pairs, processor)
+        dataset = self._dataset(self.train_pairs, processor, transcribe)
         return self._loader(dataset, sampler, CriticCollator(pad_id_of(processor), packing=self.packing))
 
     def val_dataloader(self) -> DataLoader:
@@ -363,7 +393,13 @@ class RewardModelDataModule(LightningDataModule):
         """Indices of the val pairs whose critiques are generated: the same every epoch and on every rank."""
         return length_stratified_subset(lengths, self.val_generate_pairs, self.seed)
 
-    def _dataset(self, pairs: list[PairRecord], processor: Any) -> CriticPairDataset:
+    def transcription_indices(self) -> list[int]:
+        """Train pairs that also appear as transcription samples: a seeded draw among those with both sources."""
+        eligible = [i for i, p in enumerate(self.train_pairs) if p.reference_source and p.candidate_source]
+        random.Random(f"{self.seed}/transcribe").shuffle(eligible)
+        return sorted(eligible[: round(self.transcribe_share * len(self.train_pairs))])
+
+    def _dataset(self, pairs: list[PairRecord], processor: Any, transcribe: Sequence[int] = ()) -> CriticPairDataset:
         return CriticPairDataset(
             pairs,
             processor,
@@ -372,6 +408,7 @@ class RewardModelDataModule(LightningDataModule):
             self.on_corrupt,
             self.on_answer_too_long,
             self.instruction,
+            transcribe,
         )
 
     def _loader(self, dataset: Dataset, sampler: Any, collate: CriticCollator) -> DataLoader:

@@ -358,3 +358,27 @@ def test_a_batch_of_only_corrupt_rows_is_an_empty_batch_with_counts(pair_shards,
     with pytest.warns(UserWarning, match="skipping corrupt pair"):
         batch = next(iter(dm.train_dataloader()))
     assert batch["ids"] == [] and batch["skipped"] == {"corrupt": 4, "answer_too_long": 0}
+
+
+def test_transcription_samples_ask_for_both_codes(tmp_path) -> None:
+    from src.data.synthesis import SynthesisConfig, synthesize
+    from src.models.tiny import build_tiny_qwen3_vl
+    from src.models.processor import load_processor
+
+    synthesize(tmp_path / "data", SynthesisConfig(domains=("svg",), n_per_domain=16, seed_family="mini", workers=1),
+               progress=False)  # fmt: skip
+    processor = load_processor(build_tiny_qwen3_vl(tmp_path / "model"))
+    dm = RewardModelDataModule(data_dir=str(tmp_path / "data"), val_split=None, batch_size=4, num_workers=0,
+                               max_length=2048, max_image_side=128, transcribe_share=0.5)  # fmt: skip
+    dm.setup("fit")
+    dm.connect(processor)
+    transcribe = dm.transcription_indices()
+    assert len(transcribe) == round(0.5 * len(dm.train_pairs)) and transcribe == dm.transcription_indices()
+    loader = dm.train_dataloader()
+    dataset = loader.dataset
+    assert len(dataset) == len(dm.train_pairs) + len(transcribe)
+    pair = dm.train_pairs[transcribe[0]]
+    sample = dataset[len(dm.train_pairs)]
+    answer = processor.tokenizer.decode(sample["labels"][sample["labels"] != -100])
+    assert answer.startswith(f"```svg\n{pair.reference_source.strip()}\n```\n```svg\n{pair.candidate_source.strip()}")
+    assert sum(len(b["ids"]) for b in loader) == len(dataset)  # every sample, critiques and transcriptions, is drawn

@@ -362,8 +362,8 @@ def test_a_batch_of_only_corrupt_rows_is_an_empty_batch_with_counts(pair_shards,
 
 def test_transcription_samples_ask_for_both_codes(tmp_path) -> None:
     from src.data.synthesis import SynthesisConfig, synthesize
-    from src.models.tiny import build_tiny_qwen3_vl
     from src.models.processor import load_processor
+    from src.models.tiny import build_tiny_qwen3_vl
 
     synthesize(tmp_path / "data", SynthesisConfig(domains=("svg",), n_per_domain=16, seed_family="mini", workers=1),
                progress=False)  # fmt: skip

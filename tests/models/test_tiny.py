@@ -13,8 +13,8 @@ from PIL import Image
 from transformers import AutoTokenizer, Qwen3VLForConditionalGeneration
 
 from src.data.prompts import build_critic_messages
-from src.models.processor import load_processor, torchvision_available
 from src.models.loading import VLMLoader, load_vlm_model, save_full_model
+from src.models.processor import load_processor, torchvision_available
 from src.models.tiny import MAX_PIXELS, SMALL, SPECIAL_TOKENS, ModelSize, build_tiny_qwen3_vl
 
 REPO = Path(__file__).resolve().parents[2]
@@ -130,7 +130,7 @@ def test_make_tiny_model_cli(tmp_path: Path) -> None:
 def test_a_size_preset_builds_the_same_architecture_at_its_size(tmp_path: Path) -> None:
     size = ModelSize(text_hidden=96, text_layers=3, text_heads=6, text_kv_heads=3, head_dim=16, vision_depth=2,
                      vision_hidden=48, vision_heads=2, max_pixels=64 * 64)  # fmt: skip
-    out = build_tiny_qwen3_vl(tmp_path / "m", size=size, extra_corpus=["<circle cx=\"28\" fill=\"#eb5757\"/>"] * 50)
+    out = build_tiny_qwen3_vl(tmp_path / "m", size=size, extra_corpus=['<circle cx="28" fill="#eb5757"/>'] * 50)
     config = json.loads((out / "config.json").read_text())
     text, vision = config["text_config"], config["vision_config"]
     assert (text["hidden_size"], text["num_hidden_layers"], text["num_attention_heads"]) == (96, 3, 6)

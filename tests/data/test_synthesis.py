@@ -361,3 +361,45 @@ def test_category_balanced_order_puts_each_category_first_equally_often() -> Non
     )
     for category in ("layout", "text", "numeric"):
         assert abs(firsts[category] / 3000 - 1 / 3) < 0.04, firsts
+
+
+@pytest.mark.parametrize("domain", ["chart", "table", "svg"])
+def test_a_composed_pair_keeps_the_labels_of_every_step(domain: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A candidate with 2-4 perturbations carries every error each applied perturbation reported, in order, in its
+    plan and in the manifest row it is written as (our layout and the official bench layout)."""
+    from src.data.perturb import perturbations
+
+    applied: list[Perturbation] = []
+
+    def recording(fn):  # noqa: ANN001, ANN202
+        def perturb(spec, rng):  # noqa: ANN001, ANN202
+            result = fn(spec, rng)
+            if result is not None:
+                applied.append(result)
+            return result
+
+        return perturb
+
+    table = {kind: recording(fn) for kind, fn in perturbations(domain).items()}
+    monkeypatch.setattr(synthesis, "perturbations", lambda d: table)
+    config = SynthesisConfig(n_per_domain=60, seed=0)
+    seeds = seed_functions(domain)
+    reference_ids = [synthesis.reference_id(0, domain, g) for g in range(200)]
+    splits = {synthesis.split_of(r): r for r in reversed(reference_ids)}
+    assert {"train", "bench"} <= set(splits)
+    composed = 0
+    for index in range(60):
+        applied.clear()
+        spec = synthesis.reference_spec(0, domain, index)
+        plan = plan_candidate(config, domain, index, spec, seeds.source(spec))
+        if not isinstance(plan, CandidatePlan) or len(plan.perturbations) < 2:
+            continue
+        composed += 1
+        assert plan.perturbations == tuple(p.kind for p in applied)
+        assert plan.errors == tuple(e for p in applied for e in p.errors)
+        for split in ("train", "bench"):
+            _, row = synthesis.pair_rows(plan, "ref.png", "cand.png", 0, splits[split])
+            labels = row["human_errors"] if split == "bench" else row["critique"]["errors"]
+            assert len(labels) == len(plan.errors)
+            assert sorted(e["severity"] for e in labels) == sorted(e.severity for e in plan.errors)
+    assert composed >= 5, f"only {composed} composed pairs among 60 plans"

@@ -71,7 +71,8 @@ class MainJob:
 
     root: Path
     critic_config: Path = ROOT / "configs" / "reward_sft" / "tiny_overfit.yaml"
-    grpo_config: Path = ROOT / "configs" / "grpo" / "debug.yaml"
+    # one GRPO YAML, or a base and the files composed onto it (as repeated ``--config`` would: later keys win)
+    grpo_config: Path | Sequence[Path] = ROOT / "configs" / "grpo" / "debug.yaml"
     base_model: str | None = None  # None: the tiny random Qwen3-VL built in <root>/model
     critic_model: str | None = None  # a finished critic (e.g. internlm/Visual-ERM): the critic step only links it
     pairs_per_domain: int = 20  # 5 % of references go to the bench split: 20 a domain leaves a few bench pairs
@@ -196,6 +197,21 @@ def trained_elsewhere(step_dir: Path) -> bool:
     return False
 
 
+def composed_config(paths: Path | Sequence[Path]) -> dict[str, Any]:
+    """The YAMLs merged as LightningCLI merges repeated ``--config`` files: mappings key by key, anything else (lists
+    included) replaced whole by the later file."""
+
+    def merge(base: Any, top: Any) -> Any:
+        if isinstance(base, dict) and isinstance(top, dict):
+            return {**base, **{k: merge(base.get(k), v) for k, v in top.items()}}
+        return top
+
+    merged: dict[str, Any] = {}
+    for path in [paths] if isinstance(paths, Path) else paths:
+        merged = merge(merged, yaml.safe_load(Path(path).read_text()) or {})
+    return merged
+
+
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
@@ -289,12 +305,13 @@ def step_grpo(job: MainJob) -> Path:
     if trained_elsewhere(out):
         merge(job, "grpo", out / "adapter", job.policy)
         return out
-    config = with_loggers(yaml.safe_load(job.grpo_config.read_text()), out, job.progress)
+    config = with_loggers(composed_config(job.grpo_config), out, job.progress)
     init = config["model"]["init_args"]
     init["loader"]["name_or_path"] = job.base
     init["adapter_dir"] = str(out / "adapter")
     config["data"]["init_args"].update(data_dir=str(job.dir("data")), synthesize_if_missing=0)
-    for callback in config["trainer"].get("callbacks") or []:
+    rollouts = [*(config["trainer"].get("callbacks") or []), *([config["rollout"]] if config.get("rollout") else [])]
+    for callback in rollouts:
         reward = callback.get("init_args", {}).get("reward", {}).get("init_args", {})
         engine = reward.get("engine", {})
         if engine.get("class_path") == TINY_JUDGE_ENGINE:  # an in-process judge: make it the critic just trained
@@ -446,7 +463,10 @@ def build_parser() -> argparse.ArgumentParser:
     mini.add_argument("--baseline-seeds", type=int, default=1, help="GRPO runs with the pixel reward")
     mini.add_argument("--eval-references", type=int, default=40, help="held-out references each policy is scored on")
     parser.add_argument("--critic-config", type=Path, default=MainJob.critic_config, help="reward-SFT stage YAML")
-    parser.add_argument("--grpo-config", type=Path, default=MainJob.grpo_config, help="GRPO stage YAML")
+    parser.add_argument(
+        "--grpo-config", type=Path, nargs="+", default=[MainJob.grpo_config],
+        help="GRPO stage YAML, or a base and the files composed onto it (configs/grpo/qwen3vl_8b_base.yaml ...)",
+    )  # fmt: skip
     parser.add_argument("--base-model", help="HF id or directory of the base VLM (default: the tiny random one)")
     parser.add_argument("--critic-model", help="use this critic (e.g. internlm/Visual-ERM) instead of training one")
     parser.add_argument("--pairs-per-domain", type=int, default=MainJob.pairs_per_domain)

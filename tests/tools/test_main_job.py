@@ -152,3 +152,14 @@ def test_main_job_end_to_end_on_the_tiny_model(tmp_path: Path, capsys: pytest.Ca
     # a rerun skips every finished step
     assert main_job.main(["--quick", "--root", str(root), "--no-progress"]) == 0
     assert capsys.readouterr().out.count("skipped") == len(main_job.STEPS)
+
+
+def test_composed_grpo_configs_merge_like_repeated_config_flags() -> None:
+    configs = main_job.ROOT / "configs" / "grpo"
+    merged = main_job.composed_config([configs / "qwen3vl_8b_base.yaml", configs / "qwen3vl_8b_svg_lora.yaml"])
+    base = main_job.composed_config(configs / "qwen3vl_8b_base.yaml")
+    assert merged["data"]["init_args"]["domains"] == ["svg"] != base["data"]["init_args"].get("domains")
+    assert merged["trainer"]["default_root_dir"] == "runs/grpo_8b_svg_lora"
+    assert merged["trainer"]["max_steps"] == base["trainer"]["max_steps"]  # keys the second file leaves alone stay
+    args = main_job.build_parser().parse_args(["--quick", "--grpo-config", str(configs / "a.yaml"), "b.yaml"])
+    assert [p.name for p in args.grpo_config] == ["a.yaml", "b.yaml"]

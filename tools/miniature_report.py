@@ -55,6 +55,34 @@ def _table(header: list[str], rows: list[list[Any]]) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
+def verdicts(summary: dict[str, Any]) -> list[str]:
+    """The issue's targets, each with the measured figure and whether it was met."""
+    critic = summary["critic"]
+    f1 = critic["heldout"]["f1_hard"] or 0.0
+    best_name, best = max(((n, v["f1_hard"] or 0.0) for n, v in critic["baselines"].items()), key=lambda x: x[1])
+    lines = [
+        f"Critic F1h on held-out pairs {f1:.3f} against the best baseline ({best_name}) {best:.3f}: "
+        f"{'met' if f1 >= best + 0.15 else 'not met'} (target: at least 0.15 above).",
+        f"Critic parse rate {critic['heldout']['parse_rate'] or 0.0:.2f} (target 0.95); severity Pearson "
+        f"{critic['heldout']['severity_pearson'] or 0.0:.3f} (target > 0.3); loss gap with the reference twice "
+        f"{critic['grounding']['gap']:.4f} per token (positive: it looks at the candidate).",
+    ]
+    policy = summary["policy"]
+    if "sft" in policy and "grpo_critic" in policy:
+        sft, rl = policy["sft"]["svg"], policy["grpo_critic"]["svg"]
+        gain, spread = rl["score"] - sft["score"], max(rl["seeds"]) - min(rl["seeds"])
+        lines.append(
+            f"GRPO with the critic against SFT alone: {gain:+.4f} SSIM score, spread between seeds {spread:.4f}: "
+            f"{'met' if gain > spread else 'not met'} (target: a gain larger than the spread)."
+        )
+    if "grpo_baseline" in policy and "grpo_critic" in policy:
+        lines.append(
+            f"GRPO with the pixel reward: {policy['grpo_baseline']['svg']['score']:.4f}; with the critic: "
+            f"{policy['grpo_critic']['svg']['score']:.4f}."
+        )
+    return lines
+
+
 def write_report(root: Path, summary: dict[str, Any], curves: dict[str, list[tuple[float, float]]]) -> Path:
     """``<root>/report/index.html`` with its plots beside it; returns the HTML path."""
     out = root / "report"
@@ -73,6 +101,7 @@ def write_report(root: Path, summary: dict[str, Any], curves: dict[str, list[tup
     ]  # fmt: skip
     sections = [
         "<h1>Visual-ERM in miniature</h1>",
+        "<ul>" + "".join(f"<li>{html.escape(line)}</li>" for line in verdicts(summary)) + "</ul>",
         "<p>One small random Qwen3-VL, trained on a CPU: image &rarr; SVG code SFT (the base and SFT policy), a critic "
         "from that base, then GRPO from the base with the critic's reward and with a pixel reward. Every number is "
         "measured on references no model trained on.</p>",

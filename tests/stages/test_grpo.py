@@ -1,4 +1,5 @@
-"""GRPO math pinned to hand-computed values, and the completion log-probs checked against a full forward."""
+"""GRPO math pinned to hand-computed values, the completion log-probs checked against a full forward, and the loss of
+a rollout batch (advantages, mask, KL reference, importance weights) checked against an independent computation."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import torch
 from src.models.loading import LoraSettings, VLMLoader, load_vlm
 from src.stages.grpo import (
     IGNORE_INDEX,
+    GRPOModule,
     aggregate,
     completion_logprobs,
     group_advantages,
@@ -199,3 +201,84 @@ def test_reference_is_the_base_with_adapters_off(tiny_model_dir: Path) -> None:
             ref_lp, _, _ = completion_logprobs(lora, inputs, labels)
     assert torch.allclose(ref_lp[mask], base_lp[mask], atol=1e-5)
     assert not torch.allclose(adapted_lp[mask], base_lp[mask], atol=1e-3)
+
+
+def test_advantages_are_scaled_by_each_groups_own_std() -> None:
+    """Two groups with different spreads: each is divided by its own std (0.57735 and 1.0), not the batch's."""
+    rewards = torch.tensor([[1.0, 0.0, 0.0], [2.0, 1.0, 0.0]])
+    advantages = group_advantages(rewards, "group", eps=0.0)
+    assert advantages[0].tolist() == pytest.approx([2 / 3 / 0.57735, -1 / 3 / 0.57735, -1 / 3 / 0.57735], abs=1e-4)
+    assert advantages[1].tolist() == pytest.approx([1.0, 0.0, -1.0], abs=1e-5)
+
+
+def _hand_rollout(n_groups: int, n: int, seed: int) -> dict:
+    """Right-padded text-only rows in the rollout layout: prompts of 3-5 tokens, completions of 2-5, padding after."""
+    generator = torch.Generator().manual_seed(seed)
+    rows = n_groups * n
+    input_ids = torch.randint(10, 200, (rows, 12), generator=generator)
+    labels = torch.full_like(input_ids, IGNORE_INDEX)
+    attention = torch.zeros_like(input_ids)
+    for row in range(rows):
+        prompt = 3 + row % 3
+        end = prompt + 2 + (row * 7) % 4
+        labels[row, prompt:end] = input_ids[row, prompt:end]
+        attention[row, :end] = 1
+    return {"model_inputs": {"input_ids": input_ids, "attention_mask": attention}, "labels": labels}
+
+
+@pytest.mark.parametrize("lora", [True, False], ids=["lora", "full"])
+def test_rollout_loss_equals_an_independent_computation(tiny_model_dir: Path, lora: bool) -> None:
+    """``GRPOModule.rollout_loss`` against the formula evaluated from the full logits: per-group advantages on the
+    completion tokens only, k3 KL to the *starting* weights (adapters off / the frozen copy), importance weights of an
+    exact engine equal to 1. The policy is moved off its start first, so the KL is not trivially 0. Loss value, KL and
+    the gradient of every trainable parameter must agree."""
+    temperature, kl_coef = 0.7, 0.5
+    settings = LoraSettings(r=4, alpha=8, dropout=0.0) if lora else None
+    loader = VLMLoader(str(tiny_model_dir), dtype="float32", attn_implementation="eager", lora=settings)
+    module = GRPOModule(loader, kl_coef=kl_coef, loss_type="grpo", importance_sampling="token_truncate")
+    module.configure_model()
+    policy = module.vlm.eval()  # eval: no dropout; gradients flow all the same
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for name, param in policy.named_parameters():
+            if param.requires_grad and (not lora or "lora_B" in name):
+                param.add_(torch.randn_like(param) * (0.3 if lora else 0.02))
+    start, _ = load_vlm(VLMLoader(str(tiny_model_dir), dtype="float32", attn_implementation="eager"))
+    start.eval()
+
+    rollout = _hand_rollout(n_groups=2, n=3, seed=1)
+    rewards = torch.tensor([[1.0, 0.0, 0.0], [2.0, 1.0, 0.0]])  # different spreads: per-group std matters
+    inputs, labels = rollout["model_inputs"], rollout["labels"]
+    targets = inputs["input_ids"][:, 1:, None]
+    mask = labels[:, 1:] != IGNORE_INDEX  # [6, 11]: position t predicts token t + 1
+    with torch.no_grad():
+        ref = torch.log_softmax(start(**inputs).logits.float() / temperature, -1)[:, :-1].gather(-1, targets)[..., 0]
+        exact = torch.log_softmax(policy(**inputs).logits.float() / temperature, -1)[:, :-1].gather(-1, targets)[..., 0]
+    engine_logprobs = torch.full(labels.shape, float("nan"))  # aligned with labels: entry t is token t's log-prob
+    engine_logprobs[:, 1:][mask] = exact[mask]
+    rollout.update(rewards=rewards, engine_logprobs=engine_logprobs, temperature=temperature)
+
+    trainable = [p for p in policy.parameters() if p.requires_grad]
+    loss, stats = module.rollout_loss(rollout)
+    loss.backward()
+    got = [None if p.grad is None else p.grad.clone() for p in trainable]  # text-only rows: no vision gradient
+    policy.zero_grad()
+
+    mean, std = rewards.mean(1, keepdim=True), rewards.std(1, keepdim=True)
+    advantages = ((rewards - mean) / (std + 1e-4)).flatten()[:, None]  # [6, 1]
+    logp = torch.log_softmax(policy(**inputs).logits.float() / temperature, -1)[:, :-1].gather(-1, targets)[..., 0]
+    kl = torch.exp(ref - logp) - (ref - logp) - 1  # [6, 11]
+    per_token = -advantages * torch.exp(logp - logp.detach()) + kl_coef * kl
+    expected = ((per_token * mask).sum(1) / mask.sum(1)).mean()
+    expected.backward()
+
+    assert float(stats["importance_weight"]) == pytest.approx(1.0, abs=1e-4)
+    expected_kl = float((kl * mask).sum() / mask.sum())
+    assert expected_kl > 1e-3, "the policy did not move off its start: the KL check would be vacuous"
+    assert float(stats["kl"]) == pytest.approx(expected_kl, rel=1e-3)
+    assert float(loss) == pytest.approx(float(expected), rel=1e-4, abs=1e-6)
+    assert sum(g is not None for g in got) > 0
+    for p, g in zip(trainable, got, strict=True):
+        assert (g is None) == (p.grad is None)
+        if g is not None:
+            torch.testing.assert_close(g, p.grad, rtol=1e-3, atol=1e-6)

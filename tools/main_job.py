@@ -81,8 +81,18 @@ class MainJob:
     policy_engine: Path | None = None  # engine YAML of the trained policy for eval/refine; None: in process
     probe_references: int = 1
     refine_rounds: int = 2
-    max_new_tokens: int = 64  # policy answers in eval/refine: the tiny policy writes noise, so keep it short
-    judge_max_new_tokens: int = 320  # the longest tiny critique is ~160 tokens
+    # policy answers in eval/refine: the tiny policy writes noise (64 keeps it short); a real base gets the public
+    # GRPO script's response budget (8192) unless told otherwise (``--max-new-tokens``)
+    max_new_tokens: int | None = None
+    judge_max_new_tokens: int = 320  # the longest tiny critique is ~160 tokens; a --judge-profile sets its own
+    judge_profile: Path | None = None  # the critic's whole protocol (tools/build_prompt_profile.py), for every step
+
+    @property
+    def policy_max_new_tokens(self) -> int:
+        if self.max_new_tokens is not None:
+            return self.max_new_tokens
+        return 8192 if self.base_model is not None else 64
+
     workers: int = 2
     progress: bool = True
     extra_env: dict[str, str] = field(default_factory=dict)
@@ -167,14 +177,18 @@ def judge_yaml(job: MainJob, path: Path) -> Path:
     )
     judge = {
         "class_path": "src.reward.judge.VisualERMJudge",
-        "init_args": {
-            "engine": engine,
-            "profile": {"sampling": {"temperature": 0.0, "max_new_tokens": job.judge_max_new_tokens}},
-            "retries": 0,
-        },
+        "init_args": {"engine": engine, **judge_protocol(job)},
     }
     path.write_text(yaml.safe_dump(judge, sort_keys=False))
     return path
+
+
+def judge_protocol(job: MainJob) -> dict[str, Any]:
+    """How every step asks the critic: the given profile (prompt, sampling, attempts, reward: the released model's
+    own when built from its code), else greedy within the critic's budget and one attempt."""
+    if job.judge_profile is not None:
+        return {"profile": str(job.judge_profile)}
+    return {"profile": {"sampling": {"temperature": 0.0, "max_new_tokens": job.judge_max_new_tokens}}, "retries": 0}
 
 
 def merge(job: MainJob, step: str, adapter: Path, out: Path) -> None:
@@ -316,15 +330,19 @@ def step_grpo(job: MainJob) -> Path:
         engine = reward.get("engine", {})
         if engine.get("class_path") == TINY_JUDGE_ENGINE:  # an in-process judge: make it the critic just trained
             engine["init_args"]["name_or_path"] = job.critic
-            sampling = {"temperature": 0.0, "max_new_tokens": job.judge_max_new_tokens}
-            reward.setdefault("profile", {"sampling": sampling})  # the tiny critic's budget, as in bench and probes
+            if job.judge_profile is None:
+                sampling = {"temperature": 0.0, "max_new_tokens": job.judge_max_new_tokens}
+                reward.setdefault("profile", {"sampling": sampling})  # the tiny critic's budget, as in bench
+        if job.judge_profile is not None and "engine" in reward:  # a judge: asked as every other step asks it
+            reward["profile"] = str(job.judge_profile)
+            reward.pop("retries", None)
     fit(job, "grpo", config)
     merge(job, "grpo", out / "adapter", job.policy)
     return out
 
 
 def policy_args(job: MainJob) -> list[str]:
-    return ["--max-new-tokens", str(job.max_new_tokens), "--workers", str(job.workers)] + (
+    return ["--max-new-tokens", str(job.policy_max_new_tokens), "--workers", str(job.workers)] + (
         [] if job.progress else ["--no-progress"]
     )
 
@@ -473,6 +491,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--critic-pairs-per-domain", type=int, default=MainJob.critic_pairs_per_domain)
     parser.add_argument("--judge-engine", type=Path, help="engine YAML serving the critic (default: in process)")
     parser.add_argument("--policy-engine", type=Path, help="engine YAML serving the trained policy (eval, refine)")
+    parser.add_argument("--judge-profile", type=Path, help="critic profile JSON every step asks the critic with")
+    parser.add_argument("--max-new-tokens", type=int, help="policy answer budget in eval/refine (default 64; 8192 "
+                        "with --base-model, the public GRPO script's)")  # fmt: skip
     parser.add_argument("--workers", type=int, default=MainJob.workers, help="render workers")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars (logs, CI)")
     return parser
@@ -506,6 +527,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         critic_pairs_per_domain=args.critic_pairs_per_domain,
         judge_engine=args.judge_engine,
         policy_engine=args.policy_engine,
+        judge_profile=args.judge_profile,
+        max_new_tokens=args.max_new_tokens,
         workers=args.workers,
         progress=not args.no_progress,
     )

@@ -10,6 +10,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -163,3 +164,14 @@ def test_composed_grpo_configs_merge_like_repeated_config_flags() -> None:
     assert merged["trainer"]["max_steps"] == base["trainer"]["max_steps"]  # keys the second file leaves alone stay
     args = main_job.build_parser().parse_args(["--quick", "--grpo-config", str(configs / "a.yaml"), "b.yaml"])
     assert [p.name for p in args.grpo_config] == ["a.yaml", "b.yaml"]
+
+
+def test_a_judge_profile_reaches_every_judge_and_a_real_base_gets_the_public_budget(tmp_path: Path) -> None:
+    job = main_job.MainJob(root=tmp_path, judge_profile=tmp_path / "released.json")
+    judge = yaml.safe_load(main_job.judge_yaml(job, tmp_path / "judge.yaml").read_text())["init_args"]
+    assert judge["profile"] == str(tmp_path / "released.json") and "retries" not in judge
+    tiny = yaml.safe_load(main_job.judge_yaml(main_job.MainJob(root=tmp_path), tmp_path / "j.yaml").read_text())
+    assert tiny["init_args"]["retries"] == 0 and tiny["init_args"]["profile"]["sampling"]["temperature"] == 0.0
+    assert main_job.MainJob(root=tmp_path).policy_max_new_tokens == 64
+    assert main_job.MainJob(root=tmp_path, base_model="Qwen/Qwen3-VL-8B-Instruct").policy_max_new_tokens == 8192
+    assert main_job.MainJob(root=tmp_path, base_model="x", max_new_tokens=2048).policy_max_new_tokens == 2048

@@ -1,8 +1,10 @@
 """RolloutCallback on the tiny policy with the real HFEngine and render pool: the training batch it builds, streaming,
-whole groups per reward call, weight pushes (module and adapter hot-load) and the check that catches a lost push."""
+whole groups per reward call, weight pushes (module and adapter hot-load), the check that catches a lost push, and
+that every reward (reward function or judge) is scored from its own completion's render."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -11,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+import numpy as np
 import pytest
 import torch
 import yaml
@@ -320,3 +323,132 @@ def test_bad_arguments_are_refused(render_pool: RenderPool) -> None:
         RolloutCallback(reward=GroupRecordingReward(), render_pool=render_pool, n=1)
     with pytest.raises(ValueError, match="weight_sync"):
         RolloutCallback(reward=GroupRecordingReward(), render_pool=render_pool, weight_sync="nccl")  # type: ignore[arg-type]
+
+
+# -- every reward belongs to its own completion ------------------------------------------------------------------------
+# Per prompt, the scripted policy answers these completions in this order: an int k is an SVG whose left k tenths are
+# red (its render tells k back), a string is a completion that cannot render. Orders differ between prompts and no
+# group is symmetric, so a reward given to a neighbour, a reversed group or a shifted render gives another vector.
+SCRIPTED_GROUPS: dict[str, list[int | str]] = {
+    "p0": [3, 8, "Sorry, I cannot draw this.", 5],
+    "p1": [9, "<svg><rect", 2, 6],
+    "p2": ["no svg here", 4, 7, 1],
+}
+
+
+def red_bar_svg(tenths: int) -> str:
+    return (
+        '```svg\n<svg xmlns="http://www.w3.org/2000/svg" width="100" height="100">'
+        '<rect width="100" height="100" fill="white"/>'
+        f'<rect width="{10 * tenths}" height="100" fill="#ff0000"/></svg>\n```'
+    )
+
+
+def red_tenths(image: Image.Image) -> int:
+    """How many tenths of the image are red: the k of ``red_bar_svg(k)``, read back from its render."""
+    pixels = np.asarray(image.convert("RGB"), dtype=np.int16)
+    red = (pixels[..., 0] > 200) & (pixels[..., 1] < 60) & (pixels[..., 2] < 60)
+    return round(10 * float(red.mean()))
+
+
+class ScriptedPolicyEngine:
+    """A ``GenerationEngine`` that answers each prompt (by its tag, the record id) with ``SCRIPTED_GROUPS``."""
+
+    def __init__(self) -> None:
+        self.weights_version = 0
+
+    def generate(self, requests, n=1, sampling=None):
+        out = []
+        for request in requests:
+            script = SCRIPTED_GROUPS[request.tag]
+            assert len(script) == n
+            out.append([Completion(red_bar_svg(k) if isinstance(k, int) else k, "stop") for k in script])
+        return out
+
+    def update_weights(self, update: WeightUpdate) -> None:
+        self.weights_version = update.version
+
+    def close(self) -> None:
+        pass
+
+
+class RedTenthsReward:
+    """A plain reward function: k / 10 read from each pair's own render; 0 for a candidate that did not render."""
+
+    def __call__(self, pairs: Sequence[RewardPair]) -> list[float]:
+        return [red_tenths(p.candidate_image()) / 10 if p.rendered else 0.0 for p in pairs]
+
+
+class RedTenthsCritic:
+    """A judge engine whose critique files one severity-1 error per red tenth of the candidate it was shown."""
+
+    def __init__(self) -> None:
+        self.weights_version = 0
+        self.seen: list[int] = []
+
+    def generate(self, requests, n=1, sampling=None):
+        out = []
+        for request in requests:
+            images = [p["image"] for p in request.messages[-1]["content"] if p["type"] == "image"]
+            tenths = red_tenths(images[1])  # reference first, candidate second
+            self.seen.append(tenths)
+            errors = [
+                {"category": "shape", "severity": 1, "location": f"bar {i}", "description": "extra red"}
+                for i in range(tenths)
+            ]
+            out.append([Completion("```json\n" + json.dumps({"errors": errors}) + "\n```")] * n)
+        return out
+
+    def update_weights(self, update: WeightUpdate) -> None:
+        self.weights_version = update.version
+
+    def close(self) -> None:
+        pass
+
+
+def _expected_judge_rewards(script: list[int | str]) -> list[float]:
+    """Paper Eq. 4 per group: r_render 1 + (1 - S / max S) for a render with severity sum S = k; 0 unrendered."""
+    worst = max(k for k in script if isinstance(k, int))
+    return [1.0 + (1.0 - k / worst) if isinstance(k, int) else 0.0 for k in script]
+
+
+@pytest.mark.filterwarnings("ignore:You are trying to `self.log\\(\\)`")  # the module is outside a Trainer
+@pytest.mark.parametrize("path", ["reward_function", "judge"])
+def test_every_reward_is_scored_from_its_own_completions_render(
+    path: str, policy: GRPOModule, render_pool: RenderPool
+) -> None:
+    """The rewards in ``batch["rollout"]`` are, in order, each completion's own: read from its own render (plain
+    reward function) or from the critique of its own render (``VisualERMJudge``); unrendered completions get 0."""
+    from types import SimpleNamespace
+
+    from src.reward.judge import VisualERMJudge
+
+    critic = RedTenthsCritic()
+    reward = RedTenthsReward() if path == "reward_function" else VisualERMJudge(critic)
+    callback = RolloutCallback(
+        reward=reward,
+        render_pool=render_pool,
+        engine=ScriptedPolicyEngine(),
+        n=4,
+        sampling=SAMPLING,
+        stream_chunk_prompts=1,  # three chunks scored by two threads: groups reassembled in prompt order
+        log_samples=0,
+    )
+    batch: dict[str, Any] = {"records": records(3)}
+    trainer = SimpleNamespace(global_step=0, global_rank=0)
+    callback.on_train_batch_start(trainer, policy, batch, 0)  # type: ignore[arg-type]
+
+    scripts = [SCRIPTED_GROUPS[f"p{i}"] for i in range(3)]
+    if path == "reward_function":
+        expected = [[k / 10 if isinstance(k, int) else 0.0 for k in script] for script in scripts]
+    else:
+        expected = [_expected_judge_rewards(script) for script in scripts]
+        assert sorted(critic.seen) == sorted(k for s in scripts for k in s if isinstance(k, int))  # each render once
+    rewards = batch["rollout"]["rewards"]
+    assert rewards.shape == (3, 4)
+    assert [r for row in rewards.tolist() for r in row] == pytest.approx([r for row in expected for r in row], abs=1e-4)
+    groups = callback._last_groups
+    for group, script in zip(groups, scripts, strict=True):
+        assert [r.ok for r in group.renders] == [isinstance(k, int) for k in script]
+        if path == "judge":  # a critique for every render, none for what did not render
+            assert [c is not None for c in group.critiques] == [isinstance(k, int) for k in script]

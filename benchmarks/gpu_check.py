@@ -97,7 +97,7 @@ OPTIONAL = {
     "vllm": "generation: HF generate (HFEngine); VLLMEngine unavailable",
     "bitsandbytes": "qlora part skipped",
     "jsonargparse": "fsdp part skipped (the CLI parses configs with it)",
-    "openai": "OpenAIEngine unavailable, and with it src.reward.judge (GRPO falls back to a render-only reward)",
+    "openai": "OpenAIEngine unavailable (in-process engines and the judge do not need it)",
     "apted": "src.reward.baselines unavailable (its TEDS reward needs it)",
     "cairosvg": "SVG renders fail as records (GRPO here renders charts)",
     "playwright": "table renders unavailable",

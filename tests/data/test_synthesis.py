@@ -235,7 +235,9 @@ def test_failed_renders_and_generator_bugs_are_dropped_and_counted(pool, tmp_pat
     def source(spec: Any) -> str:
         return "raise RuntimeError('broken on purpose')" if isinstance(spec, Broken) else chart.source(spec)
 
-    monkeypatch.setattr(synthesis, "seed_functions", lambda domain: SeedFunctions(chart.make_seed, source))
+    monkeypatch.setattr(
+        synthesis, "seed_functions", lambda domain, family="full": SeedFunctions(chart.make_seed, source)
+    )
     config = SynthesisConfig(domains=("chart",), n_per_domain=2, equivalent_share=0.0, identical_share=0.5)
     drops = {}
     for name, fn in (("break", breaks_the_code), ("raise", raises)):

@@ -258,8 +258,8 @@ class ModelSize:
 
 # The default for tests and debug configs: every code path, at the smallest size that exercises it.
 TINY = ModelSize()
-# The miniature reproduction's model (``tools/main_job.py``): the smallest of the sizes measured on the miniature's
-# plain-shape SVGs on 2 CPU cores whose image -> code SFT learns colours, shapes and positions within minutes.
+# The miniature reproduction's model (``tools/main_job.py``): large enough that image -> code SFT on the plain-shape
+# SVGs learns colours, shapes and positions, small enough to train in minutes on 2 CPU cores (README: its figures).
 SMALL = ModelSize(
     text_hidden=256, text_layers=4, text_heads=8, text_kv_heads=4, head_dim=32, vision_depth=2, vision_hidden=128,
     vision_heads=4,

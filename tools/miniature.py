@@ -112,8 +112,7 @@ def step_data(job: MiniJob) -> Path:
 
 def step_model(job: MiniJob) -> Path:
     """The small random Qwen3-VL both models start from, its tokenizer fitted to the task's text."""
-    from src.data.prompts import POLICY_INSTRUCTIONS, critic_instruction
-    from src.data.vision_to_code_datamodule import fenced_answer
+    from src.data.prompts import POLICY_INSTRUCTIONS, critic_instruction, fenced_answer
     from src.models.tiny import SMALL, build_tiny_qwen3_vl
 
     rows = read_jsonl(job.dir("data") / "train.jsonl")
@@ -193,8 +192,7 @@ def baseline_predictions(data: Path) -> dict[str, list[dict[str, Any]]]:
     discrepancy (category, severity, location and description together), the best constant answer a critic that only
     sees *whether* the images differ can give.
     """
-    import numpy as np
-    from PIL import Image
+    from src.data.synthesis import SynthesisConfig, changed_pixels
 
     train = read_jsonl(data / "train.jsonl")
     counts = Counter(json.dumps(e, sort_keys=True) for row in train for e in row["critique"].get("errors", []))
@@ -203,9 +201,8 @@ def baseline_predictions(data: Path) -> dict[str, list[dict[str, Any]]]:
     empty_critique |= {"text_symbol_error_count": 0, "errors": []}
     rows_empty, rows_majority = [], []
     for row in read_jsonl(data / "bench.jsonl"):
-        ref = np.asarray(Image.open(data / row["gt_img_path"]).convert("RGB"), dtype=np.int16)
-        cand = np.asarray(Image.open(data / row["pred_img_path"]).convert("RGB"), dtype=np.int16)
-        differs = ref.shape != cand.shape or bool((np.abs(ref - cand) > 16).any())
+        reference, candidate = (data / row["gt_img_path"]).read_bytes(), (data / row["pred_img_path"]).read_bytes()
+        differs = changed_pixels(reference, candidate, SynthesisConfig.pixel_tolerance) > 0
         one = dict(empty_critique, errors=[majority] if differs else [])
         if differs:
             one[majority["category"].removesuffix("_error") + "_error_count"] = 1

@@ -132,6 +132,12 @@ def _check_domain(domain: str) -> None:
 # The fence each domain's instruction asks the policy to answer in.
 CODE_FENCE_LANGUAGE: dict[str, str] = {"chart": "python", "table": "html", "svg": "svg"}
 
+
+def fenced_answer(domain: str, code: str) -> str:
+    """Code as the policy instruction asks for it: one fenced block of the domain's language."""
+    return f"```{CODE_FENCE_LANGUAGE[domain]}\n{code.strip()}\n```"
+
+
 # What the policy is asked to write per domain; the answer format matches what the render pool accepts (a fenced
 # block is fine: the renderers extract code from markdown).
 POLICY_INSTRUCTIONS: dict[str, str] = {

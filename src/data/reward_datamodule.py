@@ -55,7 +55,7 @@ from src.data.collate import (
     pad_token_batch,
     training_sample,
 )
-from src.data.prompts import CriticInstruction
+from src.data.prompts import CriticInstruction, fenced_answer
 from src.data.sampling import (
     LengthBucketBatchSampler,
     TrainEpochPosition,
@@ -131,8 +131,6 @@ class CriticPairDataset(Dataset):
 
 def transcription_target(pair: PairRecord) -> str:
     """The code of both images of ``pair``, each in its fenced block, reference first."""
-    from src.data.vision_to_code_datamodule import fenced_answer
-
     if pair.reference_source is None or pair.candidate_source is None:
         raise ValueError(f"pair {pair.id} has no source code to transcribe")
     return fenced_answer(pair.domain, pair.reference_source) + "\n" + fenced_answer(pair.domain, pair.candidate_source)

@@ -40,7 +40,7 @@ from src.data.collate import (
     pad_token_batch,
     training_sample,
 )
-from src.data.prompts import CODE_FENCE_LANGUAGE, POLICY_INSTRUCTIONS, build_policy_messages
+from src.data.prompts import POLICY_INSTRUCTIONS, build_policy_messages, fenced_answer
 from src.data.sampling import LengthBucketBatchSampler, TrainEpochPosition, rank_and_world
 from src.data.shards import CorruptRowError, image_size, iter_jsonl, report_corrupt
 from src.render.job import DOMAINS
@@ -87,11 +87,6 @@ def load_policy_prompts(path: Path, on_corrupt: Literal["skip", "raise"]) -> tup
         except (ValueError, FileNotFoundError) as exc:
             report_corrupt(CorruptRowError(path, line_no, str(exc)), on_corrupt, corrupt)
     return prompts, corrupt
-
-
-def fenced_answer(domain: str, code: str) -> str:
-    """The reference code as the policy instruction asks for it: one fenced block of the domain's language."""
-    return f"```{CODE_FENCE_LANGUAGE[domain]}\n{code.strip()}\n```"
 
 
 class PolicyPromptDataset(Dataset):

@@ -30,7 +30,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from PIL import Image
 
-from src.data.prompts import build_policy_messages
+from src.data.prompts import CODE_FENCE_LANGUAGE, build_policy_messages
 from src.data.schema import Critique
 from src.engines.engine import ChatRequest, GenerationEngine, SamplingSettings
 from src.render.job import DOMAINS, RenderJob, RenderResult
@@ -40,7 +40,6 @@ from src.reward.parse import CritiqueParseError
 from src.reward.reward import RewardConfig, critique_to_reward
 
 Renderer = Callable[[Sequence[RenderJob]], list[RenderResult]]
-_FENCE_LANG = {"chart": "python", "table": "html", "svg": "svg"}
 
 
 @runtime_checkable
@@ -104,7 +103,7 @@ class RefineOutcome:
 
 def feedback_text(domain: str, version: Version) -> str:
     """What the policy is told about its previous answer: the discrepancies to fix, or why it did not render."""
-    lang = _FENCE_LANG[domain]
+    lang = CODE_FENCE_LANGUAGE[domain]
     closing = (
         f"Rewrite the complete code so that it fixes every point above and changes nothing that was already right. "
         f"Answer with one ```{lang} code block and nothing else."

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 import torch
 
-from src.data.prompts import POLICY_INSTRUCTIONS, build_policy_messages
-from src.data.vision_to_code_datamodule import VisionToCodeDataModule, fenced_answer
+from src.data.prompts import POLICY_INSTRUCTIONS, build_policy_messages, fenced_answer
+from src.data.vision_to_code_datamodule import VisionToCodeDataModule
 
 
 def make_dm(processor: Any, **kwargs: Any) -> VisionToCodeDataModule:

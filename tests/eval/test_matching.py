@@ -165,7 +165,8 @@ def evaluator_profile() -> MatcherProfile:
 
 
 def test_released_reply_reading_as_the_evaluator_does() -> None:
-    """Each case's result written out from the evaluator's rules (DESIGN.md, "Public evaluator")."""
+    """Each case's result written out from the public evaluator's rules (``evaluation/evaluation.py`` of
+    InternLM/Visual-ERM): its reply reader, one-to-one ids, yes/partial levels."""
     # Fenced reply; a boolean id counts as 1; "no" and out-of-range ids skipped; first claim wins.
     reply = (
         '```json\n{"matches": [{"pred_id": true, "gt_id": 0, "match_level": "yes"},'

@@ -1,8 +1,8 @@
 """The released judge's protocol: hand-written answers scored as the public reward code scores them, and the requests
 a judge sends, captured by a fake chat server on 127.0.0.1, equal field by field to the released requests.
 
-Every expected reward below is worked out by hand from how the public code behaves (``/work/shared/DESIGN.md``,
-"Facts from the public code"): charts/SVG 1 + clip(1 - S/50, 0, 1), S = 25 after two unreadable answers, 0 without a
+Every expected reward below is worked out by hand from how the public reward code of InternLM/Visual-ERM behaves
+(``rl_scripts/reward_func``): charts/SVG 1 + clip(1 - S/50, 0, 1), S = 25 after two unreadable answers, 0 without a
 judged render; tables -S, -4 on failure, one attempt. The profile is a stand-in with the released numbers and our own
 placeholder instructions (the released text is not ours to ship).
 """

@@ -13,10 +13,11 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-# Which curves share a plot: (file stem, title, series-name filter, y label).
+# Which curves share a plot: (file stem, title, series-name filter, y label). Losses are drawn on a log scale: the
+# first steps (the format) fall from ~7 to ~0.1 and would hide the part that shows the model starting to see.
 PLOTS: tuple[tuple[str, str, str, str], ...] = (
-    ("base_loss", "Base: image -> code SFT loss", "base ", "loss per code token"),
-    ("critic_loss", "Critic SFT loss", "critic train/loss|critic val/loss", "loss per critique token"),
+    ("base_loss", "Base: image -> code SFT loss", "base ", "loss per code token (log)"),
+    ("critic_loss", "Critic SFT loss", "critic train/loss|critic val/loss", "loss per critique token (log)"),
     ("critic_f1", "Critic on held-out references (val split) against steps", "critic val/f1|critic val/parse_rate",
      "F1 / parse rate"),
     ("grpo_reward", "GRPO: mean rollout reward against steps", "rollout/reward_mean", "reward (0..2)"),
@@ -35,6 +36,8 @@ def plot(out: Path, title: str, series: dict[str, list[tuple[float, float]]], yl
     ax.set_title(title)
     ax.set_xlabel("step")
     ax.set_ylabel(ylabel)
+    if "(log)" in ylabel:
+        ax.set_yscale("log")
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout()
@@ -44,6 +47,8 @@ def plot(out: Path, title: str, series: dict[str, list[tuple[float, float]]], yl
 
 
 def _fmt(value: Any) -> str:
+    if value is None:  # a baseline has no parse rate or severity to report
+        return "—"
     if isinstance(value, float):
         return f"{value:.3f}"
     return html.escape(str(value))

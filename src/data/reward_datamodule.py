@@ -80,6 +80,7 @@ class CriticPairDataset(Dataset):
         on_answer_too_long: Literal["drop", "raise"] = "drop",
         instruction: CriticInstruction = "full",
         transcribe: Sequence[int] = (),
+        errors_first: bool = False,
     ) -> None:
         from src.data.prompts import build_critic_messages, build_transcription_messages
 
@@ -92,6 +93,7 @@ class CriticPairDataset(Dataset):
         self.suffix = answer_suffix(processor)
         self.instruction = instruction
         self.transcribe = list(transcribe)
+        self.errors_first = errors_first
         self._build_messages = build_critic_messages
         self._build_transcription = build_transcription_messages
 
@@ -109,7 +111,7 @@ class CriticPairDataset(Dataset):
                 target = transcription_target(pair)
             else:
                 messages = self._build_messages(pair.domain, reference, candidate, self.instruction)
-                target = pair.target
+                target = pair.critique.to_json(errors_first=self.errors_first)
             prompt = encode_prompt(self.processor, messages, [reference, candidate])
             sample = training_sample(
                 prompt, encode_answer(self.processor, target, self.suffix), self.max_length, pair.source
@@ -217,6 +219,8 @@ class RewardModelDataModule(LightningDataModule):
         transcribe_share: this many extra training samples per pair (seeded choice of the pairs that carry both
             sources) ask for the code of both images instead of the critique. A small critic trained from a base
             that reads one image at a time otherwise learns the critiques' format and never compares the images.
+        errors_first: train the critic to write the error list before the per-category counts (see
+            ``Critique.to_official``); the released format, counts first, is the default. Readers take either.
     """
 
     def __init__(
@@ -242,6 +246,7 @@ class RewardModelDataModule(LightningDataModule):
         on_answer_too_long: Literal["drop", "raise"] = "drop",
         instruction: CriticInstruction = "full",
         transcribe_share: float = 0.0,
+        errors_first: bool = False,
     ) -> None:
         super().__init__()
         if transcribe_share < 0:
@@ -276,6 +281,7 @@ class RewardModelDataModule(LightningDataModule):
         self.on_answer_too_long = on_answer_too_long
         self.instruction = instruction
         self.transcribe_share = transcribe_share
+        self.errors_first = errors_first
         self.processor: Any = None
         self.train_pairs: list[PairRecord] = []
         self.val_pairs: list[PairRecord] = []
@@ -407,6 +413,7 @@ class RewardModelDataModule(LightningDataModule):
             self.on_answer_too_long,
             self.instruction,
             transcribe,
+            self.errors_first,
         )
 
     def _loader(self, dataset: Dataset, sampler: Any, collate: CriticCollator) -> DataLoader:

@@ -130,18 +130,24 @@ class Critique:
             counts[err.category] += 1
         return counts
 
-    def to_official(self) -> dict[str, Any]:
-        """The released model's JSON: counts first, then the error list."""
-        out: dict[str, Any] = {f"{c}_error_count": n for c, n in self.counts().items()}
+    def to_official(self, errors_first: bool = False) -> dict[str, Any]:
+        """The released model's JSON: counts first, then the error list.
+
+        ``errors_first``: the same keys with the list before the counts. A model that writes the counts first decides
+        each count before any discrepancy, and greedy decoding takes each one's most likely value, 0 for every
+        category where fewer than half the pairs have that kind of error, then an empty list to agree with them.
+        Written list first, its first token is the choice between "no discrepancy" and "some discrepancy".
+        """
+        counts = {f"{c}_error_count": n for c, n in self.counts().items()}
         key = CATEGORY_KEY[self.domain]
-        out["errors"] = [
+        errors = [
             {key: f"{e.category}_error", "severity": e.severity, "location": e.location, "description": e.description}
             for e in self.errors
         ]
-        return out
+        return {"errors": errors, **counts} if errors_first else {**counts, "errors": errors}
 
-    def to_json(self, indent: int | None = None) -> str:
-        return json.dumps(self.to_official(), ensure_ascii=False, indent=indent)
+    def to_json(self, indent: int | None = None, errors_first: bool = False) -> str:
+        return json.dumps(self.to_official(errors_first), ensure_ascii=False, indent=indent)
 
     @classmethod
     def from_official(cls, obj: Mapping[str, Any], domain: str) -> Critique:

@@ -43,6 +43,7 @@ def grounding_loss(
     max_image_side: int = 1024,
     max_length: int = 4096,
     batch_size: int = 8,
+    errors_first: bool = False,
 ) -> GroundingLoss:
     """The critic's loss on ``pairs`` as given and with each candidate image replaced by its reference."""
     if not pairs:
@@ -51,8 +52,9 @@ def grounding_loss(
     was_training = model.training
     model.eval()
     try:
-        real_loss = _mean_loss(model, processor, list(pairs), instruction, max_image_side, max_length, batch_size)
-        blind_loss = _mean_loss(model, processor, blind, instruction, max_image_side, max_length, batch_size)
+        settings = (instruction, max_image_side, max_length, batch_size, errors_first)
+        real_loss = _mean_loss(model, processor, list(pairs), *settings)
+        blind_loss = _mean_loss(model, processor, blind, *settings)
     finally:
         model.train(was_training)
     return GroundingLoss(len(pairs), real_loss, blind_loss)
@@ -66,8 +68,11 @@ def _mean_loss(
     max_image_side: int,
     max_length: int,
     batch_size: int,
+    errors_first: bool,
 ) -> float:
-    dataset = CriticPairDataset(pairs, processor, max_length, max_image_side, "raise", "raise", instruction)
+    dataset = CriticPairDataset(
+        pairs, processor, max_length, max_image_side, "raise", "raise", instruction, errors_first=errors_first
+    )
     collate = CriticCollator(pad_id_of(processor))
     total, tokens = 0.0, 0
     for start in range(0, len(pairs), batch_size):

@@ -382,3 +382,15 @@ def test_transcription_samples_ask_for_both_codes(tmp_path) -> None:
     answer = processor.tokenizer.decode(sample["labels"][sample["labels"] != -100])
     assert answer.startswith(f"```svg\n{pair.reference_source.strip()}\n```\n```svg\n{pair.candidate_source.strip()}")
     assert sum(len(b["ids"]) for b in loader) == len(dataset)  # every sample, critiques and transcriptions, is drawn
+
+
+def test_errors_first_trains_the_list_before_the_counts_and_reads_back_the_same(pair_shards, tiny_processor) -> None:
+    from src.reward.parse import parse_critique
+
+    dataset = make_dm(pair_shards, tiny_processor, errors_first=True).train_dataloader().dataset
+    index = next(i for i, p in enumerate(dataset.pairs) if p.critique.errors)
+    pair, sample = dataset.pairs[index], dataset[index]
+    answer = tiny_processor.tokenizer.decode(sample["labels"][sample["labels"] != -100])
+    written = json.loads(answer.removesuffix(tiny_processor.tokenizer.eos_token))
+    assert list(written)[0] == "errors" and written == pair.critique.to_official()  # same content, list first
+    assert parse_critique(answer, pair.domain).errors == pair.critique.errors

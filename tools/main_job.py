@@ -479,7 +479,7 @@ def build_parser() -> argparse.ArgumentParser:
     mini.add_argument("--grpo-steps", type=int, default=24, help="GRPO steps a run")
     mini.add_argument("--critic-seeds", type=int, default=3, help="GRPO runs with the critic's reward")
     mini.add_argument("--baseline-seeds", type=int, default=1, help="GRPO runs with the pixel reward")
-    mini.add_argument("--eval-references", type=int, default=40, help="held-out references each policy is scored on")
+    mini.add_argument("--eval-references", type=int, default=120, help="held-out references each policy is scored on")
     parser.add_argument("--critic-config", type=Path, default=MainJob.critic_config, help="reward-SFT stage YAML")
     parser.add_argument(
         "--grpo-config", type=Path, nargs="+", default=[MainJob.grpo_config],

@@ -59,7 +59,7 @@ class MiniJob:
     grpo_steps: int = 24
     critic_seeds: tuple[int, ...] = (0, 1, 2)
     baseline_seeds: tuple[int, ...] = (0,)
-    eval_references: int = 40
+    eval_references: int = 120
     workers: int = 2
     progress: bool = True
 
@@ -107,7 +107,34 @@ def step_data(job: MiniJob) -> Path:
     )  # fmt: skip
     if not read_jsonl(out / "bench.jsonl"):
         raise StepError("data", f"no held-out (bench) pairs in {out}: raise --pairs")
+    write_policy_references(job)
     return out
+
+
+def write_policy_references(job: MiniJob) -> Path:
+    """``eval_references`` references of a second draw whose code no training reference has: the policy's test set.
+
+    The bench split holds ~5 % of the references (too few to tell two policies apart); a second draw with another
+    seed is free, and dropping every reference whose code the base or GRPO trained on keeps it held out.
+    """
+    draw = job.dir("data") / "policy_draw"
+    run_tool(
+        job, "data", "synthesize.py", "--domains", "svg", "--seed-family", "mini", "--seed", "1",
+        "--candidates-per-reference", "1", "--n", str(2 * job.eval_references), "--out", draw,
+        "--workers", str(job.workers), "--no-progress",
+    )  # fmt: skip
+    seen = {row["reference_source"] for row in read_jsonl(job.dir("data") / "train.jsonl")}
+    kept: dict[str, dict[str, Any]] = {}
+    for split in ("train", "val", "bench"):
+        for row in read_jsonl(draw / f"{split}.jsonl"):
+            code = row.get("reference_source")
+            if code and code not in seen and code not in kept and len(kept) < job.eval_references:
+                kept[code] = row
+    if len(kept) < job.eval_references // 2:
+        raise StepError("data", f"only {len(kept)} unseen references in {draw}: raise --eval-references")
+    path = draw / "policy_references.jsonl"
+    path.write_text("".join(json.dumps(row) + "\n" for row in kept.values()))
+    return path
 
 
 def step_model(job: MiniJob) -> Path:
@@ -219,7 +246,11 @@ def grounding(job: MiniJob) -> dict[str, float]:
 
     pairs, _ = load_pairs(job.dir("data") / "bench.jsonl")
     model, processor = load_vlm(VLMLoader(str(job.critic), dtype="float32", attn_implementation="sdpa"))
-    result = grounding_loss(model, processor, pairs, instruction="short", max_image_side=128, max_length=512)
+    data = yaml.safe_load((job.dir("critic") / "job_config.yaml").read_text())["data"]["init_args"]
+    result = grounding_loss(
+        model, processor, pairs, instruction=data.get("instruction", "full"), max_image_side=128, max_length=512,
+        errors_first=bool(data.get("errors_first", False)),
+    )  # fmt: skip
     return {"pairs": result.pairs, "real": result.real, "blind": result.blind, "gap": result.gap}
 
 
@@ -270,6 +301,11 @@ def policies(job: MiniJob) -> dict[str, Path]:
     return out
 
 
+def policy_references(job: MiniJob) -> Path:
+    path = job.dir("data") / "policy_draw" / "policy_references.jsonl"
+    return path if path.exists() else write_policy_references(job)
+
+
 def step_policy_eval(job: MiniJob) -> Path:
     """Every policy, greedy, on the held-out references: render rate and SSIM (tools/eval_policy.py)."""
     out = job.dir("policy_eval")
@@ -278,8 +314,8 @@ def step_policy_eval(job: MiniJob) -> Path:
         if (target / "summary.json").exists():
             continue
         run_tool(
-            job, "policy_eval", "eval_policy.py", "--model", model, "--data-dir", job.dir("data"), "--split", "bench",
-            "--domains", "svg", "--limit", str(job.eval_references), "--max-new-tokens", "128",
+            job, "policy_eval", "eval_policy.py", "--model", model, "--prompts", policy_references(job),
+            "--domains", "svg", "--max-new-tokens", "128",
             "--max-image-side", "128", "--workers", str(job.workers), "--out", target,
             *(() if job.progress else ("--no-progress",)),
         )  # fmt: skip

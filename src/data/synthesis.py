@@ -21,18 +21,16 @@ Pixel check of every label: a perturbed candidate whose render differs from the 
 that is invisible at this resolution may be visible at another, so "no error" would be a label we cannot vouch
 for. A composed candidate is also rendered after each of its steps, and every step must change pixels against
 the image before it (``step_invisible`` otherwise), so each label of a 2–4-error pair is seen, not only the sum;
-this costs ~1.8 renders per pair instead of ~1.2 (measured 620 against 974 pairs/min on 2 cores, target 300).
+this costs about half again as many renders per pair.
 An equivalent candidate that differs in more than ``equivalent_max_pixels`` pixels is dropped. A failed
 render is dropped with its error kind. Every drop is recorded in ``drops.jsonl`` and counted in ``summary.json``.
 
 Splits are drawn per reference, not per pair: the ``k`` candidates of a group share one reference image, so a split
-per pair id put nearly every val/bench reference into train as well (before: all 90 val/bench pairs of a 300-per-domain
-set shared their reference with a train pair). A row carries its ``reference_id``.
+per pair id would put nearly every val/bench reference into train as well. A row carries its ``reference_id``.
 
 Only deterministic failures are drops. A ``timeout`` or ``crashed`` render says as much about the machine (a
 Chromium launch or a chart child starved of CPU by other processes) as about the source, and recording it as a drop
-made the kept set depend on machine load (measured: 1 run in 4 kept a different set of tables on a fresh, busy
-machine). Such jobs are rendered again, up to ``render_attempts`` times in all; a job still failing that way stops
+would make the kept set depend on machine load. Such jobs are rendered again, up to ``render_attempts`` times in all; a job still failing that way stops
 the run with ``TransientRenderError`` before anything of its batch is recorded, so a resumed run (or one with a
 larger ``timeout_s``) picks the set up exactly where it stood.
 """

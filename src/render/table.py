@@ -29,13 +29,13 @@ What one job cannot leave to the next, and why each holds:
   start-up, bounded by ``LAUNCH_TIMEOUT_S``): every CDP call of the job runs under that one deadline. Past it, or
   when the renderer dies, the job's context is closed (which kills its renderer even mid-layout), bounded by
   ``CLOSE_TIMEOUT_S``; past that, Chromium's process group is killed and relaunched on the next job. So a job ends
-  within ``timeout_s + JOB_SLACK_S`` (measured under load: a 600k-cell table, which Chromium needs tens of seconds to
-  lay out, ended as ``timeout`` 0.6 s past ``timeout_s``, the next job rendered on a new context).
+  within ``timeout_s + JOB_SLACK_S``, even a table Chromium needs tens of seconds to lay out, and the next job renders
+  on a new context.
 - **Pixels.** A page is laid out, measured, and refused as ``invalid_input`` when either side exceeds
-  ``MAX_PAGE_PX`` or its area exceeds ``PAGE_PIXEL_BUDGET`` (a 120-byte ``<div style="width:16000px;height:
-  16000px">`` used to take 8.6-11.4 s and 4 GB to capture). Pages within the budget are captured at a scale that
-  keeps the bitmap under ``CAPTURE_PIXELS``: the judge sees at most 1024 px anyway, and decoding and cropping a
-  16-33 MP capture in this process took 3-6 s past the deadline. Ordinary tables (to ~1024 x 4096) keep scale 1.
+  ``MAX_PAGE_PX`` or its area exceeds ``PAGE_PIXEL_BUDGET``: a 120-byte ``<div style="width:16000px;height:
+  16000px">`` would otherwise cost seconds and gigabytes to capture. Pages within the budget are captured at a scale
+  that keeps the bitmap under ``CAPTURE_PIXELS``: the judge sees at most 1024 px anyway, and decoding and cropping a
+  capture of tens of megapixels in this process would run seconds past the deadline. Ordinary tables (to ~1024 x 4096) keep scale 1.
 - **Privileges.** Given a ``uid`` (a root pool gives each slot one no job shares), Chromium runs as that uid with no
   groups and no capabilities (a ``setpriv`` launcher), and, where the machine lets an unprivileged process make a user
   namespace, with its own sandbox on: renderers in a user namespace under Chromium's seccomp-bpf filter. A page that
@@ -98,8 +98,7 @@ CHROMIUM_ARGS = [  # the baseline; ``TableBrowser`` drops ``--no-sandbox`` where
     # This policy leaves WebRTC proxied TCP only, and the proxy is dead. Chromium 156 honours this spelling of the
     # switch and ignores ``--force-webrtc-ip-handling-policy`` (the test listens for the datagrams).
     "--webrtc-ip-handling-policy=disable_non_proxied_udp",
-    # Measured with two browsers busy on two cores: without it 2-6 captures in 300 distinct tables waited ~1.07 s
-    # for a frame; with it none in 900, and 41-51 -> 35-38 ms a table.
+    # Without it, while browsers share the cores, a capture now and then waits about a second for a frame.
     "--run-all-compositor-stages-before-draw",
 ]
 CROP_MARGIN_PX = 8
@@ -107,12 +106,12 @@ VIEWPORT_HEIGHT = 64  # a page is measured in a short viewport (its own height s
 MAX_PAGE_PX = 16384  # Chromium's largest texture side; a longer page is refused, not cut
 # 2048 x 16384 CSS px. At the judge's <= 1024 px a page past this shows rows under a pixel tall: nothing to judge.
 PAGE_PIXEL_BUDGET = 2048 * MAX_PAGE_PX
-CAPTURE_PIXELS = 2048 * 2048  # captured bitmap cap: ~0.3 s to decode and crop here, against ~3 s for 16 MP
+CAPTURE_PIXELS = 2048 * 2048  # captured bitmap cap: decoding and cropping a capture here grows with its pixels
 CHROMIUM_MEMORY_MB = 2048  # default RLIMIT_DATA per Chromium process when the pool does not say
 BROWSER_UID_OFFSET = 1_000  # a root pool's Chromium runs as its slot's job uid + this: a uid no job shares
-CHROMIUM_MIN_MB = 512  # measured: Chromium 156 does not start under 256 MiB of data; 384 works, 512 leaves room
+CHROMIUM_MIN_MB = 512  # Chromium does not start with a much smaller data limit; this leaves it room
 LAUNCH_TIMEOUT_S = 60.0  # launching Chromium or opening a context: start-up, not the job's time
-CLOSE_TIMEOUT_S = 1.0  # closing a timed-out job's context (measured 0.05-0.2 s); past it Chromium is killed
+CLOSE_TIMEOUT_S = 1.0  # closing a timed-out job's context takes a fraction of this; past it Chromium is killed
 # How far past timeout_s a table job may end: closing its context, then decoding and cropping a capture (bounded
 # by CAPTURE_PIXELS). Measured under load on 2 cores: under 1 s.
 JOB_SLACK_S = CLOSE_TIMEOUT_S + 1.0
@@ -332,7 +331,7 @@ class TableBrowser:
         key = (markup, job.table_width, job.max_side)
         if self._last_ok is not None and self._last_ok[0] == key and not self.javascript:
             # The same page as the last job (a group of rollouts often repeats one): the same pixels, since every
-            # job starts on a clean document, without a load and capture in Chromium (~120 ms for a 120-row table).
+            # job starts on a clean document, without a load and capture in Chromium.
             return RenderResult(ok=True, png=self._last_ok[1], seconds=time.perf_counter() - start)
         self._last_ok = None
         try:

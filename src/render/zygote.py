@@ -256,8 +256,8 @@ class SandboxedJobs:
         self.scratch_root = scratch_root or tempfile.gettempdir()
         read_paths = tuple(default_read_paths(with_matplotlib=False))
         self.limits = ChildLimits(timeout_s, memory_mb, scratch_mb, uid, read_paths, hidden)
-        # SVG's template is forked before matplotlib is imported: measured under load, a child of the lighter
-        # process forks and exits in ~7 ms instead of ~12 ms, most of an SVG job's own cost.
+        # SVG's template is forked before matplotlib is imported: a child of the lighter process forks and exits
+        # faster, and forking is most of an SVG job's own cost.
         self.svg_zygote = Zygote(self.limits, self.scratch_root)
         import_matplotlib()
         chart_limits = dataclasses.replace(self.limits, read_paths=tuple(default_read_paths()))

@@ -239,8 +239,6 @@ class VLMSFT(L.LightningModule):
             self._warned_dense_packing = True
             attn = getattr(self.vlm.config, "_attn_implementation", None)
             if attn != "flash_attention_2":
-                # Measured (benchmarks/train_step.py --preset small, CPU, sdpa, 5 runs): packed steps took 1.0-1.7x
-                # the time of padded ones, never faster.
                 warnings.warn(
                     f"packed batches under attn_implementation={attn!r} attend through a dense block-diagonal mask "
                     "over the whole packed row, which costs more than the padding it removes; packing pays with "

@@ -38,15 +38,13 @@ logits never exist. The KL reference of a LoRA policy is the same model with the
 from __future__ import annotations
 
 from contextlib import AbstractContextManager, nullcontext
-from pathlib import Path
 from typing import Any, Literal
 
-import lightning as L
 import torch
 
 from src.models.lm_head import backbone_and_head, chunked_token_logprobs
-from src.models.loading import VLMLoader, load_vlm_model, save_adapter
-from src.stages.vlm_setup import setup_vlm_stage
+from src.models.loading import VLMLoader, load_vlm_model
+from src.stages.vlm_stage import VLMStage
 
 IGNORE_INDEX = -100
 LossType = Literal["grpo", "dr_grpo", "dapo"]
@@ -210,7 +208,7 @@ def completion_logprobs(
 
 
 # -- the stage ----------------------------------------------------------------------------------------------------------
-class GRPOModule(L.LightningModule):
+class GRPOModule(VLMStage):
     """GRPO on a vision-language policy; rollouts come from ``RolloutCallback`` (``batch["rollout"]``).
 
     Args:
@@ -277,36 +275,20 @@ class GRPOModule(L.LightningModule):
         self.policy_loss = policy_loss
         self.logprob_chunk_tokens = logprob_chunk_tokens
         self.adapter_dir, self.tiny_model_if_missing = adapter_dir, tiny_model_if_missing
-        self.model: torch.nn.Module | None = None
         self.reference_model: torch.nn.Module | None = None  # only for full fine-tuning with kl_coef > 0
-        self.processor: Any = None
 
     # -- setup -------------------------------------------------------------------------------------------------------
-    def setup(self, stage: str) -> None:
-        self.processor = setup_vlm_stage(self, self.loader, self.tiny_model_if_missing, self.processor)
-
-    def configure_model(self) -> None:
-        if self.model is not None:
-            return
-        self.model = load_vlm_model(self.loader)
-        self.model.train()  # from_pretrained returns eval mode; HF checkpoints only layers in train mode
-        self.strict_loading = not _is_peft(self.model)
-        if self.kl_coef > 0 and not _is_peft(self.model):
+    def on_model_loaded(self) -> None:
+        if self.kl_coef > 0 and not self.is_peft:
             # Full fine-tuning has no adapters to switch off: the reference is a frozen copy of the start weights.
             reference = load_vlm_model(
                 VLMLoader(**{**vars(self.loader), "lora": None, "gradient_checkpointing": False})
             )
             self.reference_model = reference.eval().requires_grad_(False)
 
-    @property
-    def vlm(self) -> Any:
-        if self.model is None:
-            raise RuntimeError("the model is not loaded yet: Lightning calls configure_model() before training")
-        return self.model
-
     def _reference_scope(self) -> AbstractContextManager[Any]:
         """For LoRA: the same weights with adapters off; gradients never flow into the reference."""
-        return self.vlm.disable_adapter() if _is_peft(self.model) else nullcontext()
+        return self.vlm.disable_adapter() if self.is_peft else nullcontext()
 
     # -- training ----------------------------------------------------------------------------------------------------
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
@@ -368,48 +350,27 @@ class GRPOModule(L.LightningModule):
         return loss, stats
 
     def configure_optimizers(self) -> Any:
-        params = [p for p in self.vlm.parameters() if p.requires_grad]
-        if not params:
-            raise ValueError("no trainable parameters: enable LoRA or unfreeze the model in the loader config")
-        fused = torch.cuda.is_available() and all(p.is_cuda for p in params)
-        optimizer = torch.optim.AdamW(params, lr=self.lr, betas=self.betas, weight_decay=self.weight_decay, fused=fused)
         warmup = self.warmup_steps
 
         def lr_factor(step: int) -> float:
             return min(1.0, (step + 1) / (warmup + 1)) if warmup else 1.0
 
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        return self.adamw(lr_factor)
 
-    # -- checkpoints and artefacts -----------------------------------------------------------------------------------
+    # -- checkpoints -------------------------------------------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """With adapters, keep only their weights (the frozen base reloads from its source); never the reference."""
+        """As every VLM stage saves, never the KL reference: it is the start weights, reloaded from their source."""
+        super().on_save_checkpoint(checkpoint)
         state = checkpoint["state_dict"]
-        if _is_peft(self.model):
-            trainable = {f"model.{n}" for n, p in self.vlm.named_parameters() if p.requires_grad}
-            checkpoint["state_dict"] = {k: v for k, v in state.items() if k in trainable}
-        else:
-            checkpoint["state_dict"] = {k: v for k, v in state.items() if not k.startswith("reference_model.")}
+        checkpoint["state_dict"] = {k: v for k, v in state.items() if not k.startswith("reference_model.")}
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        self.strict_loading = False if self.reference_model is not None else self.strict_loading
-
-    def on_train_end(self) -> None:
-        if not _is_peft(self.model) or getattr(self.trainer, "fast_dev_run", False):
-            return
-        # Every rank reads log_dir (a broadcast under DDP: asking on rank 0 alone hangs); rank 0 writes.
-        out_dir = self.adapter_dir or str(Path(self.trainer.log_dir or self.trainer.default_root_dir) / "adapter")
-        if self.trainer.is_global_zero:
-            save_adapter(self.vlm, out_dir, self.processor)
+        super().on_load_checkpoint(checkpoint)
+        if self.reference_model is not None:  # its weights are not in the checkpoint (see on_save_checkpoint)
+            self.strict_loading = False
 
 
 def rollouts_in_batch(batch: dict[str, Any]) -> int:
     """Completions trained on in a batch (``ThroughputMonitor.batch_size_fn``)."""
     rollout = batch.get("rollout")
     return int(rollout["labels"].shape[0]) if rollout is not None else 0
-
-
-def _is_peft(model: torch.nn.Module | None) -> bool:
-    from peft import PeftModel
-
-    return isinstance(model, PeftModel)

@@ -26,21 +26,19 @@ import json
 import math
 import warnings
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-import lightning as L
 import torch
 import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
 from src.data.schema import Critique
 from src.models.lm_head import backbone_and_head
-from src.models.loading import VLMLoader, load_vlm_model, save_adapter, save_full_model, unwrap_peft
+from src.models.loading import VLMLoader, save_full_model, unwrap_peft
 from src.models.packing import packed_position_ids
 from src.reward import CritiqueParseError, parse_critique
 from src.reward.critique_metrics import CritiqueScores
-from src.stages.vlm_setup import setup_vlm_stage
+from src.stages.vlm_stage import VLMStage
 
 IGNORE_INDEX = -100
 
@@ -107,7 +105,7 @@ def _cross_entropy_sum(head: torch.nn.Module, hidden: torch.Tensor, targets: tor
     return F.cross_entropy(head(hidden).float(), targets, reduction="sum")
 
 
-class VLMSFT(L.LightningModule):
+class VLMSFT(VLMStage):
     """Supervised fine-tuning of a VLM on answer tokens (the critic, or the policy on reference code).
 
     Args:
@@ -162,28 +160,14 @@ class VLMSFT(L.LightningModule):
         self._n_params = 0  # set in configure_model; feeds flops_per_batch
         self._batch_tokens: torch.Tensor | int = 0  # read (and synced) only when flops_per_batch is asked for
         self._warned_dense_packing = False
-        self.model: torch.nn.Module | None = None
-        self.processor: Any = None
         self.val_scores = CritiqueScores()
 
     # -- setup ---------------------------------------------------------------------------------------------------
-    def setup(self, stage: str) -> None:
-        self.processor = setup_vlm_stage(self, self.loader, self.tiny_model_if_missing, self.processor)
-
-    def configure_model(self) -> None:
-        # Called inside the strategy's context, so FSDP can shard as the weights materialize.
-        if self.model is not None:
-            return
-        self.model = load_vlm_model(self.loader)  # the processor came with setup()
-        # from_pretrained returns the model in eval mode and Lightning (>= 2.2) keeps the modes it finds; HF applies
-        # gradient checkpointing only to layers in train mode, so without this the configs' checkpointing is off.
-        self.model.train()
+    def on_model_loaded(self) -> None:
         if self.compile_layers:
-            compile_repeated_blocks(self.model, self.compile_backend)
-        # Adapter checkpoints hold only the adapters (see on_save_checkpoint); full ones must load strictly.
-        self.strict_loading = not _is_peft(self.model)
+            compile_repeated_blocks(self.vlm, self.compile_backend)
         # HF counts 4-bit weights at their unpacked size
-        self._n_params = int(unwrap_peft(self.model).num_parameters())
+        self._n_params = int(unwrap_peft(self.vlm).num_parameters())
 
     @property
     def flops_per_batch(self) -> int:
@@ -194,15 +178,8 @@ class VLMSFT(L.LightningModule):
         Validation counts its loss forward (2N) only, not the critiques it generates.
         """
         training = self._trainer is not None and self.trainer.training
-        per_token = (4 if _is_peft(self.model) else 6) if training else 2
+        per_token = (4 if self.is_peft else 6) if training else 2
         return per_token * self._n_params * int(self._batch_tokens)
-
-    @property
-    def vlm(self) -> Any:
-        """The loaded model; ``Any`` because peft and transformers wrap it in types mypy cannot see through."""
-        if self.model is None:
-            raise RuntimeError("the model is not loaded yet: Lightning calls configure_model() before training")
-        return self.model
 
     # -- training ------------------------------------------------------------------------------------------------
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor | None:
@@ -250,12 +227,6 @@ class VLMSFT(L.LightningModule):
         )
 
     def configure_optimizers(self) -> Any:
-        params = [p for p in self.vlm.parameters() if p.requires_grad]
-        if not params:
-            raise ValueError("no trainable parameters: enable LoRA or unfreeze the model in the loader config")
-        # Fused AdamW is one kernel per step on CUDA; the foreach path is the fast one on CPU.
-        fused = torch.cuda.is_available() and all(p.is_cuda for p in params)
-        optimizer = torch.optim.AdamW(params, lr=self.lr, betas=self.betas, weight_decay=self.weight_decay, fused=fused)
         total = max(1, int(self.trainer.estimated_stepping_batches))
         warmup = int(total * self.warmup_ratio)
         floor = self.min_lr_ratio
@@ -266,8 +237,7 @@ class VLMSFT(L.LightningModule):
             progress = min(1.0, (step - warmup) / max(1, total - warmup))
             return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
 
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        return self.adamw(lr_factor)
 
     # -- validation ----------------------------------------------------------------------------------------------
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
@@ -313,56 +283,10 @@ class VLMSFT(L.LightningModule):
         new_tokens = out[:, prompt_inputs["input_ids"].shape[1] :]
         return tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
 
-    # -- checkpoints and artefacts -------------------------------------------------------------------------------
-    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """With adapters, keep only their weights: the frozen 8B base is reloaded from its source anyway.
-
-        Full fine-tuning (FSDP) keeps the whole state dict, so nothing is silently lost from a sharded checkpoint.
-        """
-        if not _is_peft(self.model):
-            return
-        trainable = {f"model.{n}" for n, p in self.vlm.named_parameters() if p.requires_grad}
-        checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items() if k in trainable}
-
-    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Adapter checkpoints load with ``strict=False`` (they omit the frozen base), so a renamed or missing adapter
-        key would load nothing, silently: require every trainable weight to be there. Lightning calls this after
-        ``configure_model`` and before loading the state dict."""
-        if not _is_peft(self.model):
-            return
-        check_adapter_state(self.vlm, checkpoint.get("state_dict", {}), prefix="model.")
-
-    def on_train_end(self) -> None:
-        # fast_dev_run writes no checkpoints or logs, and no adapter either (it has no log_dir to put one in).
-        if getattr(self.trainer, "fast_dev_run", False):
-            return
-        if not _is_peft(self.model):
-            if self.model_dir is not None and self.trainer.is_global_zero:
-                save_full_model(self.vlm, self.model_dir, self.processor)
-            return
-        # trainer.log_dir broadcasts rank 0's answer: a collective, so every rank asks (found by the 2-process run:
-        # asked on rank 0 alone, it waited for a rank that had already left).
-        out_dir = self.adapter_dir or str(Path(self.trainer.log_dir or self.trainer.default_root_dir) / "adapter")
-        if self.trainer.is_global_zero:
-            save_adapter(self.vlm, out_dir, self.processor)
-
-
-class AdapterCheckpointError(KeyError):
-    """A checkpoint lacks adapter weights the model trains."""
-
-    def __str__(self) -> str:  # KeyError would quote the message
-        return str(self.args[0])
-
-
-def check_adapter_state(model: torch.nn.Module, state_dict: dict[str, Any], prefix: str = "") -> None:
-    """Raise ``AdapterCheckpointError`` naming the trainable weights of ``model`` missing from ``state_dict``."""
-    trainable = [f"{prefix}{name}" for name, p in model.named_parameters() if p.requires_grad]
-    missing = [name for name in trainable if name not in state_dict]
-    if missing:
-        raise AdapterCheckpointError(
-            f"checkpoint lacks {len(missing)} of {len(trainable)} adapter weights (first: {missing[0]}); it was saved "
-            "with other LoRA settings or key names, and loading it would leave those weights untrained"
-        )
+    # -- artefacts ---------------------------------------------------------------------------------------------------
+    def save_full_model(self) -> None:
+        if self.model_dir is not None and self.trainer.is_global_zero:
+            save_full_model(self.vlm, self.model_dir, self.processor)
 
 
 def pairs_in_batch(batch: dict[str, Any]) -> int:
@@ -404,9 +328,3 @@ def compile_repeated_blocks(model: torch.nn.Module, backend: str | Callable[...,
     for block in blocks:
         block.compile(backend=backend)
     return len(blocks)
-
-
-def _is_peft(model: torch.nn.Module | None) -> bool:
-    from peft import PeftModel
-
-    return isinstance(model, PeftModel)

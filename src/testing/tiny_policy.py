@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import cast
 
@@ -23,15 +24,22 @@ TINY_SVG_ANSWERS = (
 )
 
 
-def teach_tiny_svg_policy(tiny_dir: str | Path, out: str | Path, steps: int) -> Path:
-    """The tiny model after ``steps`` full SFT steps on ``TINY_SVG_ANSWERS`` (50 steps: loss ~0.04), saved to ``out``."""
+def teach_tiny_svg_policy(
+    tiny_dir: str | Path,
+    out: str | Path,
+    steps: int,
+    answers: Sequence[str] = TINY_SVG_ANSWERS,
+    image: Image.Image | None = None,
+) -> Path:
+    """The tiny model after ``steps`` full SFT steps on ``answers`` to the SVG prompt with ``image`` (default: a white
+    64 px square), saved to ``out``: every answer about equally likely (50 steps: loss ~0.04 on two answers)."""
     torch.manual_seed(0)
     model, processor = load_vlm(VLMLoader(str(tiny_dir), dtype="float32", attn_implementation="sdpa"))
     model.train()
-    image = Image.new("RGB", (64, 64), "white")
+    image = image if image is not None else Image.new("RGB", (64, 64), "white")
     prompt = encode_prompt(processor, build_policy_messages("svg", image), [image])
     suffix = answer_suffix(processor)
-    rows = [training_sample(prompt, encode_answer(processor, a, suffix), 512, "svg") for a in TINY_SVG_ANSWERS]
+    rows = [training_sample(prompt, encode_answer(processor, a, suffix), 512, "svg") for a in answers]
     batch = pad_token_batch(rows, pad_id_of(processor), side="right", with_labels=True)
     labels = batch.pop("labels")
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)

@@ -480,6 +480,7 @@ def build_parser() -> argparse.ArgumentParser:
     mini.add_argument("--critic-seeds", type=int, default=3, help="GRPO runs with the critic's reward")
     mini.add_argument("--baseline-seeds", type=int, default=1, help="GRPO runs with the pixel reward")
     mini.add_argument("--eval-references", type=int, default=120, help="held-out references each policy is scored on")
+    mini.add_argument("--rl-references", type=int, default=240, help="unseen references GRPO trains on")
     parser.add_argument("--critic-config", type=Path, default=MainJob.critic_config, help="reward-SFT stage YAML")
     parser.add_argument(
         "--grpo-config", type=Path, nargs="+", default=[MainJob.grpo_config],
@@ -513,6 +514,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             critic_seeds=tuple(range(args.critic_seeds)),
             baseline_seeds=tuple(range(args.baseline_seeds)),
             eval_references=args.eval_references,
+            rl_references=args.rl_references,
             workers=args.workers,
             progress=not args.no_progress,
         )

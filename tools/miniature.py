@@ -60,6 +60,7 @@ class MiniJob:
     critic_seeds: tuple[int, ...] = (0, 1, 2)
     baseline_seeds: tuple[int, ...] = (0,)
     eval_references: int = 120
+    rl_references: int = 240
     workers: int = 2
     progress: bool = True
 
@@ -112,29 +113,30 @@ def step_data(job: MiniJob) -> Path:
 
 
 def write_policy_references(job: MiniJob) -> Path:
-    """``eval_references`` references of a second draw whose code no training reference has: the policy's test set.
+    """References of a second draw whose code no SFT reference has: the policy's RL prompts and its test set.
 
-    The bench split holds ~5 % of the references (too few to tell two policies apart); a second draw with another
-    seed is free, and dropping every reference whose code the base or GRPO trained on keeps it held out.
+    The bench split holds ~5 % of the references, too few to tell two policies apart; and GRPO on the references the
+    base was fitted to has nothing left to fix (its rollouts are right, every reward the same). A second draw with
+    another seed is free: its unseen references are split into ``eval_references`` for the test and the rest for RL.
     """
     draw = job.dir("data") / "policy_draw"
     run_tool(
         job, "data", "synthesize.py", "--domains", "svg", "--seed-family", "mini", "--seed", "1",
-        "--candidates-per-reference", "1", "--n", str(2 * job.eval_references), "--out", draw,
+        "--candidates-per-reference", "1", "--n", str(2 * (job.eval_references + job.rl_references)), "--out", draw,
         "--workers", str(job.workers), "--no-progress",
     )  # fmt: skip
     seen = {row["reference_source"] for row in read_jsonl(job.dir("data") / "train.jsonl")}
-    kept: dict[str, dict[str, Any]] = {}
-    for split in ("train", "val", "bench"):
+    unseen: dict[str, dict[str, Any]] = {}
+    for split in ("train", "val"):  # bench rows carry no source code (the benchmark's layout)
         for row in read_jsonl(draw / f"{split}.jsonl"):
-            code = row.get("reference_source")
-            if code and code not in seen and code not in kept and len(kept) < job.eval_references:
-                kept[code] = row
-    if len(kept) < job.eval_references // 2:
-        raise StepError("data", f"only {len(kept)} unseen references in {draw}: raise --eval-references")
-    path = draw / "policy_references.jsonl"
-    path.write_text("".join(json.dumps(row) + "\n" for row in kept.values()))
-    return path
+            if row["reference_source"] not in seen:
+                unseen.setdefault(row["reference_source"], row)
+    rows = list(unseen.values())
+    if len(rows) < job.eval_references + job.rl_references // 2:
+        raise StepError("data", f"only {len(rows)} unseen references in {draw}: lower --eval-references")
+    for name, part in (("eval", rows[: job.eval_references]), ("rl", rows[job.eval_references :][: job.rl_references])):
+        (draw / f"policy_{name}.jsonl").write_text("".join(json.dumps(row) + "\n" for row in part))
+    return draw
 
 
 def step_model(job: MiniJob) -> Path:
@@ -270,7 +272,7 @@ def step_grpo(job: MiniJob) -> Path:
         init = config["model"]["init_args"]
         init["loader"]["name_or_path"] = str(job.base)
         init["adapter_dir"] = str(out / "adapter")
-        config["data"]["init_args"]["seed"] = seed
+        config["data"]["init_args"].update(seed=seed, data_dir=None, train_jsonl=[str(policy_references(job, "rl"))])
         rollout = config["trainer"]["callbacks"][0]["init_args"]
         rollout["reward"] = judge_config(job) if variant == "grpo_critic" else pixel_reward_config()
         fit(job, "grpo", config)  # type: ignore[arg-type]
@@ -301,9 +303,12 @@ def policies(job: MiniJob) -> dict[str, Path]:
     return out
 
 
-def policy_references(job: MiniJob) -> Path:
-    path = job.dir("data") / "policy_draw" / "policy_references.jsonl"
-    return path if path.exists() else write_policy_references(job)
+def policy_references(job: MiniJob, name: str) -> Path:
+    """``policy_eval.jsonl`` (the test set) or ``policy_rl.jsonl`` (GRPO's prompts), drawn on first use."""
+    path = job.dir("data") / "policy_draw" / f"policy_{name}.jsonl"
+    if not path.exists():
+        write_policy_references(job)
+    return path
 
 
 def step_policy_eval(job: MiniJob) -> Path:
@@ -314,7 +319,7 @@ def step_policy_eval(job: MiniJob) -> Path:
         if (target / "summary.json").exists():
             continue
         run_tool(
-            job, "policy_eval", "eval_policy.py", "--model", model, "--prompts", policy_references(job),
+            job, "policy_eval", "eval_policy.py", "--model", model, "--prompts", policy_references(job, "eval"),
             "--domains", "svg", "--max-new-tokens", "128",
             "--max-image-side", "128", "--workers", str(job.workers), "--out", target,
             *(() if job.progress else ("--no-progress",)),

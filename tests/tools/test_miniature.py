@@ -42,6 +42,18 @@ def test_baselines_name_nothing_or_the_majority_discrepancy_where_pixels_differ(
     assert len({json.dumps(p["pred_json"]["errors"]) for p in majority if p["pred_json"]["errors"]}) == 1
 
 
+def test_policy_references_are_unseen_by_sft_and_split_between_test_and_rl(mini_data: Path, tmp_path: Path) -> None:
+    job = miniature.MiniJob(root=tmp_path, eval_references=10, rl_references=20, progress=False)
+    (tmp_path / "data").symlink_to(mini_data)
+    seen = {row["reference_source"] for row in main_job.read_jsonl(mini_data / "train.jsonl")}
+    test, rl = (main_job.read_jsonl(miniature.policy_references(job, name)) for name in ("eval", "rl"))
+    codes = {name: [row["reference_source"] for row in rows] for name, rows in (("eval", test), ("rl", rl))}
+    assert len(codes["eval"]) == 10 and 10 <= len(codes["rl"]) <= 20
+    assert not (set(codes["eval"]) | set(codes["rl"])) & seen  # no reference the base was fitted to
+    assert not set(codes["eval"]) & set(codes["rl"]) and len(set(codes["eval"])) == 10  # distinct, disjoint
+    assert all((mini_data / "policy_draw" / row["reference_image"]).is_file() for row in test + rl)
+
+
 def test_summary_and_report_from_finished_steps(tmp_path: Path) -> None:
     job = miniature.MiniJob(root=tmp_path, critic_seeds=(0, 1), baseline_seeds=(0,))
     for name, f1 in (("critic", 0.5), ("empty", 0.1), ("pixel_majority", 0.3)):
@@ -75,7 +87,8 @@ def test_summary_and_report_from_finished_steps(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_the_miniature_runs_end_to_end_at_toy_sizes(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     args = ["--root", str(tmp_path / "mini"), "--pairs", "80", "--base-steps", "4", "--critic-steps", "4",
-            "--grpo-steps", "1", "--critic-seeds", "1", "--eval-references", "2", "--no-progress"]  # fmt: skip
+            "--grpo-steps", "1", "--critic-seeds", "1", "--eval-references", "2", "--rl-references", "4",
+            "--no-progress"]  # fmt: skip
     assert main_job.main(args) == 0
     out = capsys.readouterr().out
     summary = json.loads((tmp_path / "mini" / "summary.json").read_text())

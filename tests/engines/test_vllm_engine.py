@@ -3,7 +3,9 @@ the conversion of vLLM's outputs, and the clear error where vLLM is not installe
 
 from __future__ import annotations
 
-from types import SimpleNamespace
+import sys
+from pathlib import Path
+from types import ModuleType, SimpleNamespace
 
 import pytest
 
@@ -88,3 +90,51 @@ def test_outputs_become_completions_with_token_logprobs() -> None:
 def test_without_vllm_the_engine_says_what_to_do() -> None:
     with pytest.raises(EngineError, match="needs vllm.*HFEngine"):
         VLLMEngine("some/model")
+
+
+class _FakeLLM:
+    """The part of ``vllm.LLM`` the engine drives, with vLLM's adapter cache: the first adapter loaded under an integer
+    id is the one served for that id until it is removed. "Generating" returns the served adapter's marker file."""
+
+    def __init__(self, **kwargs) -> None:
+        self.cache: dict[int, str] = {}
+        self.llm_engine = SimpleNamespace(remove_lora=lambda lora_id: self.cache.pop(lora_id, None) is not None)
+
+    def generate(self, prompts, sampling_params, lora_request, use_tqdm):
+        served = "base"
+        if lora_request is not None:
+            path = self.cache.setdefault(lora_request.lora_int_id, lora_request.lora_path)
+            served = (Path(path) / "marker.txt").read_text()
+        output = SimpleNamespace(index=0, text=served, token_ids=[1], logprobs=None, finish_reason="stop")
+        return [SimpleNamespace(prompt_token_ids=[0], outputs=[output]) for _ in prompts]
+
+
+def test_each_new_adapter_is_served_not_the_first_one_vllm_cached(monkeypatch, tiny_model_dir, tmp_path) -> None:
+    from src.engines.engine import WeightUpdate
+
+    fake = ModuleType("vllm")
+    fake.LLM = _FakeLLM  # type: ignore[attr-defined]
+    fake.SamplingParams = lambda **kwargs: kwargs  # type: ignore[attr-defined]
+    request_module = ModuleType("vllm.lora.request")
+    request_module.LoRARequest = lambda name, lora_int_id, lora_path: SimpleNamespace(  # type: ignore[attr-defined]
+        lora_name=name, lora_int_id=lora_int_id, lora_path=lora_path
+    )
+    for name, module in {
+        "vllm": fake,
+        "vllm.lora": ModuleType("vllm.lora"),
+        "vllm.lora.request": request_module,
+    }.items():
+        monkeypatch.setitem(sys.modules, name, module)
+    monkeypatch.setattr("src.engines.vllm_engine.vllm_available", lambda: True)
+
+    engine = VLLMEngine(str(tiny_model_dir), enable_lora=True)
+    served = []
+    for version in (1, 2, 3):
+        adapter = tmp_path / f"v{version}"
+        adapter.mkdir()
+        (adapter / "adapter_config.json").write_text("{}")
+        (adapter / "marker.txt").write_text(f"policy v{version}")
+        engine.update_weights(WeightUpdate(version=version, adapter_dir=adapter))
+        served.append(engine.generate([text_request()])[0][0].text)
+    assert served == ["policy v1", "policy v2", "policy v3"]
+    assert len(engine.llm.cache) == 1  # the previous adapters were removed, not left to fill vLLM's slots

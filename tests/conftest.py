@@ -79,16 +79,30 @@ def sample_critique(domain: str, rng: random.Random) -> Critique:
     return Critique(domain, tuple(errors))
 
 
-def write_pair_shards(out_dir: Path, pairs_per_domain: int = SHARD_PAIRS_PER_DOMAIN, seed: int = 0) -> Path:
-    """A shard directory with ``train``/``val`` rows in our layout and ``bench`` rows in the official layout."""
+def write_pair_shards(
+    out_dir: Path, pairs_per_domain: int = SHARD_PAIRS_PER_DOMAIN, seed: int = 0, candidates_per_reference: int = 1
+) -> Path:
+    """A shard directory with ``train``/``val`` rows in our layout and ``bench`` rows in the official layout.
+
+    ``candidates_per_reference`` > 1: consecutive pairs share one reference image; the first candidate of each is the
+    reference itself (no discrepancies), the others differ and have at least one.
+    """
     rng = random.Random(seed)
     writer = ShardWriter(out_dir)
+    shared = candidates_per_reference > 1
     for domain in ("chart", "table", "svg"):
         for i in range(pairs_per_domain):
-            size = (rng.randint(96, 320), rng.randint(80, 240))
-            ref = writer.put_image(drawn_png(domain, i, size))
-            cand = writer.put_image(drawn_png(domain, i + 1 + rng.randint(0, 5), size))
-            critique = sample_critique(domain, rng)
+            first = i % candidates_per_reference == 0
+            if first:  # the pairs of one reference share its size
+                size = (rng.randint(96, 320), rng.randint(80, 240))
+            ref = writer.put_image(drawn_png(domain, i - i % candidates_per_reference, size))
+            if shared and first:
+                cand, critique = ref, Critique(domain)
+            else:
+                cand = writer.put_image(drawn_png(domain, i + 1 + rng.randint(0, 5), size))
+                critique = sample_critique(domain, rng)
+                while shared and not critique.errors:
+                    critique = sample_critique(domain, rng)
             pid = f"{domain}-s{seed}-{i:07d}"
             split = "val" if i % 4 == 3 else "train"
             row: dict[str, Any] = {
@@ -128,6 +142,13 @@ def pair_shards(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def handful_pair_shards(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Six training pairs (two per domain, each with its own images) for runs that must learn them by heart."""
     return write_pair_shards(tmp_path_factory.mktemp("handful-pair-shards"), pairs_per_domain=2)
+
+
+@pytest.fixture(scope="session")
+def shared_reference_pair_shards(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Six training pairs, two per reference image (the reference itself, and a candidate with discrepancies): only
+    the candidate tells the two critiques of a reference apart."""
+    return write_pair_shards(tmp_path_factory.mktemp("shared-reference-shards"), 2, candidates_per_reference=2)
 
 
 @pytest.fixture(scope="session")

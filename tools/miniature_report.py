@@ -65,11 +65,14 @@ def verdicts(summary: dict[str, Any]) -> list[str]:
     critic = summary["critic"]
     f1 = critic["heldout"]["f1_hard"] or 0.0
     best_name, best = max(((n, v["f1_hard"] or 0.0) for n, v in critic["baselines"].items()), key=lambda x: x[1])
+    pearson = critic["heldout"]["severity_pearson"]
+    # Undefined when every predicted severity sum is the same (a critic that names no discrepancy at all).
+    pearson_text = f"{pearson:.3f}" if pearson is not None else "undefined (every predicted sum equal)"
     lines = [
         f"Critic F1h on held-out pairs {f1:.3f} against the best baseline ({best_name}) {best:.3f}: "
         f"{'met' if f1 >= best + 0.15 else 'not met'} (target: at least 0.15 above).",
         f"Critic parse rate {critic['heldout']['parse_rate'] or 0.0:.2f} (target 0.95); severity Pearson "
-        f"{critic['heldout']['severity_pearson'] or 0.0:.3f} (target > 0.3); loss gap with the reference twice "
+        f"{pearson_text} (target > 0.3); loss gap with the reference twice "
         f"{critic['grounding']['gap']:.4f} per token (positive: it looks at the candidate).",
     ]
     policy = summary["policy"]

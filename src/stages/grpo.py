@@ -44,6 +44,7 @@ import torch
 
 from src.models.lm_head import backbone_and_head, chunked_token_logprobs
 from src.models.loading import VLMLoader, load_vlm_model
+from src.stages.rollout_batch import RolloutBatch
 from src.stages.vlm_stage import VLMStage
 
 IGNORE_INDEX = -100
@@ -298,18 +299,18 @@ class GRPOModule(VLMStage):
                 "the batch has no rollouts: add src.stages.grpo_rollout.RolloutCallback to the callbacks"
             )
         loss, stats = self.rollout_loss(rollout)
-        n = int(rollout["labels"].shape[0])
+        n = rollout.completions
         self.log("train/loss", loss, prog_bar=True, batch_size=n)
         for name, value in stats.items():
             self.log(f"train/{name}", value, batch_size=n)
         return loss
 
-    def rollout_loss(self, rollout: dict[str, Any]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """The GRPO loss of one rollout batch (see ``RolloutCallback`` for its layout)."""
-        rewards = rollout["rewards"]  # [groups, n]
+    def rollout_loss(self, rollout: RolloutBatch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The GRPO loss of one rollout batch."""
+        rewards = rollout.rewards  # [groups, n]
         advantages = group_advantages(rewards, self.scale_rewards).flatten()  # [groups*n]
-        temperature = float(rollout.get("temperature") or 1.0)  # greedy rollouts are scored at T = 1
-        inputs, labels = rollout["model_inputs"], rollout["labels"]  # labels: [groups*n, seq]
+        temperature = rollout.temperature or 1.0  # greedy rollouts are scored at T = 1
+        inputs, labels = rollout.model_inputs, rollout.labels  # labels: [groups*n, seq]
         logprobs, entropy, mask = completion_logprobs(
             self.vlm, inputs, labels, temperature, self.logprob_chunk_tokens
         )  # [groups*n, seq-1] each
@@ -322,7 +323,7 @@ class GRPOModule(VLMStage):
                     reference, inputs, labels, temperature, self.logprob_chunk_tokens
                 )  # [groups*n, seq-1]
         weights = None
-        engine_logprobs = rollout.get("engine_logprobs")  # [groups*n, seq] aligned with labels; NaN where unknown
+        engine_logprobs = rollout.engine_logprobs  # [groups*n, seq] aligned with labels; NaN where unknown
         if self.importance_sampling == "token_truncate" and engine_logprobs is not None:
             engine = engine_logprobs[:, 1:]  # [groups*n, seq-1]
             known = ~torch.isnan(engine)
@@ -373,4 +374,4 @@ class GRPOModule(VLMStage):
 def rollouts_in_batch(batch: dict[str, Any]) -> int:
     """Completions trained on in a batch (``ThroughputMonitor.batch_size_fn``)."""
     rollout = batch.get("rollout")
-    return int(rollout["labels"].shape[0]) if rollout is not None else 0
+    return rollout.completions if rollout is not None else 0

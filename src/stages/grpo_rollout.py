@@ -4,7 +4,7 @@ For every batch the DataModule yields (``VisionToCodeDataModule``: records with 
 chat messages), before ``training_step``::
 
     policy prompt ──engine──▶ n completions ──render pool──▶ PNG ──reward (judge / baseline / sum)──▶ rewards
-                                                                   └─▶ batch["rollout"] (model inputs, labels, rewards)
+                                                                   └─▶ batch["rollout"]: a RolloutBatch
 
 and after every optimizer step it pushes the new weights to the engine, then checks, before the next generation,
 that the engine reports the version it was given — users of GRPO stacks report LoRA weights silently never reaching
@@ -51,6 +51,7 @@ from src.models.loading import save_adapter
 from src.render.job import ERROR_KINDS, RenderJob, RenderResult
 from src.render.pool import RenderPool
 from src.reward.pair import RewardFunction, RewardPair
+from src.stages.rollout_batch import RolloutBatch
 from src.stages.sample_images import log_sample, side_by_side
 
 WeightSync = Literal["module", "adapter", "state_dict"]
@@ -198,7 +199,7 @@ class RolloutCallback(Callback):
             self._push_weights(trainer, pl_module)
             sync_s = time.perf_counter() - start
         self.phase_seconds.update(train=train_s, sync=sync_s)
-        batch_size = int(batch["rollout"]["labels"].shape[0])
+        batch_size = batch["rollout"].completions
         pl_module.log("rollout/seconds_train", train_s, on_step=True, on_epoch=False, batch_size=batch_size)
         pl_module.log("rollout/seconds_sync", sync_s, on_step=True, on_epoch=False, batch_size=batch_size)
 
@@ -309,7 +310,7 @@ class RolloutCallback(Callback):
         return groups, timing
 
     # -- from rollouts to a training batch ---------------------------------------------------------------------------
-    def build_rollout_batch(self, groups: list[ScoredGroup], pl_module: L.LightningModule) -> dict[str, Any]:
+    def build_rollout_batch(self, groups: list[ScoredGroup], pl_module: L.LightningModule) -> RolloutBatch:
         """Right-padded prompt+completion sequences (SFT layout), rewards [groups, n] and the engine's log-probs."""
         processor: Any = getattr(pl_module, "processor", None)
         suffix_ids: list[int] | None = None
@@ -353,13 +354,13 @@ class RolloutCallback(Callback):
         for i, row in enumerate(engine_rows):
             engine_logprobs[i, : row.shape[0]] = row
         device = pl_module.device
-        return {
-            "model_inputs": {k: v.to(device) for k, v in padded.items()},
-            "labels": labels.to(device),
-            "engine_logprobs": engine_logprobs.to(device),
-            "rewards": torch.tensor([g.rewards for g in groups], dtype=torch.float, device=device),  # [groups, n]
-            "temperature": self.sampling.temperature,
-        }
+        return RolloutBatch(
+            model_inputs={k: v.to(device) for k, v in padded.items()},
+            labels=labels.to(device),
+            rewards=torch.tensor([g.rewards for g in groups], dtype=torch.float, device=device),  # [groups, n]
+            engine_logprobs=engine_logprobs.to(device),
+            temperature=self.sampling.temperature,
+        )
 
     # -- weights -----------------------------------------------------------------------------------------------------
     def _push_weights(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:

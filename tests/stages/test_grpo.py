@@ -20,6 +20,7 @@ from src.stages.grpo import (
     k3_kl,
     truncated_importance_weights,
 )
+from src.stages.rollout_batch import RolloutBatch
 
 
 def test_group_advantages_match_the_worked_example() -> None:
@@ -211,7 +212,7 @@ def test_advantages_are_scaled_by_each_groups_own_std() -> None:
     assert advantages[1].tolist() == pytest.approx([1.0, 0.0, -1.0], abs=1e-5)
 
 
-def _hand_rollout(n_groups: int, n: int, seed: int) -> dict:
+def _hand_rollout(n_groups: int, n: int, seed: int) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
     """Right-padded text-only rows in the rollout layout: prompts of 3-5 tokens, completions of 2-5, padding after."""
     generator = torch.Generator().manual_seed(seed)
     rows = n_groups * n
@@ -223,7 +224,7 @@ def _hand_rollout(n_groups: int, n: int, seed: int) -> dict:
         end = prompt + 2 + (row * 7) % 4
         labels[row, prompt:end] = input_ids[row, prompt:end]
         attention[row, :end] = 1
-    return {"model_inputs": {"input_ids": input_ids, "attention_mask": attention}, "labels": labels}
+    return {"input_ids": input_ids, "attention_mask": attention}, labels
 
 
 @pytest.mark.parametrize("lora", [True, False], ids=["lora", "full"])
@@ -246,9 +247,8 @@ def test_rollout_loss_equals_an_independent_computation(tiny_model_dir: Path, lo
     start, _ = load_vlm(VLMLoader(str(tiny_model_dir), dtype="float32", attn_implementation="eager"))
     start.eval()
 
-    rollout = _hand_rollout(n_groups=2, n=3, seed=1)
+    inputs, labels = _hand_rollout(n_groups=2, n=3, seed=1)
     rewards = torch.tensor([[1.0, 0.0, 0.0], [2.0, 1.0, 0.0]])  # different spreads: per-group std matters
-    inputs, labels = rollout["model_inputs"], rollout["labels"]
     targets = inputs["input_ids"][:, 1:, None]
     mask = labels[:, 1:] != IGNORE_INDEX  # [6, 11]: position t predicts token t + 1
     with torch.no_grad():
@@ -256,7 +256,7 @@ def test_rollout_loss_equals_an_independent_computation(tiny_model_dir: Path, lo
         exact = torch.log_softmax(policy(**inputs).logits.float() / temperature, -1)[:, :-1].gather(-1, targets)[..., 0]
     engine_logprobs = torch.full(labels.shape, float("nan"))  # aligned with labels: entry t is token t's log-prob
     engine_logprobs[:, 1:][mask] = exact[mask]
-    rollout.update(rewards=rewards, engine_logprobs=engine_logprobs, temperature=temperature)
+    rollout = RolloutBatch(inputs, labels, rewards, engine_logprobs, temperature)
 
     trainable = [p for p in policy.parameters() if p.requires_grad]
     loss, stats = module.rollout_loss(rollout)

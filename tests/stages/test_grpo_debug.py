@@ -57,7 +57,7 @@ class RecordSteps(Callback):
         rollout = next(c for c in trainer.callbacks if isinstance(c, RolloutCallback))
         self.versions.append(rollout.engine.weights_version)  # after its own check: the weights that generated
         self.steps.append(trainer.global_step)
-        self.rewards.append(batch["rollout"]["rewards"].tolist())
+        self.rewards.append(batch["rollout"].rewards.tolist())
         self.prompt_ids.append([r["id"] for r in batch["records"]])
 
 

@@ -33,7 +33,7 @@ class RecordRewards(Callback):
         self.means: list[float] = []
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        self.means.append(batch["rollout"]["rewards"].mean().item())
+        self.means.append(batch["rollout"].rewards.mean().item())
 
 
 @pytest.fixture(scope="module")

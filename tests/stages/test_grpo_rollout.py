@@ -114,14 +114,14 @@ def test_rollout_batch_matches_what_the_engine_sampled(policy: GRPOModule, rende
     assert [len(g.completions) for g in groups] == [3, 3]
     assert set(timing) == {"generate", "render", "reward", "wait"}
     batch = callback.build_rollout_batch(groups, policy)
-    labels = batch["labels"]  # [6, seq]
-    assert batch["rewards"].shape == (2, 3)
+    labels = batch.labels  # [6, seq]
+    assert batch.rewards.shape == (2, 3)
     for row, completion in enumerate(c for g in groups for c in g.completions):
         kept = labels[row][labels[row] != -100].tolist()
         assert kept == completion.token_ids
     with torch.no_grad():
-        logprobs, _, mask = completion_logprobs(policy.vlm, batch["model_inputs"], labels, SAMPLING.temperature)
-    engine_lp = batch["engine_logprobs"][:, 1:]
+        logprobs, _, mask = completion_logprobs(policy.vlm, batch.model_inputs, labels, SAMPLING.temperature)
+    engine_lp = batch.engine_logprobs[:, 1:]
     assert torch.equal(~torch.isnan(engine_lp), mask)
     assert torch.allclose(logprobs[mask], engine_lp[mask], atol=1e-4)
     for g in groups:  # every render failed on a random policy, and says how
@@ -140,11 +140,11 @@ def test_completions_without_token_ids_are_retokenized(policy: GRPOModule, rende
     )
     batch = callback.build_rollout_batch([group], policy)
     tokenizer = policy.processor.tokenizer
-    stop_ids = batch["labels"][0][batch["labels"][0] != -100].tolist()
-    length_ids = batch["labels"][1][batch["labels"][1] != -100].tolist()
+    stop_ids = batch.labels[0][batch.labels[0] != -100].tolist()
+    length_ids = batch.labels[1][batch.labels[1] != -100].tolist()
     assert tokenizer.decode(stop_ids).startswith("<svg/>") and tokenizer.decode(stop_ids).endswith("<|im_end|>")
     assert length_ids == tokenizer("<svg", add_special_tokens=False)["input_ids"]
-    assert torch.isnan(batch["engine_logprobs"]).all()
+    assert torch.isnan(batch.engine_logprobs).all()
 
 
 def test_sampled_vision_markers_do_not_break_the_forward(policy: GRPOModule, render_pool: RenderPool) -> None:
@@ -157,11 +157,11 @@ def test_sampled_vision_markers_do_not_break_the_forward(policy: GRPOModule, ren
     completions = [Completion("x", "length", token_ids=[5, marker_ids[0], 7, marker_ids[1]]), Completion("y", "stop")]
     group = ScoredGroup(records(1)[0], completions, [], [1.0, 0.0], [None, None])
     batch = callback.build_rollout_batch([group], policy)
-    labels, input_ids = batch["labels"][0], batch["model_inputs"]["input_ids"][0]
+    labels, input_ids = batch.labels[0], batch.model_inputs["input_ids"][0]
     assert labels[labels != -100].tolist() == [5, *marker_ids[:1], 7, marker_ids[1]]  # still scored as sampled
     assert not torch.isin(input_ids[labels != -100], torch.tensor(marker_ids)).any()
     with torch.no_grad():
-        logprobs, _, mask = completion_logprobs(policy.vlm, batch["model_inputs"], batch["labels"])
+        logprobs, _, mask = completion_logprobs(policy.vlm, batch.model_inputs, batch.labels)
     assert torch.isfinite(logprobs[mask]).all()
 
 
@@ -444,7 +444,7 @@ def test_every_reward_is_scored_from_its_own_completions_render(
     else:
         expected = [_expected_judge_rewards(script) for script in scripts]
         assert sorted(critic.seen) == sorted(k for s in scripts for k in s if isinstance(k, int))  # each render once
-    rewards = batch["rollout"]["rewards"]
+    rewards = batch["rollout"].rewards
     assert rewards.shape == (3, 4)
     assert [r for row in rewards.tolist() for r in row] == pytest.approx([r for row in expected for r in row], abs=1e-4)
     groups = callback._last_groups

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import json
 import subprocess
 import sys
@@ -189,6 +190,50 @@ def judge_protocol(job: MainJob) -> dict[str, Any]:
     if job.judge_profile is not None:
         return {"profile": str(job.judge_profile)}
     return {"profile": {"sampling": {"temperature": 0.0, "max_new_tokens": job.judge_max_new_tokens}}, "retries": 0}
+
+
+def dry_run(job: MainJob) -> dict[str, Any]:
+    """What the job's steps would send, without a model: the judge's requests for one pair a domain (every attempt
+    its protocol makes after a failed call) and the policy's first request a domain (eval and refine budgets).
+
+    The images are stand-ins the size of a typical chart render; the profile decides how they are capped and encoded.
+    """
+    from dataclasses import replace
+
+    from PIL import Image, ImageDraw
+
+    from src.data.prompts import build_policy_messages
+    from src.engines.dry_run import DryRunEngine, RecordedCall, describe_call
+    from src.engines.engine import ChatRequest, SamplingSettings
+    from src.render.job import DOMAINS, RenderResult
+    from src.reward.critic_profile import builtin_profile
+    from src.reward.judge import VisualERMJudge
+    from src.reward.pair import RewardPair
+
+    def stand_in(shift: int) -> Image.Image:
+        image = Image.new("RGB", (1600, 1000), "white")
+        ImageDraw.Draw(image).rectangle((200 + shift, 200, 900 + shift, 800), fill=(31, 119, 180))
+        return image
+
+    reference, candidate = stand_in(0), stand_in(60)
+    png = io.BytesIO()
+    candidate.save(png, format="PNG")
+    protocol = judge_protocol(job)
+    profile = protocol["profile"]
+    if isinstance(profile, dict):
+        profile = replace(builtin_profile(), sampling=SamplingSettings(**profile["sampling"]))
+    engine = DryRunEngine()
+    judge = VisualERMJudge(engine, profile=profile, retries=protocol.get("retries", 2), image_transport="encoded")
+    judged = RenderResult(ok=True, png=png.getvalue())
+    out: dict[str, Any] = {"judge": {}, "policy": {}}
+    for domain in DOMAINS:
+        engine.calls.clear()
+        judge.judge([RewardPair(reference, judged, domain)])
+        out["judge"][domain] = {"attempts": len(engine.calls), "request": describe_call(engine.calls[0])}
+        greedy = SamplingSettings(temperature=0.0, max_new_tokens=job.policy_max_new_tokens)
+        request = ChatRequest(build_policy_messages(domain, reference))
+        out["policy"][domain] = {"eval_and_refine": describe_call(RecordedCall(request, 1, greedy))}
+    return out
 
 
 def merge(job: MainJob, step: str, adapter: Path, out: Path) -> None:
@@ -497,6 +542,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "with --base-model, the public GRPO script's)")  # fmt: skip
     parser.add_argument("--workers", type=int, default=MainJob.workers, help="render workers")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars (logs, CI)")
+    parser.add_argument(
+        "--dry-run", action="store_true", help="print the requests the judge and the policy would be sent, run nothing"
+    )
     return parser
 
 
@@ -534,6 +582,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         workers=args.workers,
         progress=not args.no_progress,
     )
+    if args.dry_run:
+        print(json.dumps(dry_run(job), indent=2))
+        return 0
     try:
         result = run(job, force=args.force, until=args.until)
     except StepError as error:

@@ -175,3 +175,31 @@ def test_a_judge_profile_reaches_every_judge_and_a_real_base_gets_the_public_bud
     assert main_job.MainJob(root=tmp_path).policy_max_new_tokens == 64
     assert main_job.MainJob(root=tmp_path, base_model="Qwen/Qwen3-VL-8B-Instruct").policy_max_new_tokens == 8192
     assert main_job.MainJob(root=tmp_path, base_model="x", max_new_tokens=2048).policy_max_new_tokens == 2048
+
+
+def test_dry_run_prints_what_the_judge_and_the_policy_would_be_sent(tmp_path: Path, capsys) -> None:
+    """With a released-style profile and an 8B base: the profile's attempts, sampling, image caps and formats per
+    domain, and the public answer budget for the policy — read before any GPU is rented."""
+    from src.reward.critic_profile import save_profile
+    from tests.reward.test_released_protocol import released_profile
+
+    profile = save_profile(released_profile(), tmp_path / "released.json")
+    args = ["--dry-run", "--judge-profile", str(profile), "--base-model", "Qwen/Qwen3-VL-8B-Instruct"]
+    assert main_job.main([*args, "--root", str(tmp_path / "job")]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert not (tmp_path / "job").exists()  # nothing ran
+
+    for domain, attempts, side, image_format in (
+        ("chart", 2, 1024, "jpeg"),
+        ("svg", 2, 1024, "jpeg"),
+        ("table", 1, 768, "png"),
+    ):
+        judge = out["judge"][domain]
+        assert judge["attempts"] == attempts
+        images = [p for m in judge["request"]["messages"] for p in m["content"] if p["type"] == "image"]
+        assert len(images) == 2 and all(max(p["size"]) <= side and p["format"] == image_format for p in images)
+        assert out["policy"][domain]["eval_and_refine"]["sampling"]["max_new_tokens"] == 8192
+    chart = out["judge"]["chart"]["request"]["sampling"]
+    assert (chart["temperature"], chart["top_p"], chart["top_k"], chart["max_new_tokens"]) == (0.7, 0.8, 20, 4096)
+    table = out["judge"]["table"]["request"]
+    assert table["messages"][0]["role"] == "system" and table["sampling"]["max_new_tokens"] == 8192

@@ -7,8 +7,9 @@ Every model starts from one small random Qwen3-VL (``src.models.tiny.SMALL``) on
 ``mini``), and every training step goes through the LightningCLI and the stage configs a GPU run uses:
 
 1. ``data``     — labelled (reference, candidate) pairs of the mini family, only visually obvious perturbation kinds
-   (colour, shape, position, size, a missing or an extra element), split per reference: the critic and the policy
-   are scored on references they never saw (the ``bench`` split);
+   (colour, shape, position, size, a missing or an extra element), split per reference: the critic is scored on
+   references it never saw (the ``bench`` split); and a second draw of references no SFT step sees, split into the
+   policy's test set and GRPO's prompts (``policy_draw/``);
 2. ``model``    — the small random Qwen3-VL, its tokenizer trained with the task's code and critiques;
 3. ``base``     — image -> code SFT on the train references (``configs/base_sft/mini.yaml``): a base that sees, and
    already the SFT policy, as the paper's critic and policy both start from one instruction-tuned model;
@@ -17,8 +18,8 @@ Every model starts from one small random Qwen3-VL (``src.models.tiny.SMALL``) on
    (``empty``: no discrepancies; ``pixel_majority``: the most common training discrepancy whenever any pixel
    differs), and its loss with the candidate replaced by the reference (proof that it looks);
 6. ``grpo``     — GRPO from the base with (a) the critic through ``VisualERMJudge`` and (b) a pixel reward
-   (render + 1 − MSE), one run per seed (``configs/grpo/mini.yaml``);
-7. ``policy_eval`` — every policy (SFT, and each GRPO run) on the held-out references: render rate and SSIM;
+   (render + 1 − MSE), one run per seed, on the second draw's RL references (``configs/grpo/mini.yaml``);
+7. ``policy_eval`` — every policy (SFT, and each GRPO run) on the second draw's test references: render rate and SSIM;
 8. ``report``   — ``summary.json`` (the keys below) and ``report/index.html`` with the learning curves.
 
 ``summary.json``: ``critic.heldout.{pairs, parse_rate, f1_hard, f1_soft, severity_pearson}``,

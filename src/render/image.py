@@ -10,10 +10,10 @@ from __future__ import annotations
 import io
 import struct
 import zlib
-from typing import cast
+from typing import Literal, cast
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageChops
 
 MAX_DECODE_PIXELS = 64_000_000  # a backend PNG larger than this is refused, not decoded (decompression bombs)
 
@@ -46,6 +46,29 @@ def flatten_on_white(image: Image.Image) -> Image.Image:
     background = Image.new("RGB", image.size, (255, 255, 255))
     background.paste(image, mask=image.getchannel("A"))
     return background
+
+
+def crop_to_content(image: Image.Image, padding: int, background: Literal["white", "corner"] = "white") -> Image.Image:
+    """``image`` cut to the pixels that differ from its background, plus ``padding`` pixels, inside the frame; an image
+    of one colour is returned whole (for the blank check to judge).
+
+    ``white``: the page our table renderer draws on (transparency is flattened on white first). ``corner``: the
+    top-left pixel's colour, the background the released table judge's crop reads.
+    """
+    rgb = flatten_on_white(image) if background == "white" else image.convert("RGB")
+    colour = (255, 255, 255) if background == "white" else rgb.getpixel((0, 0))
+    box = ImageChops.difference(rgb, Image.new("RGB", rgb.size, colour)).getbbox()  # type: ignore[arg-type]
+    if box is None:
+        return rgb
+    left, top, right, bottom = box
+    return rgb.crop(
+        (
+            max(0, left - padding),
+            max(0, top - padding),
+            min(rgb.width, right + padding),
+            min(rgb.height, bottom + padding),
+        )
+    )
 
 
 def is_blank(image: Image.Image) -> bool:

@@ -69,8 +69,6 @@ from collections.abc import Awaitable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from PIL import Image, ImageChops
-
 from src.render import image as image_ops
 from src.render.extract import looks_like_markdown_table
 from src.render.job import RenderJob, RenderResult
@@ -353,7 +351,7 @@ class TableBrowser:
             self.close()  # the browser is gone; the next job relaunches it
             return RenderResult.failure("crashed", f"Chromium: {exc}", time.perf_counter() - start)
         try:
-            png = image_ops.finalize(crop_to_content(image_ops.from_png(shot)), job.max_side)
+            png = image_ops.finalize(image_ops.crop_to_content(image_ops.from_png(shot), CROP_MARGIN_PX), job.max_side)
         except image_ops.BlankImage as exc:
             return RenderResult.failure("blank", f"the page shows nothing: {exc}", time.perf_counter() - start)
         self._last_ok = (key, png)
@@ -588,14 +586,3 @@ async def _refuse(route: Route) -> None:
     # A request may be cancelled (its document replaced) before the abort reaches it.
     with contextlib.suppress(Exception):
         await route.abort()
-
-
-def crop_to_content(image: Image.Image) -> Image.Image:
-    """Crop to the non-white pixels plus a margin; an all-white page is left for the blank check."""
-    rgb = image_ops.flatten_on_white(image)
-    bbox = ImageChops.difference(rgb, Image.new("RGB", rgb.size, (255, 255, 255))).getbbox()
-    if bbox is None:
-        return rgb
-    left, top, right, bottom = bbox
-    m = CROP_MARGIN_PX
-    return rgb.crop((max(left - m, 0), max(top - m, 0), min(right + m, rgb.width), min(bottom + m, rgb.height)))

@@ -48,11 +48,12 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal, cast, overload
 
-from PIL import Image, ImageChops
+from PIL import Image
 
 from src.data.prompts import CriticInstruction, critic_instruction
 from src.data.schema import CATEGORY_KEY
 from src.engines.engine import ChatRequest, ImageFormat, SamplingSettings
+from src.render.image import crop_to_content
 from src.render.job import DOMAINS
 from src.reward.parse import released_chart_svg_severity, released_table_severity
 from src.reward.reward import ReleasedScoring
@@ -113,7 +114,7 @@ class ImageEncoding:
             raise TypeError(f"{role}: expected a PIL image, got {type(image).__name__}")
         out = image.copy()
         if self.crop_padding is not None and (self.crop_reference or not is_reference):
-            out = crop_to_content(out.convert("RGB"), self.crop_padding)
+            out = crop_to_content(out.convert("RGB"), self.crop_padding, background="corner")
         if self.max_side is not None:
             out.thumbnail((self.max_side, self.max_side))  # the released code's call: bicubic, aspect kept
         return out.convert("RGB")
@@ -132,27 +133,6 @@ class ImageEncoding:
     def travels_encoded(self) -> bool:
         """Whether an HTTP engine's own encoding of ``fit``'s image gives this encoding's bytes."""
         return self.format == "png" or self.jpeg_quality == ENGINE_JPEG_QUALITY
-
-
-def crop_to_content(image: Image.Image, padding: int) -> Image.Image:
-    """``image`` cut to what differs from its top-left pixel's colour, plus ``padding`` pixels, inside the frame.
-
-    A table screenshot is mostly empty page; the released table judge saw tables cropped this way.
-    """
-    rgb = image.convert("RGB")
-    background = Image.new("RGB", rgb.size, rgb.getpixel((0, 0)))  # type: ignore[arg-type]
-    box = ImageChops.difference(rgb, background).getbbox()
-    if box is None:  # a uniform image has no content to crop to
-        return rgb
-    left, upper, right, lower = box
-    return rgb.crop(
-        (
-            max(0, left - padding),
-            max(0, upper - padding),
-            min(rgb.width, right + padding),
-            min(rgb.height, lower + padding),
-        )
-    )
 
 
 @dataclass(frozen=True)

@@ -89,3 +89,22 @@ def test_raw_rgba_finalizes_exactly_as_the_image_path(case: str) -> None:
             image_ops.finalize_rgba(data, width, height, 1024)
     else:
         assert image_ops.finalize_rgba(data, width, height, 1024) == expected
+
+
+@pytest.mark.parametrize("background", ["white", "corner"])
+def test_crop_to_content_keeps_a_blank_image_and_stays_inside_the_frame(background: str) -> None:
+    blank = Image.new("RGB", (50, 40), "white")
+    assert image_ops.crop_to_content(blank, 12, background).size == (50, 40)
+    edge = Image.new("RGB", (50, 40), "white")
+    edge.putpixel((48, 2), (0, 0, 0))
+    assert image_ops.crop_to_content(edge, 12, background).size == (50 - 36, 2 + 1 + 12)
+
+
+def test_crop_to_content_reads_the_background_from_white_or_from_the_corner() -> None:
+    page = Image.new("RGB", (60, 40), (240, 240, 240))  # a grey page with one dark pixel
+    page.putpixel((30, 20), (0, 0, 0))
+    assert image_ops.crop_to_content(page, 2, "corner").size == (5, 5)  # the released table judge's crop
+    assert image_ops.crop_to_content(page, 2, "white").size == (60, 40)  # every grey pixel differs from white
+    transparent = Image.new("RGBA", (60, 40), (0, 0, 0, 0))
+    transparent.putpixel((30, 20), (0, 0, 255, 255))
+    assert image_ops.crop_to_content(transparent, 2, "white").size == (5, 5)  # transparency is the white page

@@ -22,7 +22,6 @@ from src.reward.critic_profile import (
     ImageEncoding,
     ProfileError,
     builtin_profile,
-    crop_to_content,
     load_profile,
     save_profile,
 )
@@ -128,14 +127,6 @@ def test_released_layout_for_charts_gives_the_pixels_of_a_jpeg_thumbnail() -> No
     assert np.array_equal(np.asarray(seen), decoded)
     assert not np.array_equal(np.asarray(seen), np.asarray(original.resize((1024, 768))))  # JPEG really applied
     assert request.image_format == "png"  # already-JPEG'd pixels travel losslessly: not compressed twice
-
-
-def test_crop_to_content_keeps_a_blank_image_and_stays_inside_the_frame() -> None:
-    blank = Image.new("RGB", (50, 40), "white")
-    assert crop_to_content(blank, 12).size == (50, 40)
-    edge = Image.new("RGB", (50, 40), "white")
-    edge.putpixel((48, 2), (0, 0, 0))
-    assert crop_to_content(edge, 12).size == (50 - 36, 2 + 1 + 12)
 
 
 def test_text_before_images_is_a_setting() -> None:

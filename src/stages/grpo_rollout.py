@@ -50,6 +50,7 @@ from src.engines.engine import ChatRequest, Completion, GenerationEngine, Sampli
 from src.models.loading import save_adapter
 from src.render.job import ERROR_KINDS, RenderJob, RenderResult
 from src.render.pool import RenderPool
+from src.reward.judge import VisualERMJudge
 from src.reward.pair import RewardFunction, RewardPair
 from src.stages.rollout_batch import RolloutBatch
 from src.stages.sample_images import log_sample, side_by_side
@@ -287,9 +288,8 @@ class RolloutCallback(Callback):
         ]
         start = time.perf_counter()
         critiques: list[str | None] = [None] * len(pairs)
-        judge = getattr(self.reward, "judge", None)
-        if callable(judge):  # VisualERMJudge: keep the critiques for the sample dumps
-            result = judge(pairs)
+        if isinstance(self.reward, VisualERMJudge):  # keep the critiques for the sample dumps
+            result = self.reward.judge(pairs)
             rewards = list(result.rewards)
             critiques = [p.answer for p in result.pairs]
         else:

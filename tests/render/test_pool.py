@@ -329,9 +329,20 @@ def _job_uids(worker_pid: int) -> set[int]:
     return uids
 
 
+def _settled_job_uids(worker_pid: int, timeout_s: float = 5.0) -> set[int]:
+    """``_job_uids`` once no child is still root: a child just forked from its template is root for the moment before
+    it drops to its job uid, which it does before it reads a job. A child root for seconds is returned as found."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        uids = _job_uids(worker_pid)
+        if (uids and 0 not in uids) or time.monotonic() > deadline:
+            return uids
+        time.sleep(0.05)
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="only a root pool gives its jobs uids of their own")
 def test_two_pools_never_share_a_job_uid(lone_pool: RenderPool, tmp_path: Path) -> None:
     with RenderPool(workers=1, timeout_s=5, memory_mb=768, scratch_dir=str(tmp_path)) as other:
-        ours, theirs = _job_uids(lone_pool.worker_pids()[0]), _job_uids(other.worker_pids()[0])
+        ours, theirs = _settled_job_uids(lone_pool.worker_pids()[0]), _settled_job_uids(other.worker_pids()[0])
     assert ours and theirs and 0 not in ours | theirs
     assert not ours & theirs

@@ -52,7 +52,7 @@ def describe_call(call: RecordedCall) -> dict[str, Any]:
     messages = []
     for message in call.request.messages:
         content = message["content"]
-        parts = [{"type": "text", "text": content}] if isinstance(content, str) else []
+        parts: list[dict[str, Any]] = [{"type": "text", "text": content}] if isinstance(content, str) else []
         for part in content if isinstance(content, list) else []:
             if part.get("type") == "image" and isinstance(part.get("image"), Image.Image):
                 image = part["image"]

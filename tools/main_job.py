@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import io
 import json
 import subprocess
 import sys
@@ -194,7 +193,7 @@ def judge_protocol(job: MainJob) -> dict[str, Any]:
 
 def dry_run(job: MainJob) -> dict[str, Any]:
     """What the job's steps would send, without a model: the judge's requests for one pair a domain (every attempt
-    its protocol makes after a failed call) and the policy's first request a domain (eval and refine budgets).
+    its protocol makes after an unreadable answer) and the policy's first request a domain (eval and refine budgets).
 
     The images are stand-ins the size of a typical chart render; the profile decides how they are capped and encoded.
     """
@@ -205,6 +204,7 @@ def dry_run(job: MainJob) -> dict[str, Any]:
     from src.data.prompts import build_policy_messages
     from src.engines.dry_run import DryRunEngine, RecordedCall, describe_call
     from src.engines.engine import ChatRequest, SamplingSettings
+    from src.render.image import encode_png
     from src.render.job import DOMAINS, RenderResult
     from src.reward.critic_profile import builtin_profile
     from src.reward.judge import VisualERMJudge
@@ -215,22 +215,20 @@ def dry_run(job: MainJob) -> dict[str, Any]:
         ImageDraw.Draw(image).rectangle((200 + shift, 200, 900 + shift, 800), fill=(31, 119, 180))
         return image
 
-    reference, candidate = stand_in(0), stand_in(60)
-    png = io.BytesIO()
-    candidate.save(png, format="PNG")
+    reference = stand_in(0)
+    judged = RenderResult(ok=True, png=encode_png(stand_in(60)))
+    greedy = SamplingSettings(temperature=0.0, max_new_tokens=job.policy_max_new_tokens)
     protocol = judge_protocol(job)
     profile = protocol["profile"]
     if isinstance(profile, dict):
         profile = replace(builtin_profile(), sampling=SamplingSettings(**profile["sampling"]))
     engine = DryRunEngine()
     judge = VisualERMJudge(engine, profile=profile, retries=protocol.get("retries", 2), image_transport="encoded")
-    judged = RenderResult(ok=True, png=png.getvalue())
     out: dict[str, Any] = {"judge": {}, "policy": {}}
     for domain in DOMAINS:
         engine.calls.clear()
         judge.judge([RewardPair(reference, judged, domain)])
         out["judge"][domain] = {"attempts": len(engine.calls), "request": describe_call(engine.calls[0])}
-        greedy = SamplingSettings(temperature=0.0, max_new_tokens=job.policy_max_new_tokens)
         request = ChatRequest(build_policy_messages(domain, reference))
         out["policy"][domain] = {"eval_and_refine": describe_call(RecordedCall(request, 1, greedy))}
     return out

@@ -284,7 +284,7 @@ class VLMSFT(VLMStage):
         return tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
 
     # -- artefacts ---------------------------------------------------------------------------------------------------
-    def save_full_model(self) -> None:
+    def write_full_model(self) -> None:
         if self.model_dir is not None and self.trainer.is_global_zero:
             save_full_model(self.vlm, self.model_dir, self.processor)
 

@@ -136,7 +136,7 @@ class VLMStage(L.LightningModule):
         if getattr(self.trainer, "fast_dev_run", False):
             return
         if not self.is_peft:
-            self.save_full_model()
+            self.write_full_model()
             return
         # trainer.log_dir broadcasts rank 0's answer: a collective, so every rank asks (asked on rank 0 alone, it
         # waits for a rank that has already left); rank 0 writes.
@@ -144,5 +144,5 @@ class VLMStage(L.LightningModule):
         if self.trainer.is_global_zero:
             save_adapter(self.vlm, out_dir, self.processor)
 
-    def save_full_model(self) -> None:
+    def write_full_model(self) -> None:
         """Full fine-tuning's artefact at the end of fit; by default only Lightning's checkpoints."""

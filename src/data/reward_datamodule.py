@@ -32,7 +32,6 @@ Under DDP/FSDP set ``Trainer(use_distributed_sampler=False)``: the sampler shard
 
 from __future__ import annotations
 
-import os
 import random
 import warnings
 from collections.abc import Sequence
@@ -40,7 +39,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 import torch
-from lightning import LightningDataModule
 from torch.utils.data import DataLoader, Dataset
 
 from src.data.collate import (
@@ -56,14 +54,9 @@ from src.data.collate import (
     training_sample,
 )
 from src.data.prompts import CriticInstruction, fenced_answer
-from src.data.sampling import (
-    LengthBucketBatchSampler,
-    TrainEpochPosition,
-    ValidationBatchSampler,
-    length_stratified_subset,
-    rank_and_world,
-)
+from src.data.sampling import ValidationBatchSampler, length_stratified_subset, rank_and_world
 from src.data.shards import CorruptRowError, PairRecord, load_pairs
+from src.data.vlm_datamodule import VLMDataModule
 
 
 class CriticPairDataset(Dataset):
@@ -179,7 +172,7 @@ class CriticCollator:
         return batch
 
 
-class RewardModelDataModule(LightningDataModule):
+class RewardModelDataModule(VLMDataModule):
     """Reward-model SFT data: our synthesized shards and/or official VC-RewardBench-style JSONL files.
 
     Args:
@@ -248,33 +241,25 @@ class RewardModelDataModule(LightningDataModule):
         transcribe_share: float = 0.0,
         errors_first: bool = False,
     ) -> None:
-        super().__init__()
+        super().__init__(data_dir, train_split, batch_size, num_workers, seed, synthesize_if_missing, bucket_batches)
         if transcribe_share < 0:
             raise ValueError(f"transcribe_share: must be >= 0, got {transcribe_share}")
         if data_dir is None and not official_jsonl:
             raise ValueError("give data_dir or official_jsonl: there is no training data otherwise")
-        if batch_size < 1:
-            raise ValueError(f"batch_size: must be >= 1, got {batch_size}")
         if on_corrupt not in ("skip", "raise"):
             raise ValueError(f"on_corrupt: {on_corrupt!r} is not 'skip' or 'raise'")
         if on_answer_too_long not in ("drop", "raise"):
             raise ValueError(f"on_answer_too_long: {on_answer_too_long!r} is not 'drop' or 'raise'")
         if val_generate_pairs < 0:
             raise ValueError(f"val_generate_pairs: must be >= 0, got {val_generate_pairs}")
-        self.data_dir = Path(data_dir) if data_dir is not None else None
-        self.train_split, self.val_split = train_split, val_split
+        self.val_split = val_split
         self.official_jsonl = [Path(p) for p in official_jsonl or []]
         self.official_val_jsonl = [Path(p) for p in official_val_jsonl or []]
-        self.batch_size = batch_size
         self.val_batch_size = val_batch_size or batch_size
-        self.num_workers = num_workers
-        self.seed = seed
         self.max_length = max_length
         self.max_image_side = max_image_side
         self.on_corrupt = on_corrupt
-        self.synthesize_if_missing = synthesize_if_missing
         self.synthesize_candidates_per_reference = synthesize_candidates_per_reference
-        self.bucket_batches = bucket_batches
         self.max_val_pairs = max_val_pairs
         self.val_generate_pairs = val_generate_pairs
         self.packing = packing
@@ -282,33 +267,12 @@ class RewardModelDataModule(LightningDataModule):
         self.instruction = instruction
         self.transcribe_share = transcribe_share
         self.errors_first = errors_first
-        self.processor: Any = None
         self.train_pairs: list[PairRecord] = []
         self.val_pairs: list[PairRecord] = []
         self.corrupt_rows: list[CorruptRowError] = []
-        self._position = TrainEpochPosition()
 
-    def connect(self, processor: Any, max_length: int | None = None) -> None:
-        """Give the DataModule what only the model knows; call before the dataloaders are built."""
-        self.processor = processor
-        if max_length is not None:
-            self.max_length = max_length
-
-    def prepare_data(self) -> None:
-        """Synthesize the small default set when asked to and missing (rank 0 only, as Lightning calls it)."""
-        if self.data_dir is None or self.synthesize_if_missing <= 0:
-            return
-        if (self.data_dir / f"{self.train_split}.jsonl").exists():
-            return
-        from src.data.synthesis import SynthesisConfig, synthesize
-
-        config = SynthesisConfig(
-            n_per_domain=self.synthesize_if_missing,
-            seed=self.seed,
-            workers=os.cpu_count() or 1,
-            candidates_per_reference=self.synthesize_candidates_per_reference,
-        )
-        synthesize(self.data_dir, config, progress=False)
+    def synthesis_settings(self) -> dict[str, Any]:
+        return {"candidates_per_reference": self.synthesize_candidates_per_reference}
 
     def setup(self, stage: str | None = None) -> None:
         self.train_pairs, self.val_pairs, self.corrupt_rows = [], [], []
@@ -336,14 +300,6 @@ class RewardModelDataModule(LightningDataModule):
         self.corrupt_rows += corrupt
         return pairs
 
-    def _require_processor(self) -> Any:
-        if self.processor is None:
-            raise RuntimeError(
-                "RewardModelDataModule has no processor: call connect(processor) first "
-                "(the LightningModule does this in its setup())"
-            )
-        return self.processor
-
     def length_estimates(self, pairs: list[PairRecord]) -> list[int]:
         """Token count per pair: prompt text + target text (tokenized) + both images (from their header sizes)."""
         from src.data.prompts import critic_instruction
@@ -366,22 +322,12 @@ class RewardModelDataModule(LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         processor = self._require_processor()
-        rank, world = rank_and_world(self.trainer)
         transcribe = self.transcription_indices()
         lengths = self.length_estimates(self.train_pairs)
         lengths += [2 * lengths[i] for i in transcribe]  # two code blocks are about as long as two critiques
-        sampler = LengthBucketBatchSampler(
-            lengths,
-            self.batch_size,
-            shuffle=True,
-            seed=self.seed,
-            bucket_batches=self.bucket_batches,
-            rank=rank,
-            world_size=world,
-        )
-        self._position.attach(sampler)
+        sampler = self._batch_sampler(lengths)
         dataset = self._dataset(self.train_pairs, processor, transcribe)
-        return self._loader(dataset, sampler, CriticCollator(pad_id_of(processor), packing=self.packing))
+        return self._batch_loader(dataset, sampler, CriticCollator(pad_id_of(processor), packing=self.packing))
 
     def val_dataloader(self) -> DataLoader:
         processor = self._require_processor()
@@ -391,7 +337,7 @@ class RewardModelDataModule(LightningDataModule):
         sampler = ValidationBatchSampler(lengths, self.val_batch_size, generate, rank=rank, world_size=world)
         generate_ids = frozenset(self.val_pairs[i].id for i in generate)
         collate = CriticCollator(pad_id_of(processor), generate_ids=generate_ids, packing=self.packing)
-        return self._loader(self._dataset(self.val_pairs, processor), sampler, collate)
+        return self._batch_loader(self._dataset(self.val_pairs, processor), sampler, collate)
 
     def generation_subset(self, lengths: list[int]) -> list[int]:
         """Indices of the val pairs whose critiques are generated: the same every epoch and on every rank."""
@@ -415,20 +361,3 @@ class RewardModelDataModule(LightningDataModule):
             transcribe,
             self.errors_first,
         )
-
-    def _loader(self, dataset: Dataset, sampler: Any, collate: CriticCollator) -> DataLoader:
-        return DataLoader(
-            dataset,
-            batch_sampler=sampler,
-            num_workers=self.num_workers,
-            collate_fn=collate,
-            persistent_workers=self.num_workers > 0,
-            pin_memory=torch.cuda.is_available(),
-        )
-
-    def state_dict(self) -> dict[str, int]:
-        """Where the training epoch stands (see ``src.data.sampling.epoch_position``); Lightning checkpoints it."""
-        return self._position.state_dict(self.trainer)
-
-    def load_state_dict(self, state_dict: dict[str, int]) -> None:
-        self._position.load_state_dict(state_dict)

@@ -19,14 +19,11 @@ the miniature reproduction gets a base that sees before it is asked to compare (
 
 from __future__ import annotations
 
-import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import torch
-from lightning import LightningDataModule
 from torch.utils.data import DataLoader, Dataset
 
 from src.data.collate import (
@@ -41,8 +38,8 @@ from src.data.collate import (
     training_sample,
 )
 from src.data.prompts import POLICY_INSTRUCTIONS, build_policy_messages, fenced_answer
-from src.data.sampling import LengthBucketBatchSampler, TrainEpochPosition, rank_and_world
 from src.data.shards import CorruptRowError, image_size, iter_jsonl, report_corrupt
+from src.data.vlm_datamodule import VLMDataModule
 from src.render.job import DOMAINS
 
 
@@ -190,7 +187,7 @@ class PolicyPromptCollator:
         }
 
 
-class VisionToCodeDataModule(LightningDataModule):
+class VisionToCodeDataModule(VLMDataModule):
     """Policy prompts for GRPO (train) and vision-to-code evaluation (val).
 
     Args:
@@ -232,46 +229,23 @@ class VisionToCodeDataModule(LightningDataModule):
         answers: bool = False,
         max_length: int = 1024,
     ) -> None:
-        super().__init__()
+        super().__init__(data_dir, train_split, batch_size, num_workers, seed, synthesize_if_missing, bucket_batches)
         if data_dir is None and not train_jsonl:
             raise ValueError("give data_dir or train_jsonl: there are no prompts otherwise")
         for d in domains or []:
             if d not in DOMAINS:
                 raise ValueError(f"domains: {d!r} is not one of {DOMAINS}")
-        self.data_dir = Path(data_dir) if data_dir is not None else None
-        self.train_split, self.val_split = train_split, val_split
+        self.val_split = val_split
         self.train_jsonl = [Path(p) for p in train_jsonl or []]
         self.val_jsonl = [Path(p) for p in val_jsonl or []]
         self.domains = tuple(domains) if domains else DOMAINS
-        self.batch_size = batch_size
-        self.num_workers = num_workers
-        self.seed = seed
         self.max_image_side = max_image_side
         self.on_corrupt = on_corrupt
-        self.bucket_batches = bucket_batches
         self.max_val_prompts = max_val_prompts
-        self.synthesize_if_missing = synthesize_if_missing
         self.answers, self.max_length = answers, max_length
-        self.processor: Any = None
         self.train_prompts: list[PolicyPrompt] = []
         self.val_prompts: list[PolicyPrompt] = []
         self.corrupt_rows: list[CorruptRowError] = []
-        self._position = TrainEpochPosition()
-
-    def connect(self, processor: Any) -> None:
-        """Give the DataModule the policy's processor; call before the dataloaders are built."""
-        self.processor = processor
-
-    def prepare_data(self) -> None:
-        """Synthesize the small default set when asked to and missing (rank 0 only, as Lightning calls it)."""
-        if self.data_dir is None or self.synthesize_if_missing <= 0:
-            return
-        if (self.data_dir / f"{self.train_split}.jsonl").exists():
-            return
-        from src.data.synthesis import SynthesisConfig, synthesize
-
-        config = SynthesisConfig(n_per_domain=self.synthesize_if_missing, seed=self.seed, workers=os.cpu_count() or 1)
-        synthesize(self.data_dir, config, progress=False)
 
     def setup(self, stage: str | None = None) -> None:
         self.corrupt_rows = []
@@ -302,11 +276,6 @@ class VisionToCodeDataModule(LightningDataModule):
                     out.append(p)
         return out
 
-    def _require_processor(self) -> Any:
-        if self.processor is None:
-            raise RuntimeError("VisionToCodeDataModule has no processor: call connect(processor) first")
-        return self.processor
-
     def length_estimates(self, prompts: list[PolicyPrompt]) -> list[int]:
         """Prompt tokens: the domain's instruction plus the image's tokens."""
         processor = self._require_processor()
@@ -315,37 +284,14 @@ class VisionToCodeDataModule(LightningDataModule):
 
     def _loader(self, prompts: list[PolicyPrompt], shuffle: bool) -> DataLoader:
         processor = self._require_processor()
-        rank, world = rank_and_world(self.trainer)
-        sampler = LengthBucketBatchSampler(
-            self.length_estimates(prompts),
-            self.batch_size,
-            shuffle=shuffle,
-            seed=self.seed,
-            bucket_batches=self.bucket_batches,
-            rank=rank,
-            world_size=world,
-        )
-        if shuffle:
-            self._position.attach(sampler)
+        sampler = self._batch_sampler(self.length_estimates(prompts), shuffle=shuffle)
         answer_max_length = self.max_length if self.answers else None
         collate = SupervisedCodeCollator if self.answers else PolicyPromptCollator
-        return DataLoader(
-            PolicyPromptDataset(prompts, processor, self.max_image_side, self.on_corrupt, answer_max_length),
-            batch_sampler=sampler,
-            num_workers=self.num_workers,
-            collate_fn=collate(pad_id_of(processor)),
-            persistent_workers=self.num_workers > 0,
-            pin_memory=torch.cuda.is_available(),
-        )
+        dataset = PolicyPromptDataset(prompts, processor, self.max_image_side, self.on_corrupt, answer_max_length)
+        return self._batch_loader(dataset, sampler, collate(pad_id_of(processor)))
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.train_prompts, shuffle=True)
 
     def val_dataloader(self) -> DataLoader:
         return self._loader(self.val_prompts, shuffle=False)
-
-    def state_dict(self) -> dict[str, int]:
-        return self._position.state_dict(self.trainer)
-
-    def load_state_dict(self, state_dict: dict[str, int]) -> None:
-        self._position.load_state_dict(state_dict)

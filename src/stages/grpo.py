@@ -75,13 +75,19 @@ def group_advantages(rewards: torch.Tensor, scale: RewardScaling = "group", eps:
     return centered / (rewards.std(dim=1, keepdim=True) + eps)  # [groups, n]
 
 
+KL_LOG_RATIO_CLAMP = 20.0
+KL_TOKEN_CLAMP = 10.0
+
+
 def k3_kl(logprobs: torch.Tensor, ref_logprobs: torch.Tensor) -> torch.Tensor:
     """Per-token estimate of KL(π ‖ π_ref) from samples of π: exp(ref − logp) − (ref − logp) − 1 (Schulman's k3).
 
-    Non-negative for every token and unbiased in expectation; its gradient pulls logp towards ref.
+    Non-negative for every token and unbiased in expectation; its gradient pulls logp towards ref. Clamped as the
+    released recipe's low-variance estimator (verl's ``low_var_kl``) is: the log-ratio to ±20 and each token's value to
+    at most 10, so one token the reference finds near-impossible (exp of a large ratio) cannot outweigh a whole batch.
     """
-    delta = ref_logprobs - logprobs  # [batch, seq]
-    return torch.exp(delta) - delta - 1  # [batch, seq]
+    delta = (ref_logprobs - logprobs).clamp(-KL_LOG_RATIO_CLAMP, KL_LOG_RATIO_CLAMP)  # [batch, seq]
+    return (torch.exp(delta) - delta - 1).clamp(max=KL_TOKEN_CLAMP)  # [batch, seq]
 
 
 def truncated_importance_weights(old_logprobs: torch.Tensor, engine_logprobs: torch.Tensor, cap: float) -> torch.Tensor:

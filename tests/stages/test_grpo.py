@@ -49,6 +49,17 @@ def test_k3_kl_hand_values() -> None:
     assert (k3_kl(torch.randn(4, 9), torch.randn(4, 9)) >= 0).all()
 
 
+def test_k3_kl_is_clamped_like_the_released_low_variance_estimator() -> None:
+    """A token the reference finds e^-30 as likely costs at most 10, with a finite gradient (verl's low_var_kl)."""
+    logp = torch.tensor([[0.0, -1.0]], requires_grad=True)
+    ref = torch.tensor([[30.0, -1.0 + 2.0]])
+    kl = k3_kl(logp, ref)
+    assert kl[0, 0].item() == 10.0
+    assert kl[0, 1].item() == pytest.approx(math.exp(2) - 2 - 1)  # under the clamp: exact k3
+    kl.sum().backward()
+    assert logp.grad is not None and torch.isfinite(logp.grad).all()
+
+
 def test_truncated_importance_weights_cap() -> None:
     old = torch.log(torch.tensor([0.5, 0.5, 0.2]))
     engine = torch.log(torch.tensor([0.1, 0.5, 0.4]))

@@ -1,6 +1,6 @@
 """Perturbations, their categories and equivalence rewrites per domain, see ``base.py`` for the contract.
 
-Each domain's module (``chart.py``, ``table.py``, ``svg.py``) exports ``<DOMAIN>_PERTURBATIONS``,
+Each domain's module (packages ``chart`` and ``table``, module ``svg``) exports ``<DOMAIN>_PERTURBATIONS``,
 ``<DOMAIN>_KIND_CATEGORY`` and ``<DOMAIN>_EQUIVALENCES``. It is imported only when that domain is asked for, for
 the same reason as ``src.data.seeds``.
 """

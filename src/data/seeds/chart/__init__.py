@@ -1,6 +1,6 @@
 """Chart seeds: a structured ``ChartSpec`` and the matplotlib script it stands for.
 
-A seed is a spec, not code, so that perturbations (``src/data/perturb/chart.py``) edit a field and know exactly what
+A seed is a spec, not code, so that perturbations (``src/data/perturb/chart/``) edit a field and know exactly what
 changed on the image. ``chart_source`` writes the script the way ChartMimic-style datasets do: imports, data literals,
 ``plt.subplots``, styling calls, ``plt.tight_layout()`` and ``plt.savefig``/``plt.show()``.
 

@@ -32,8 +32,8 @@ class Renderer:
 
     def __init__(self, timeout_s: float, memory_mb: int, chromium_path: str | None, table_javascript: bool,
                  scratch_dir: str | None, sandbox_uid: int | None = None, scratch_mb: int = 64) -> None:  # fmt: skip
+        from src.render.sandboxed_jobs import SandboxedJobs
         from src.render.table import BROWSER_UID_OFFSET, TableBrowser
-        from src.render.zygote import SandboxedJobs
 
         self.timeout_s = timeout_s
         # First, before Chromium or any job: the template forked here holds no job data and no browser.

@@ -425,7 +425,7 @@ def test_a_burst_of_large_images_holds_only_downscaled_pixels(tiny_model_dir: Pa
 
 
 def test_downscaling_right_after_decoding_gives_the_model_the_same_pixels(tiny_processor) -> None:
-    from src.engines.server import decode_image, open_data_url, processor_image_target
+    from src.engines.server_requests import decode_image, open_data_url, processor_image_target
     from tests.engines.conftest import drawn_image
 
     image = drawn_image("chart", 1, (400, 300))

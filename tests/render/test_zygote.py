@@ -192,7 +192,7 @@ def test_a_job_dies_with_its_worker_even_after_clearing_its_parent_death_signal(
 
 
 def test_the_health_check_counts_the_templates_live_children(tmp_path: Path) -> None:
-    from src.render.zygote import SandboxedJobs
+    from src.render.sandboxed_jobs import SandboxedJobs
 
     jobs = SandboxedJobs(timeout_s=5, memory_mb=768, scratch_root=str(tmp_path), uid=None)
     try:

@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import builtins
 import os
+import re
 import traceback
 
-from src.render.job import JobFailure
+from src.render.job import JobFailure, RenderMode
 
 MAX_RENDER_SIDE = 4096  # px; figures larger than min(this, 2 * max_side) are drawn at a lower DPI
 MIN_DPI = 20
@@ -52,12 +53,39 @@ def import_matplotlib() -> None:
     plt.close("all")
 
 
-def draw_chart(code: str, dpi: int, max_side: int) -> tuple[int, int, memoryview]:
+# The released reward's edit of a chart script: each match becomes a comment, so a call inside a block leaves the
+# block empty (an IndentationError there too) and the rest of its line is commented out with it.
+_RELEASED_REMOVALS = (
+    re.compile(r"plt\.savefig\s*\(.*?\)", re.DOTALL),
+    re.compile(r"fig\.savefig\s*\(.*?\)", re.DOTALL),
+    re.compile(r"plt\.show\s*\(\s*\)"),
+    re.compile(r"fig\.show\s*\(\s*\)"),
+)
+_RELEASED_MARK = "# save/show removed for the released render"
+
+
+def released_chart_script(code: str) -> str:
+    """The script the public Visual-ERM reward runs for ``code``: pyplot imported when used but not imported, and
+    every ``plt.savefig(...)``/``fig.savefig(...)`` (up to its first ``)``) and ``plt.show()``/``fig.show()``
+    commented out; the figure current at the end is then saved (``draw_chart(..., mode="released")``)."""
+    if "matplotlib.pyplot" not in code and "plt." in code:
+        code = "import matplotlib.pyplot as plt\n" + code
+    for pattern in _RELEASED_REMOVALS:
+        code = pattern.sub(_RELEASED_MARK, code)
+    return code
+
+
+def draw_chart(code: str, dpi: int, max_side: int, mode: RenderMode = "project") -> tuple[int, int, memoryview]:
     """Run the code and draw the figure it saved last (else the current one) as RGBA. Runs only in the child.
+
+    ``released``: run ``released_chart_script(code)`` and draw the current figure (a new empty one when there is
+    none) at the DPI ``savefig`` would use, whatever the code saved before.
 
     Raises ``JobFailure`` for a verdict (syntax, no figure) and lets the code's own exceptions through for
     ``classify_chart_exception``.
     """
+    if mode == "released":
+        code = released_chart_script(code)
     try:
         compiled = compile(code, "<chart>", "exec")
     except (SyntaxError, ValueError) as exc:  # ValueError: NUL bytes in the source
@@ -75,6 +103,10 @@ def draw_chart(code: str, dpi: int, max_side: int) -> tuple[int, int, memoryview
     Figure.savefig = captured_savefig  # type: ignore[method-assign,assignment]
     plt.show = lambda *args, **kwargs: None
     exec(compiled, {"__name__": "__main__", "__builtins__": builtins})
+    if mode == "released":
+        figure = plt.gcf()
+        saved_dpi = plt.rcParams["savefig.dpi"]
+        return _draw(figure, figure.get_dpi() if saved_dpi == "figure" else float(saved_dpi), max_side)
     if not snapshots:
         if not plt.get_fignums():
             raise JobFailure("blank", "the code made no figure")
@@ -82,7 +114,7 @@ def draw_chart(code: str, dpi: int, max_side: int) -> tuple[int, int, memoryview
     return snapshots[-1]
 
 
-def _draw(fig: object, dpi: int, max_side: int) -> tuple[int, int, memoryview]:
+def _draw(fig: object, dpi: float, max_side: int) -> tuple[int, int, memoryview]:
     """The figure's pixels as it is now: a view of the buffer of a canvas nothing will draw on again.
 
     Not a copy (1.6 MB and ~400 page faults in the child for an 800x500 chart): the figure gets a new canvas for

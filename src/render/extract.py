@@ -80,3 +80,27 @@ def looks_like_markdown_table(text: str) -> bool:
     """A pipe table: a row with pipes directly followed by a ``|---|:---:|`` separator row."""
     lines = text.splitlines()
     return any("|" in lines[i] and _MD_SEPARATOR.match(lines[i + 1]) for i in range(len(lines) - 1))
+
+
+# The released reward's reading of an answer: a fence must name its language, and the last python/svg one wins.
+_TAGGED_FENCE = re.compile(r"```((?a:[\w+-])+)\s*(.*?)\s*```", re.DOTALL)
+_SVG_FROM_TAG = re.compile(r"<svg[^>]*>.*", re.DOTALL | re.IGNORECASE)
+_RELEASED_LANGS = {"python": "chart", "svg": "svg"}
+
+
+def extract_released(text: str) -> tuple[str, str] | None:
+    """``(domain, code)`` as the public Visual-ERM chart/SVG reward reads an answer, or None when it finds none.
+
+    Its rules, whatever the task: the last fenced block tagged ``python`` or ``svg`` (case-insensitive) with
+    non-blank content, stripped; its tag decides the renderer. Without one, the text from the first ``<svg ...>`` on,
+    with a tag cut off at the end removed and ``</svg>`` appended when the markup does not end with it.
+    """
+    for lang, body in reversed(_TAGGED_FENCE.findall(text)):
+        domain = _RELEASED_LANGS.get(lang.strip().lower())
+        if domain is not None and body.strip():
+            return domain, body.strip()
+    match = _SVG_FROM_TAG.search(text)
+    if match is None:
+        return None
+    markup = re.sub(r"<[^>]*$", "", match.group(0))
+    return "svg", markup if markup.strip().endswith("</svg>") else markup + "</svg>"

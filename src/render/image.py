@@ -18,6 +18,9 @@ from PIL import Image, ImageChops
 MAX_DECODE_PIXELS = 64_000_000  # a backend PNG larger than this is refused, not decoded (decompression bombs)
 
 
+BlankRule = Literal["flat", "white"]
+
+
 class BlankImage(ValueError):
     """The image is one flat colour: the code ran but drew nothing visible."""
 
@@ -76,6 +79,12 @@ def is_blank(image: Image.Image) -> bool:
     return all(lo == hi for lo, hi in _band_extrema(image))
 
 
+def is_white(image: Image.Image) -> bool:
+    """True when every pixel is white in 8-bit grey (ITU-R 601 luma, as Pillow converts): the released reward's
+    blank test, which sends a flat image of any other colour to the critic."""
+    return image.convert("L").getextrema() == (255, 255)
+
+
 def cap_longest_side(image: Image.Image, max_side: int) -> Image.Image:
     if max_side <= 0:
         raise ValueError(f"max_side must be positive, got {max_side}")
@@ -128,14 +137,22 @@ def finalize(image: Image.Image, max_side: int) -> bytes:
     return encode_png(cap_longest_side(rgb, max_side))
 
 
-def finalize_rgba(data: bytes, width: int, height: int, max_side: int) -> bytes:
+def finalize_rgba(data: bytes, width: int, height: int, max_side: int, blank: BlankRule = "flat") -> bytes:
     """``finalize`` for raw RGBA from the sandboxed child (``from_rgba`` checks the size first).
+
+    ``blank``: ``flat`` refuses an image of any one colour; ``white`` only a pure white one (``is_white``), as the
+    released reward does.
 
     The opaque and flat checks read the buffer as one 32-bit word a pixel: with the RGB conversion, 0.5 ms for an
     800x500 chart against 1.7 ms through Pillow's per-band extrema, which copy every band out first; this path runs
     once per chart or SVG.
     """
     image = from_rgba(data, width, height)
+    if blank == "white":
+        rgb = flatten_on_white(image)
+        if is_white(rgb):
+            raise BlankImage(f"the {width}x{height} image is pure white")
+        return encode_png(cap_longest_side(rgb, max_side))
     words = np.frombuffer(data, dtype="<u4")
     if int(words.min()) < 0xFF000000:  # some alpha byte (the high byte of each little-endian word) is below 255
         return finalize(image, max_side)

@@ -13,6 +13,11 @@ from typing import Literal
 
 Domain = Literal["chart", "table", "svg"]
 DOMAINS: tuple[Domain, ...] = ("chart", "table", "svg")
+RenderMode = Literal["project", "released"]
+RENDER_MODES: tuple[RenderMode, ...] = ("project", "released")
+# The longest side the public reward's critic gets per domain (its tables are thumbnailed to 768 px after the crop).
+RELEASED_MAX_SIDE: dict[str, int] = {"chart": 1024, "svg": 1024, "table": 768}
+RELEASED_SVG_SIZE = 336  # its SVG output size, on white
 
 ErrorKind = Literal[
     "no_code",  # nothing that looks like code of the domain was found
@@ -40,6 +45,13 @@ class RenderJob:
         svg_size: output width/height for SVG (paper: 336), before ``max_side`` applies.
         table_width: browser viewport width for tables, in CSS pixels.
         dpi: matplotlib savefig DPI.
+        mode: ``project`` (this project's extraction, page template and checks) or ``released``: the images the public
+            Visual-ERM reward renders, so a policy is rewarded on what the released critic was trained to compare.
+            Released charts and SVG: the last fenced ``python``/``svg`` block (its language decides the renderer), the
+            code's ``savefig``/``show`` calls blanked out and the current figure saved at its own DPI, and only a pure
+            white image counts as blank. Released tables: the answer as it is, as the body of the released page
+            template, captured at ``RELEASED_TABLE_VIEWPORT`` and cropped around the corner colour (see
+            ``src.render.table``). ``dpi``, ``table_width`` and ``svg_size`` do not apply.
         trace: charts only: also return what matplotlib drew (text, gridspec cells, plotting calls, colours) as
             ``RenderResult.trace``, recorded inside the sandboxed child (``chart_trace.py``) for ChartMimic-style
             metrics. Part of the cache key; traced jobs bypass the PNG cache.
@@ -52,6 +64,7 @@ class RenderJob:
     table_width: int = 1024
     dpi: int = 100
     trace: bool = False
+    mode: RenderMode = "project"
     tag: str = field(default="", compare=False)  # caller's id; not part of the cache key
 
     def problem(self) -> str | None:
@@ -60,8 +73,12 @@ class RenderJob:
             return f"domain: {self.domain!r} is not one of {DOMAINS}"
         if not isinstance(self.source, str):
             return f"source: expected a string, got {type(self.source).__name__}"
+        if self.mode not in RENDER_MODES:
+            return f"mode: {self.mode!r} is not one of {RENDER_MODES}"
         if not isinstance(self.trace, bool):
             return f"trace: expected a bool, got {type(self.trace).__name__}"
+        if self.trace and self.mode == "released":
+            return "trace: not recorded in the released mode (the metrics that read it score our own renders)"
         for name, low, high in (
             ("max_side", 16, 8192),
             ("svg_size", 1, 8192),
@@ -77,6 +94,8 @@ class RenderJob:
         """Content address: the same domain, source and options always map to the same PNG."""
         payload = asdict(self)
         payload.pop("tag")
+        if payload["mode"] == "project":  # keys written before the field existed stay valid
+            payload.pop("mode")
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 

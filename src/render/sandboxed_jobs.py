@@ -161,7 +161,8 @@ class SandboxedJobs:
         if header["status"] != "ok":
             return RenderResult.failure(header["kind"], header["message"][:2000], seconds)
         try:
-            png = image_ops.finalize_rgba(frame.pixels, header["width"], header["height"], job.max_side)
+            blank: image_ops.BlankRule = "white" if job.mode == "released" else "flat"
+            png = image_ops.finalize_rgba(frame.pixels, header["width"], header["height"], job.max_side, blank)
         except image_ops.BlankImage as exc:
             return RenderResult.failure("blank", str(exc), seconds)
         trace = header.get("trace") if isinstance(header.get("trace"), dict) else None

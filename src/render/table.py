@@ -124,6 +124,15 @@ th, td { border: 1px solid #000000; padding: 4px 8px; }
 th { font-weight: bold; }
 caption { padding: 4px; }
 """
+# The public Visual-ERM table reward's page (white body with a 20 px margin; collapsed table in 14 px Arial; cells
+# with a 1 px #333 border and 6/10 px padding), its window and its crop margin: ``RenderJob(mode="released")``.
+RELEASED_TABLE_CSS = """
+body { background: white; margin: 20px; }
+table { border-collapse: collapse; font-family: Arial, sans-serif; font-size: 14px; }
+td { border: 1px solid #333; padding: 6px 10px; }
+"""
+RELEASED_TABLE_VIEWPORT = (3600, 2400)  # CSS px at scale 1; the capture is this window, a longer page is cut
+RELEASED_CROP_MARGIN_PX = 12
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; font-src data:"
 CSP_WITH_SCRIPTS = CSP + "; script-src 'unsafe-inline'"  # only when the pool asks for JavaScript
 # A pragma may set state that outlives the document's content (see the module docstring): the next job navigates.
@@ -209,6 +218,15 @@ def to_page(markup: str, javascript: bool = False) -> str:
     return f"<!DOCTYPE html><html><head>{head}</head><body>{markup}</body></html>"
 
 
+def released_page(answer: str, javascript: bool = False) -> str:
+    """The released reward's page: the policy's answer as it is (prose and fences included) as the body, in quirks
+    mode as there (no doctype). Our policy ``<meta>`` still comes first; it changes nothing a static page shows."""
+    policy = CSP_WITH_SCRIPTS if javascript else CSP
+    policy_meta = f'<meta http-equiv="Content-Security-Policy" content="{policy}">'
+    head = f'<meta charset="utf-8">{policy_meta}<style>{RELEASED_TABLE_CSS}</style>'
+    return f"<html><head>{head}</head><body>\n{answer}\n</body></html>"
+
+
 def page_size_problem(width: float, height: float) -> str | None:
     """Why a laid-out page is too large to capture (names the budget), or None."""
     if max(width, height) > MAX_PAGE_PX:
@@ -290,7 +308,7 @@ class TableBrowser:
         self._used = False  # the current context has served a job (JavaScript mode opens a new one per job)
         self._dirty = False  # the last job may have left state on its document: the next one navigates first
         self._frame_id = ""
-        self._last_ok: tuple[tuple[str, int, int], bytes] | None = None  # (markup, width, max_side), its PNG
+        self._last_ok: tuple[tuple[str, int, int, str], bytes] | None = None  # (markup, width, max_side, mode), PNG
         self._width = 0
         self._proxy: socket.socket | None = None  # bound, never listening: the dead proxy (see CHROMIUM_ARGS)
 
@@ -326,20 +344,24 @@ class TableBrowser:
         from playwright.async_api import Error as PlaywrightError
 
         start = time.perf_counter()
-        key = (markup, job.table_width, job.max_side)
+        released = job.mode == "released"
+        width = RELEASED_TABLE_VIEWPORT[0] if released else job.table_width
+        key = (markup, width, job.max_side, job.mode)
         if self._last_ok is not None and self._last_ok[0] == key and not self.javascript:
             # The same page as the last job (a group of rollouts often repeats one): the same pixels, since every
             # job starts on a clean document, without a load and capture in Chromium.
             return RenderResult(ok=True, png=self._last_ok[1], seconds=time.perf_counter() - start)
         self._last_ok = None
         try:
-            self._run(self._ready(job.table_width), LAUNCH_TIMEOUT_S)
+            self._run(self._ready(width), LAUNCH_TIMEOUT_S)
         except (PlaywrightError, OSError, TimeoutError, RuntimeError) as exc:
             self.close()  # the next job relaunches
             message = f"Chromium did not start a page: {type(exc).__name__}: {exc}"
             return RenderResult.failure("crashed", message, time.perf_counter() - start)
         try:
-            shot = self._run(self._job(to_page(markup, self.javascript), _PRAGMA.search(markup) is not None), None)
+            page = released_page(markup, self.javascript) if released else to_page(markup, self.javascript)
+            window = RELEASED_TABLE_VIEWPORT if released else None
+            shot = self._run(self._job(page, _PRAGMA.search(markup) is not None, window), None)
         except _JobFailed as exc:
             return RenderResult.failure(exc.kind, str(exc), time.perf_counter() - start)
         except PlaywrightError as exc:
@@ -351,7 +373,14 @@ class TableBrowser:
             self.close()  # the browser is gone; the next job relaunches it
             return RenderResult.failure("crashed", f"Chromium: {exc}", time.perf_counter() - start)
         try:
-            png = image_ops.finalize(image_ops.crop_to_content(image_ops.from_png(shot), CROP_MARGIN_PX), job.max_side)
+            if released:  # no blank check there: an empty page goes to the critic like any other
+                cropped = image_ops.crop_to_content(image_ops.from_png(shot), RELEASED_CROP_MARGIN_PX, "corner")
+                cropped.thumbnail((job.max_side, job.max_side))
+                png = image_ops.encode_png(cropped)
+            else:
+                png = image_ops.finalize(
+                    image_ops.crop_to_content(image_ops.from_png(shot), CROP_MARGIN_PX), job.max_side
+                )
         except image_ops.BlankImage as exc:
             return RenderResult.failure("blank", f"the page shows nothing: {exc}", time.perf_counter() - start)
         self._last_ok = (key, png)
@@ -473,14 +502,16 @@ class TableBrowser:
         self._used = self._dirty = False
         self._width = 1024
 
-    async def _job(self, page_html: str, leaves_state: bool) -> bytes:
-        """The job's own time: load, lay out, measure, capture, all under one ``timeout_s`` deadline."""
+    async def _job(self, page_html: str, leaves_state: bool, window: tuple[int, int] | None = None) -> bytes:
+        """The job's own time: load, lay out, measure, capture, all under one ``timeout_s`` deadline.
+
+        ``window``: capture exactly this viewport (width, height) at scale 1 instead of the whole page."""
         crashed = self._crashed
         if crashed is None:
             raise RuntimeError("no page: _ready() first")
         self._used = True
         fresh_document, self._dirty = self._dirty, leaves_state
-        capture = asyncio.ensure_future(self._capture(page_html, fresh_document))
+        capture = asyncio.ensure_future(self._capture(page_html, fresh_document, window))
         waiters: list[asyncio.Future[Any]] = [capture, crashed]
         done, _ = await asyncio.wait(waiters, timeout=self.timeout_s, return_when=asyncio.FIRST_COMPLETED)
         if capture in done:
@@ -493,7 +524,7 @@ class TableBrowser:
             raise _JobFailed("memory", f"Chromium's renderer died laying out the page (its memory limit is {limit})")
         raise _JobFailed("timeout", f"the page did not load, lay out and capture within {self.timeout_s:g} s")
 
-    async def _capture(self, page_html: str, fresh_document: bool) -> bytes:
+    async def _capture(self, page_html: str, fresh_document: bool, window: tuple[int, int] | None) -> bytes:
         """Load the page (into a new document when the last job left the old one dirty) and capture all of it.
 
         Measured on 30 seed tables: 36-42 ms a shot against 65-80 ms for Playwright's ``set_content`` +
@@ -507,6 +538,12 @@ class TableBrowser:
         if fresh_document:  # browser-initiated, so the new document inherits nothing: no policy, timer or origin
             frame = (await cdp.send("Page.navigate", {"url": "about:blank"}))["frameId"]
         await cdp.send("Page.setDocumentContent", {"frameId": frame, "html": page_html})
+        if window is not None:  # a fixed window: the capture is bounded whatever the page lays out to
+            await self._set_viewport(*window)
+            clip: dict[str, float] = {"x": 0, "y": 0, "width": window[0], "height": window[1], "scale": 1}
+            shot = await cdp.send("Page.captureScreenshot", {"format": "png", "optimizeForSpeed": True, "clip": clip})
+            await self._set_viewport(self._width, VIEWPORT_HEIGHT)
+            return base64.b64decode(shot["data"])
         size = (await cdp.send("Page.getLayoutMetrics"))["cssContentSize"]
         width, height = size["width"], size["height"]
         problem = page_size_problem(width, height)

@@ -24,7 +24,7 @@ import resource
 import sys
 from multiprocessing.connection import Connection
 
-from src.render.job import RenderJob, RenderResult
+from src.render.job import RELEASED_SVG_SIZE, RenderJob, RenderResult
 
 
 class Renderer:
@@ -50,6 +50,8 @@ class Renderer:
         problem = job.problem()
         if problem is not None:
             return RenderResult.failure("invalid_input", problem)
+        if job.mode == "released":
+            return self._render_released(job)
         if job.domain == "chart":
             code = extract.extract_chart_code(job.source)
             if code is None:
@@ -70,6 +72,28 @@ class Renderer:
             return RenderResult.failure("invalid_input", refusal)
         return self.sandboxed.render(job, {"domain": "svg", "source": markup, "svg_size": job.svg_size})
 
+    def _render_released(self, job: RenderJob) -> RenderResult:
+        """The public reward's reading: a table answer is the page body as it is; otherwise the last tagged fence
+        (or ``<svg`` markup) decides code and renderer, whatever the job's domain (see ``RenderJob.mode``)."""
+        from src.render import extract
+        from src.render.svg import svg_problem
+
+        if job.domain == "table":
+            return self.tables.render(job, job.source)
+        found = extract.extract_released(job.source)
+        if found is None:
+            return RenderResult.failure("no_code", "no ```python or ```svg block and no <svg> element in the text")
+        domain, code = found
+        if domain == "chart":
+            request = {"domain": "chart", "source": code, "dpi": job.dpi, "max_side": job.max_side, "mode": "released"}
+            return self.sandboxed.render(job, request)
+        refusal = svg_problem(code)
+        if refusal is not None:
+            return RenderResult.failure("invalid_input", refusal)
+        return self.sandboxed.render(
+            job, {"domain": "svg", "source": code, "svg_size": RELEASED_SVG_SIZE, "mode": "released"}
+        )
+
     def render_shared(self, jobs: list[RenderJob]) -> list[RenderResult]:
         """SVG jobs whose caller accepts that they share one sandboxed child (``SandboxedJobs.render_batch``); jobs
         of other domains, and ones refused before rendering, are rendered as ``render`` does."""
@@ -81,7 +105,13 @@ class Renderer:
         requests: list[dict] = []
         for i, job in enumerate(jobs):
             markup = extract.extract_svg_markup(job.source) if isinstance(job, RenderJob) else None
-            if job.domain != "svg" or job.problem() is not None or markup is None or svg_problem(markup) is not None:
+            if (
+                job.domain != "svg"
+                or job.mode != "project"
+                or job.problem() is not None
+                or markup is None
+                or svg_problem(markup) is not None
+            ):
                 results[i] = self.render(job)
             else:
                 shared.append(i)

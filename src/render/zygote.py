@@ -47,7 +47,7 @@ from pathlib import Path
 
 from src.render.chart import classify_chart_exception, draw_chart
 from src.render.chart_trace import draw_traced_chart
-from src.render.job import JobFailure
+from src.render.job import JobFailure, RenderMode
 from src.render.result_frame import _send
 from src.render.sandbox import (
     PR_SET_CHILD_SUBREAPER,
@@ -372,7 +372,9 @@ def _run(request: dict) -> tuple[dict, bytes | memoryview]:
             width, height, pixels, trace = draw_traced_chart(request["source"], request["dpi"], request["max_side"])
             note = ""
         elif domain == "chart":
-            width, height, pixels = draw_chart(request["source"], request["dpi"], request["max_side"])
+            released = request.get("mode") == "released"
+            mode: RenderMode = "released" if released else "project"
+            width, height, pixels = draw_chart(request["source"], request["dpi"], request["max_side"], mode)
             note = ""
         else:
             width, height, pixels, note = draw_svg(request["source"], request["svg_size"])

@@ -48,7 +48,7 @@ from lightning.pytorch.callbacks import Callback
 from src.data.collate import answer_suffix, encode_prompt, pad_id_of, pad_token_batch, training_sample
 from src.engines.engine import ChatRequest, Completion, GenerationEngine, SamplingSettings, WeightUpdate
 from src.models.loading import save_adapter
-from src.render.job import ERROR_KINDS, RenderJob, RenderResult
+from src.render.job import ERROR_KINDS, RELEASED_MAX_SIDE, RENDER_MODES, RenderJob, RenderMode, RenderResult
 from src.render.pool import RenderPool
 from src.reward.judge import VisualERMJudge
 from src.reward.pair import RewardFunction, RewardPair
@@ -96,6 +96,9 @@ class RolloutCallback(Callback):
         sync_dir: where ``adapter`` sync writes adapters; default ``<log_dir>/policy_sync``.
         engine_batch_size: rows per ``generate`` call of the default ``HFEngine``.
         max_side: longest side of rendered images (paper: 1024 charts/SVG, 768 tables).
+        render_mode: ``project`` renders, or ``released``: the public reward's (see ``RenderJob.mode``), at its
+            per-domain sizes (``RELEASED_MAX_SIDE``; ``max_side`` does not apply), so a policy is rewarded on the
+            images the released critic was trained to compare.
         log_samples: groups per step whose prompt, completions, renders and critiques are written under
             ``<log_dir>/rollout_samples`` (0: none).
     """
@@ -114,6 +117,7 @@ class RolloutCallback(Callback):
         sync_dir: str | None = None,
         engine_batch_size: int = 16,
         max_side: int = 1024,
+        render_mode: RenderMode = "project",
         log_samples: int = 2,
     ) -> None:
         if n < 2:
@@ -122,6 +126,8 @@ class RolloutCallback(Callback):
             raise ValueError(f"score_workers: must be >= 1, got {score_workers}")
         if stream_chunk_prompts < 1:
             raise ValueError(f"stream_chunk_prompts: must be >= 1, got {stream_chunk_prompts}")
+        if render_mode not in RENDER_MODES:
+            raise ValueError(f"render_mode: {render_mode!r} is not one of {RENDER_MODES}")
         if weight_sync not in ("module", "adapter", "state_dict"):
             raise ValueError(f"weight_sync: {weight_sync!r} is not 'module', 'adapter' or 'state_dict'")
         self.reward = reward
@@ -136,6 +142,7 @@ class RolloutCallback(Callback):
         self.sync_dir = sync_dir
         self.engine_batch_size = engine_batch_size
         self.max_side = max_side
+        self.render_mode: RenderMode = render_mode
         self.log_samples = log_samples
         self._scorer: ThreadPoolExecutor | None = None
         self._train_started_at: float | None = None
@@ -268,7 +275,13 @@ class RolloutCallback(Callback):
         timing = ChunkTiming()
         start = time.perf_counter()
         jobs = [
-            RenderJob(domain=r["domain"], source=c.text, max_side=self.max_side, tag=f"{r['id']}/{j}")
+            RenderJob(
+                domain=r["domain"],
+                source=c.text,
+                max_side=RELEASED_MAX_SIDE[r["domain"]] if self.render_mode == "released" else self.max_side,
+                mode=self.render_mode,
+                tag=f"{r['id']}/{j}",
+            )
             for r, group in zip(records, completions, strict=True)
             for j, c in enumerate(group)
         ]

@@ -86,6 +86,7 @@ class MainJob:
     max_new_tokens: int | None = None
     judge_max_new_tokens: int = 320  # the longest tiny critique is ~160 tokens; a --judge-profile sets its own
     judge_profile: Path | None = None  # the critic's whole protocol (tools/build_prompt_profile.py), for every step
+    render_mode: str = "project"  # GRPO rollouts' renders; ``released``: the public reward's (``RenderJob.mode``)
 
     @property
     def policy_max_new_tokens(self) -> int:
@@ -379,6 +380,8 @@ def step_grpo(job: MainJob) -> Path:
         if job.judge_profile is not None and "engine" in reward:  # a judge: asked as every other step asks it
             reward["profile"] = str(job.judge_profile)
             reward.pop("retries", None)
+        if str(callback.get("class_path", "")).endswith("RolloutCallback"):
+            callback.setdefault("init_args", {})["render_mode"] = job.render_mode
     fit(job, "grpo", config)
     merge(job, "grpo", out / "adapter", job.policy)
     return out
@@ -536,6 +539,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--judge-engine", type=Path, help="engine YAML serving the critic (default: in process)")
     parser.add_argument("--policy-engine", type=Path, help="engine YAML serving the trained policy (eval, refine)")
     parser.add_argument("--judge-profile", type=Path, help="critic profile JSON every step asks the critic with")
+    parser.add_argument(
+        "--render-mode",
+        choices=("project", "released"),
+        default=MainJob.render_mode,
+        help="how GRPO rollouts render: ours, or the public reward's (for the released critic)",
+    )
     parser.add_argument("--max-new-tokens", type=int, help="policy answer budget in eval/refine (default 64; 8192 "
                         "with --base-model, the public GRPO script's)")  # fmt: skip
     parser.add_argument("--workers", type=int, default=MainJob.workers, help="render workers")
@@ -576,6 +585,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         judge_engine=args.judge_engine,
         policy_engine=args.policy_engine,
         judge_profile=args.judge_profile,
+        render_mode=args.render_mode,
         max_new_tokens=args.max_new_tokens,
         workers=args.workers,
         progress=not args.no_progress,

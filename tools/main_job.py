@@ -521,7 +521,7 @@ def build_parser() -> argparse.ArgumentParser:
     mini = parser.add_argument_group("the miniature reproduction (the default)")
     mini.add_argument("--pairs", type=int, default=1600, help="synthesized plain-shape SVG pairs")
     mini.add_argument("--base-steps", type=int, default=800, help="image -> code SFT steps")
-    mini.add_argument("--critic-steps", type=int, default=1600, help="critic SFT steps")
+    mini.add_argument("--critic-steps", type=int, default=3200, help="critic SFT steps")
     mini.add_argument("--grpo-steps", type=int, default=24, help="GRPO steps a run")
     mini.add_argument("--critic-seeds", type=int, default=3, help="GRPO runs with the critic's reward")
     mini.add_argument("--baseline-seeds", type=int, default=1, help="GRPO runs with the pixel reward")

@@ -56,7 +56,7 @@ class MiniJob:
     root: Path
     pairs: int = 1600  # 4 candidates a reference: 400 references, 5 % of them (~80 pairs) held out as bench
     base_steps: int = 800
-    critic_steps: int = 1600
+    critic_steps: int = 3200
     grpo_steps: int = 24
     critic_seeds: tuple[int, ...] = (0, 1, 2)
     baseline_seeds: tuple[int, ...] = (0,)

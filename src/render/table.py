@@ -413,7 +413,7 @@ class TableBrowser:
 
         home = self._browser_home()
         saved_tmpdir = os.environ.get("TMPDIR")
-        if home is not None:  # the driver makes Chromium's profile under its TMPDIR: one the browser's uid reaches
+        if home is not None:  # the driver makes Chromium's user-data dir under TMPDIR: one the browser's uid reaches
             os.environ["TMPDIR"] = home
         try:
             self._playwright = await async_playwright().start()
@@ -450,7 +450,7 @@ class TableBrowser:
         return gaps
 
     def _browser_home(self) -> str | None:
-        """A fresh HOME for a Chromium that runs as ``uid`` (its profile, caches and shared-memory files go there)."""
+        """A fresh HOME for a Chromium that runs as ``uid`` (its user-data dir, caches and shared-memory files go there)."""
         if self.uid is None:
             return None
         if self._home is None:
@@ -463,7 +463,7 @@ class TableBrowser:
 
     def _launcher_script(self, home: str | None) -> str:
         """``sh`` that caps Chromium's data (``RLIMIT_DATA``, not ``RLIMIT_AS``: Chromium reserves tens of GB of address
-        space it never touches) and, for a root process with a ``uid``, hands Playwright's profile to that uid and
+        space it never touches) and, for a root process with a ``uid``, hands Playwright's user-data dir to that uid and
         drops to it with no groups and no capabilities before Chromium starts."""
         chromium = shlex.quote(str(self.chromium_path))
         lines = ["#!/bin/sh", f"ulimit -d {self.memory_mb * 1024} || exit 1"]

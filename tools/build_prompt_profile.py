@@ -44,7 +44,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # running as a script from a checkout, before `pip install -e .`
     sys.path.insert(0, str(ROOT))
 
-from src.engines.engine import SamplingSettings  # noqa: E402
+from src.engines.engine import SERVER_DEFAULT_FIELDS, SamplingSettings  # noqa: E402
 from src.eval.matching import MatcherProfile, save_matcher_profile  # noqa: E402
 from src.reward.critic_profile import (  # noqa: E402
     ERROR_FIELDS,
@@ -223,11 +223,16 @@ def _table_prompt(table: _SourceFile) -> DomainPrompt:
     repetition = {e.get("repetition_penalty", 1.0) for e in extra}
     if len(repetition) > 1:
         raise table.error(f"vlm_client_qa: differing repetition penalties {sorted(repetition)}")
+    # What its create() calls pass (top-level keywords, extra_body keys); the rest is left to the server's defaults.
+    sent = {kw.arg for node in ast.walk(qa) if isinstance(node, ast.Call) and _callee(node) == "create"
+            for kw in node.keywords if kw.arg}  # fmt: skip
+    sent |= {key for e in extra for key in e}
     try:
         sampling = SamplingSettings(
             temperature=float(call_defaults["temperature"]),
             max_new_tokens=int(call_defaults["max_new_tokens"]),
             repetition_penalty=float(repetition.pop() if repetition else 1.0),
+            server_defaults=tuple(f for f in SERVER_DEFAULT_FIELDS if f not in sent),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise table.error(f"vlm_client_qa: cannot read temperature / max_new_tokens: {exc!r}") from None

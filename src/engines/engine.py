@@ -24,6 +24,9 @@ ImageFormat = Literal["png", "jpeg"]
 FinishReason = Literal["stop", "length", "error"]
 
 
+SERVER_DEFAULT_FIELDS = ("n", "top_p", "top_k", "presence_penalty", "repetition_penalty")
+
+
 @dataclass(frozen=True)
 class SamplingSettings:
     """How to sample; field names follow vLLM/OpenAI so they travel over HTTP unchanged.
@@ -36,6 +39,10 @@ class SamplingSettings:
         presence_penalty: OpenAI's additive penalty on tokens already present in the completion.
         repetition_penalty: vLLM/HF multiplicative penalty; 1.0 is off.
         seed: makes sampling reproducible where the engine supports it.
+        server_defaults: request fields (``SERVER_DEFAULT_FIELDS``) an HTTP engine leaves out, so the server's own
+            defaults apply, for a request equal field by field to a client that never sends them (the released
+            table reward sends only temperature, max_tokens and a repetition penalty). In-process engines use the
+            values above.
     """
 
     temperature: float = 1.0
@@ -45,8 +52,13 @@ class SamplingSettings:
     presence_penalty: float = 0.0
     repetition_penalty: float = 1.0
     seed: int | None = None
+    server_defaults: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "server_defaults", tuple(self.server_defaults))  # a JSON list reads back as a list
+        unknown = sorted(set(self.server_defaults) - set(SERVER_DEFAULT_FIELDS))
+        if unknown:
+            raise ValueError(f"server_defaults: {unknown} are not among {SERVER_DEFAULT_FIELDS}")
         if self.temperature < 0:
             raise ValueError(f"temperature: must be >= 0, got {self.temperature}")
         if not 0 < self.top_p <= 1:

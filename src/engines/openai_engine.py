@@ -217,8 +217,11 @@ class OpenAIEngine:
         return _failed(n, f"gave up after {self.max_attempts} attempts; last: {last_error}")
 
     def _create_kwargs(self, messages: list[dict[str, Any]], n: int, sampling: SamplingSettings) -> dict[str, Any]:
-        extra: dict[str, Any] = {"top_k": sampling.top_k if sampling.top_k > 0 else -1}
-        if sampling.repetition_penalty != 1.0:
+        leave = set(sampling.server_defaults)
+        extra: dict[str, Any] = {}
+        if "top_k" not in leave:
+            extra["top_k"] = sampling.top_k if sampling.top_k > 0 else -1
+        if sampling.repetition_penalty != 1.0 and "repetition_penalty" not in leave:
             extra["repetition_penalty"] = sampling.repetition_penalty
         kwargs: dict[str, Any] = {
             "model": self.model,
@@ -228,13 +231,19 @@ class OpenAIEngine:
             "top_p": sampling.top_p,
             "max_tokens": sampling.max_new_tokens,
             "presence_penalty": sampling.presence_penalty,
-            "extra_body": extra,
         }
+        for name in ("top_p", "presence_penalty"):
+            if name in leave:
+                del kwargs[name]
+        if "n" in leave and n == 1:  # n is the caller's, but 1 is every server's default
+            del kwargs["n"]
         if sampling.seed is not None:
             kwargs["seed"] = sampling.seed
         if self.request_logprobs:
             kwargs["logprobs"] = True
             extra["return_tokens_as_token_ids"] = True
+        if extra:
+            kwargs["extra_body"] = extra
         return kwargs
 
     def _completions(self, reply: Any, n: int) -> list[Completion]:

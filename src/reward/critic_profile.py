@@ -445,6 +445,10 @@ def _sampling(raw: Any, where: str, allow_null: bool = True) -> SamplingSettings
         number_ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
         if key == "seed" and value is None:
             continue
+        if key == "server_defaults":
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise ProfileError(f"{where}.server_defaults: {value!r} is not a list of field names")
+            continue
         integer = key in ("top_k", "max_new_tokens", "seed")
         if not number_ok or (integer and not _is_int(value)):
             raise ProfileError(f"{where}.{key}: {value!r} is not a finite {'integer' if integer else 'number'}")

@@ -204,7 +204,10 @@ def test_profile_from_a_released_shaped_clone(tmp_path: Path, capsys: pytest.Cap
     assert table.error_fields == ("type", "description", "severity")  # no location in the released table schema
     assert table.image == ImageEncoding(format="png", max_side=768, crop_padding=12, crop_reference=False)
     assert profile.sampling_for("table") == SamplingSettings(
-        temperature=0.0, max_new_tokens=8192, repetition_penalty=1.05
+        temperature=0.0,
+        max_new_tokens=8192,
+        repetition_penalty=1.05,
+        server_defaults=("n", "top_p", "top_k", "presence_penalty"),  # fields its create() calls never pass
     )
     # The answer protocol: the released readers, 2 / 1 attempts, 1 + clip(1 - S/50) with S = 25 on failure, -S / -4.
     released_chart = AnswerProtocol(

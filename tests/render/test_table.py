@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from src.render import RenderJob, RenderPool
-from src.render.table import markdown_to_html, to_page
+from src.render.table import to_page
 from tests.render.conftest import HTML_TABLE, MARKDOWN_TABLE, HitCounter, pixels
 
 pytestmark = pytest.mark.browser
@@ -68,14 +68,6 @@ def test_text_without_a_table_is_no_code(pool: RenderPool) -> None:
 def test_empty_table_is_blank(pool: RenderPool) -> None:
     (result,) = pool.render([RenderJob("table", "<table style='border:0'></table>")])
     assert result.error_kind == "blank"
-
-
-def test_markdown_converter_keeps_alignment_and_inline_markup() -> None:
-    html = markdown_to_html(MARKDOWN_TABLE)
-    assert html.count("<tr>") == 4 and html.count("</th>") == 4
-    assert '<td style="text-align: right">1,204</td>' in html
-    assert "<b>+14.4%</b>" in html and "<i>-6.9%</i>" in html
-    assert "&lt;script&gt;" in markdown_to_html("| a |\n|---|\n| <script>x</script> |")
 
 
 def test_page_template_leaves_a_documents_own_css_in_charge() -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 
 from src.render.extract import extract_table_markup, looks_like_markdown_table
-from src.render.table import markdown_to_html
+from src.render.markdown_table import markdown_to_html
 from src.reward.baselines.teds import levenshtein, teds
 
 TABLE_METRICS: tuple[str, ...] = ("teds", "teds_s", "edit_distance")

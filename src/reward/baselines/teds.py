@@ -23,7 +23,7 @@ from html.parser import HTMLParser
 from apted import APTED, Config
 
 from src.render.extract import extract_table_markup, looks_like_markdown_table
-from src.render.table import markdown_to_html
+from src.render.markdown_table import markdown_to_html
 from src.reward.pair import PairError, RewardPair, check_pairs
 
 _SECTIONS = ("thead", "tbody", "tfoot")

@@ -29,7 +29,6 @@ from src.data.seeds.svg import (
     local_bbox,
     svg_source,
 )
-from src.data.seeds.svg.mini import MINI_CELLS, is_mini_spec
 
 # ---------------------------------------------------------------------------------------------------------------
 # Spec editing helpers.
@@ -249,28 +248,15 @@ def _shift_severity(spec: SvgSpec, distance: float) -> int:
 
 
 def position(spec: SvgSpec, rng: random.Random) -> Perturbation | None:
-    """Move an element (a translate prepended to its transform); severity by distance relative to the canvas.
-
-    A mini-family shape moves to a free cell of its 3×3 grid instead: a shift of a few pixels is below what a model
-    seeing 32 px a token can tell, and a shape a whole cell off is the mistake a small policy makes.
-    """
-    boxes = canvas_bboxes(spec)
-    cands = _candidates(spec, lambda e: e.id in boxes)
+    """Move an element (a translate prepended to its transform); severity by distance relative to the canvas."""
+    cands = _candidates(spec, lambda e: e.id in canvas_bboxes(spec))
     if not cands:
         return None
     e = rng.choice(cands)
     size = max(spec.view_box[2], spec.view_box[3])
-    if is_mini_spec(spec):
-        centres = {eid: ((b[0] + b[2]) / 2, (b[1] + b[3]) / 2) for eid, b in boxes.items()}
-        free = [c for c in MINI_CELLS if all(abs(c[0] - x) + abs(c[1] - y) > 1 for x, y in centres.values())]
-        if not free:
-            return None
-        target = rng.choice(free)
-        dx, dy = target[0] - centres[e.id][0], target[1] - centres[e.id][1]
-    else:
-        frac = rng.choice([0.03, 0.07, 0.15])
-        ux, uy = rng.choice([(1, 0), (-1, 0), (0, 1), (0, -1), (1, 1)])
-        dx, dy = ux * frac * size, uy * frac * size
+    frac = rng.choice([0.03, 0.07, 0.15])
+    ux, uy = rng.choice([(1, 0), (-1, 0), (0, 1), (0, -1), (1, 1)])
+    dx, dy = ux * frac * size, uy * frac * size
     distance = (dx * dx + dy * dy) ** 0.5
     direction = " and ".join(w for w, v in (("right" if dx > 0 else "left", dx), ("down" if dy > 0 else "up", dy)) if v)
     new = replace(e, transform=(("translate", (round(dx, 2), round(dy, 2))),) + e.transform)
@@ -353,11 +339,8 @@ def rotation(spec: SvgSpec, rng: random.Random) -> Perturbation | None:
 
 
 def missing_element(spec: SvgSpec, rng: random.Random) -> Perturbation | None:
-    """Delete an element (severe when it covers ≥ 4 % of the canvas or is text, else medium).
-
-    A spec needs three elements for one to go (with fewer, little of an icon is left), a mini-family spec two: its
-    shapes are the whole picture, and leaving one out is the mistake a small policy makes most."""
-    if len(spec.all_elements()) < (2 if is_mini_spec(spec) else 3):
+    """Delete an element (severe when it covers ≥ 4 % of the canvas or is text, else medium)."""
+    if len(spec.all_elements()) < 3:
         return None
     cands = _candidates(spec, lambda e: _untouched_subtree(spec, e) and e.id in canvas_bboxes(spec))
     if not cands:

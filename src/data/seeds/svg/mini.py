@@ -14,19 +14,12 @@ MINI_CANVAS = 128
 _MINI_CENTRES = (28, 64, 100)
 _MINI_RADII = (14, 22)
 _MINI_COLOURS = ("#eb5757", "#27ae60", "#2f80ed", "#f2994a", "#9b51e0", "#333333")
-MINI_SPEC_NAME = "shapes"
-MINI_CELLS: tuple[tuple[int, int], ...] = tuple((x, y) for y in _MINI_CENTRES for x in _MINI_CENTRES)
-
-
-def is_mini_spec(spec: SvgSpec) -> bool:
-    """A spec of the mini family: its perturbations move and drop whole shapes on the grid (``src.data.perturb.svg``)."""
-    return spec.name == MINI_SPEC_NAME and spec.view_box == (0, 0, MINI_CANVAS, MINI_CANVAS)
 
 
 def make_mini_svg_seed(rng: random.Random) -> SvgSpec:
     """One or two circles or squares, each with its own colour, size and cell of a 3×3 grid."""
     i = _Ids()
-    cells = rng.sample(list(MINI_CELLS), rng.choice((1, 2)))
+    cells = rng.sample([(x, y) for y in _MINI_CENTRES for x in _MINI_CENTRES], rng.choice((1, 2)))
     elements: list[SvgElement] = []
     for cx, cy in cells:
         r, colour = rng.choice(_MINI_RADII), rng.choice(_MINI_COLOURS)
@@ -34,4 +27,4 @@ def make_mini_svg_seed(rng: random.Random) -> SvgSpec:
             elements.append(_circle(i, "circle", cx, cy, r, colour))
         else:
             elements.append(_rect(i, "square", cx - r, cy - r, 2 * r, 2 * r, colour))
-    return SvgSpec(MINI_SPEC_NAME, (0, 0, MINI_CANVAS, MINI_CANVAS), tuple(elements), (), MINI_CANVAS, MINI_CANVAS)
+    return SvgSpec("shapes", (0, 0, MINI_CANVAS, MINI_CANVAS), tuple(elements), (), MINI_CANVAS, MINI_CANVAS)

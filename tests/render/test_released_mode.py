@@ -81,6 +81,7 @@ def test_released_table_is_the_raw_answer_in_a_fixed_window(pool: RenderPool) ->
     project_height, project_width = pixels(project.png).shape[:2]
     assert project_height / project_width > 5  # ours captures all of it
     assert prose_ours.error_kind == "no_code" and prose_rel.ok  # the answer is the page, table or not
+    assert (pixels(prose_rel.png) < 100).any()  # its text is drawn
     assert empty_rel.ok and (pixels(empty_rel.png) == 255).all()  # no blank check: the critic sees a white page
     assert max(pixels(empty_rel.png).shape[:2]) == 768  # the whole 3600x2400 window, thumbnailed
     corner = pixels(prose_rel.png)[0, 0]

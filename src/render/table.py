@@ -37,7 +37,8 @@ What one job cannot leave to the next, and why each holds:
   that keeps the bitmap under ``CAPTURE_PIXELS``: the judge sees at most 1024 px anyway, and decoding and cropping a
   capture of tens of megapixels in this process would run seconds past the deadline. Ordinary tables (to ~1024 x 4096) keep scale 1.
 - **Privileges.** Given a ``uid`` (a root pool gives each slot one no job shares), Chromium runs as that uid with no
-  groups and no capabilities (a ``setpriv`` launcher), and, where the machine lets an unprivileged process make a user
+  groups and no capabilities (a ``setpriv`` launcher) and at most ``CHROMIUM_MAX_TASKS`` threads and processes for
+  that uid (``prlimit``), and, where the machine lets an unprivileged process make a user
   namespace, with its own sandbox on: renderers in a user namespace under Chromium's seccomp-bpf filter. A page that
   broke the renderer (with JavaScript on, the case that matters) is then neither root nor free to make system calls.
   Without a uid a root process's Chromium stays root with ``--no-sandbox``; the pool logs what it could not get.
@@ -107,6 +108,9 @@ PAGE_PIXEL_BUDGET = 2048 * MAX_PAGE_PX
 CAPTURE_PIXELS = 2048 * 2048  # captured bitmap cap: decoding and cropping a capture here grows with its pixels
 CHROMIUM_MEMORY_MB = 2048  # default RLIMIT_DATA per Chromium process when the pool does not say
 BROWSER_UID_OFFSET = 1_000  # a root pool's Chromium runs as its slot's job uid + this: a uid no job shares
+# RLIMIT_NPROC of a Chromium that runs as its own uid (counted per uid): it runs ~115 threads across its processes,
+# and a page (with JavaScript on, the case that matters) cannot take the host's PIDs past this.
+CHROMIUM_MAX_TASKS = 512
 CHROMIUM_MIN_MB = 512  # Chromium does not start with a much smaller data limit; this leaves it room
 LAUNCH_TIMEOUT_S = 60.0  # launching Chromium or opening a context: start-up, not the job's time
 CLOSE_TIMEOUT_S = 1.0  # closing a timed-out job's context takes a fraction of this; past it Chromium is killed
@@ -229,7 +233,8 @@ class TableBrowser:
         uid: int | None = None,
     ) -> None:
         self.timeout_s = timeout_s
-        self.uid = uid if uid is not None and os.geteuid() == 0 and shutil.which("setpriv") else None
+        dropping = uid is not None and os.geteuid() == 0 and shutil.which("setpriv") and shutil.which("prlimit")
+        self.uid = uid if dropping else None
         self.own_sandbox = chromium_sandbox_works(self.uid)
         self._home: str | None = None  # HOME and TMPDIR of a Chromium that runs as ``uid``
         self.chromium_path = chromium_path or shutil.which("chromium") or shutil.which("chromium-browser")
@@ -401,8 +406,9 @@ class TableBrowser:
 
     def _launcher_script(self, home: str | None) -> str:
         """``sh`` that caps Chromium's data (``RLIMIT_DATA``, not ``RLIMIT_AS``: Chromium reserves tens of GB of address
-        space it never touches) and, for a root process with a ``uid``, hands Playwright's user-data dir to that uid and
-        drops to it with no groups and no capabilities before Chromium starts."""
+        space it never touches) and, for a root process with a ``uid``, caps that uid's threads and processes
+        (``CHROMIUM_MAX_TASKS``), hands Playwright's user-data dir to it and drops to it with no groups and no
+        capabilities before Chromium starts."""
         chromium = shlex.quote(str(self.chromium_path))
         lines = ["#!/bin/sh", f"ulimit -d {self.memory_mb * 1024} || exit 1"]
         if self.uid is None or home is None:
@@ -412,7 +418,8 @@ class TableBrowser:
             'for arg in "$@"; do case "$arg" in --user-data-dir=*) chown -R '
             + ids
             + ' "${arg#--user-data-dir=}" || exit 1 ;; esac; done',
-            f"exec setpriv --reuid={self.uid} --regid={self.uid} --clear-groups --inh-caps=-all --bounding-set=-all "
+            f"exec prlimit --nproc={CHROMIUM_MAX_TASKS}:{CHROMIUM_MAX_TASKS} "  # counted per uid: Chromium's alone
+            f"setpriv --reuid={self.uid} --regid={self.uid} --clear-groups --inh-caps=-all --bounding-set=-all "
             f'env HOME={where} TMPDIR={where} {chromium} "$@"',
         ]
         return "\n".join([*lines, ""])

@@ -3,11 +3,16 @@ and Chromium's memory is bounded; after each, the worker serves the next job on 
 
 from __future__ import annotations
 
+import os
+import shutil
+from pathlib import Path
+
 import pytest
 
 from src.render import RenderJob, RenderPool
 from src.render.table import (
     CAPTURE_PIXELS,
+    CHROMIUM_MAX_TASKS,
     JOB_SLACK_S,
     MAX_PAGE_PX,
     TableBrowser,
@@ -88,3 +93,32 @@ def test_chromium_memory_is_capped_and_the_next_job_renders() -> None:
     assert result.error_kind == "memory", result
     assert "512 MiB" in result.message
     assert after.ok, after.message
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or not (shutil.which("setpriv") and shutil.which("prlimit")), reason="a uid of its own needs root"
+)
+def test_chromium_threads_are_capped_under_its_own_uid() -> None:
+    """A root pool's Chromium runs as a uid of its own, so RLIMIT_NPROC bounds what its pages can start (JavaScript
+    on) and the rest of the host keeps its PIDs."""
+    with RenderPool(workers=1, table_javascript=True) as pool:
+        assert pool.render([RenderJob("table", HTML_TABLE)])[0].ok
+        limits = [_limits(pid) for pid in os.listdir("/proc") if pid.isdigit() and _is_unprivileged_chromium(pid)]
+    assert limits, "no Chromium process runs as a uid of its own"
+    for text in limits:
+        line = next(row for row in text.splitlines() if row.startswith("Max processes"))
+        assert line.split()[2:4] == [str(CHROMIUM_MAX_TASKS)] * 2, line
+
+
+def _is_unprivileged_chromium(pid: str) -> bool:
+    try:
+        return os.stat(f"/proc/{pid}").st_uid != 0 and "chrom" in Path(f"/proc/{pid}/comm").read_text()
+    except OSError:
+        return False
+
+
+def _limits(pid: str) -> str:
+    try:
+        return Path(f"/proc/{pid}/limits").read_text()
+    except OSError:
+        return "Max processes gone gone"

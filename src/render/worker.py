@@ -43,7 +43,6 @@ class Renderer:
 
     def render(self, job: RenderJob) -> RenderResult:
         from src.render import extract
-        from src.render.svg import svg_problem
 
         if not isinstance(job, RenderJob):
             return RenderResult.failure("invalid_input", f"expected a RenderJob, got {type(job).__name__}")
@@ -67,16 +66,12 @@ class Renderer:
         markup = extract.extract_svg_markup(job.source)
         if markup is None:
             return RenderResult.failure("no_code", "no <svg> element found in the text")
-        refusal = svg_problem(markup)
-        if refusal is not None:
-            return RenderResult.failure("invalid_input", refusal)
-        return self.sandboxed.render(job, {"domain": "svg", "source": markup, "svg_size": job.svg_size})
+        return self._render_svg(job, markup, job.svg_size)
 
     def _render_released(self, job: RenderJob) -> RenderResult:
         """The public reward's reading: a table answer is the page body as it is; otherwise the last tagged fence
         (or ``<svg`` markup) decides code and renderer, whatever the job's domain (see ``RenderJob.mode``)."""
         from src.render import extract
-        from src.render.svg import svg_problem
 
         if job.domain == "table":
             return self.tables.render(job, job.source)
@@ -87,12 +82,16 @@ class Renderer:
         if domain == "chart":
             request = {"domain": "chart", "source": code, "dpi": job.dpi, "max_side": job.max_side, "mode": "released"}
             return self.sandboxed.render(job, request)
-        refusal = svg_problem(code)
+        return self._render_svg(job, code, RELEASED_SVG_SIZE)
+
+    def _render_svg(self, job: RenderJob, markup: str, size: int) -> RenderResult:
+        """Markup our pre-checks refuse is ``invalid_input``; the rest renders in a sandboxed child at ``size``."""
+        from src.render.svg import svg_problem
+
+        refusal = svg_problem(markup)
         if refusal is not None:
             return RenderResult.failure("invalid_input", refusal)
-        return self.sandboxed.render(
-            job, {"domain": "svg", "source": code, "svg_size": RELEASED_SVG_SIZE, "mode": "released"}
-        )
+        return self.sandboxed.render(job, {"domain": "svg", "source": markup, "svg_size": size})
 
     def render_shared(self, jobs: list[RenderJob]) -> list[RenderResult]:
         """SVG jobs whose caller accepts that they share one sandboxed child (``SandboxedJobs.render_batch``); jobs

@@ -527,6 +527,9 @@ def build_parser() -> argparse.ArgumentParser:
     mini.add_argument("--baseline-seeds", type=int, default=1, help="GRPO runs with the pixel reward")
     mini.add_argument("--eval-references", type=int, default=120, help="held-out references each policy is scored on")
     mini.add_argument("--rl-references", type=int, default=240, help="unseen references GRPO trains on")
+    mini.add_argument(
+        "--answer-references", type=int, default=480, help="base answers labelled for the critic (0: synthesized only)"
+    )
     parser.add_argument("--critic-config", type=Path, default=MainJob.critic_config, help="reward-SFT stage YAML")
     parser.add_argument(
         "--grpo-config", type=Path, nargs="+", default=[MainJob.grpo_config],
@@ -570,6 +573,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             baseline_seeds=tuple(range(args.baseline_seeds)),
             eval_references=args.eval_references,
             rl_references=args.rl_references,
+            answer_references=args.answer_references,
             workers=args.workers,
             progress=not args.no_progress,
         )

@@ -13,17 +13,22 @@ Every model starts from one small random Qwen3-VL (``src.models.tiny.SMALL``) on
 2. ``model``    — the small random Qwen3-VL, its tokenizer trained with the task's code and critiques;
 3. ``base``     — image -> code SFT on the train references (``configs/base_sft/mini.yaml``): a base that sees, and
    already the SFT policy, as the paper's critic and policy both start from one instruction-tuned model;
-4. ``critic``   — critic SFT from the base (``configs/reward_sft/mini.yaml``);
-5. ``critic_eval`` — the critic on held-out pairs (F1h, F1s, severity Pearson, parse rate) beside two baselines
+4. ``answers``  — the base's own answers (sampled as GRPO samples rollouts) on a third draw of references, each
+   labelled by diffing its shapes with the reference's (``tools/miniature_answers.py``): the mistakes the critic will
+   be asked about in RL, as the paper's critic learns from annotated outputs of real models; a part held out;
+5. ``critic``   — critic SFT from the base on both kinds of pairs (``configs/reward_sft/mini.yaml``);
+6. ``critic_eval`` — the critic on held-out pairs (F1h, F1s, severity Pearson, parse rate) beside two baselines
    (``empty``: no discrepancies; ``pixel_majority``: the most common training discrepancy whenever any pixel
-   differs), and its loss with the candidate replaced by the reference (proof that it looks);
-6. ``grpo``     — GRPO from the base with (a) the critic through ``VisualERMJudge`` and (b) a pixel reward
+   differs), on the synthesized pairs and on the base's held-out answers, and its loss with the candidate replaced
+   by the reference (proof that it looks);
+7. ``grpo``     — GRPO from the base with (a) the critic through ``VisualERMJudge`` and (b) a pixel reward
    (render + 1 − MSE), one run per seed, on the second draw's RL references (``configs/grpo/mini.yaml``);
-7. ``policy_eval`` — every policy (SFT, and each GRPO run) on the second draw's test references: render rate and SSIM;
-8. ``report``   — ``summary.json`` (the keys below) and ``report/index.html`` with the learning curves.
+8. ``policy_eval`` — every policy (SFT, and each GRPO run) on the second draw's test references: render rate and SSIM;
+9. ``report``   — ``summary.json`` (the keys below) and ``report/index.html`` with the learning curves.
 
 ``summary.json``: ``critic.heldout.{pairs, parse_rate, f1_hard, f1_soft, severity_pearson}``,
-``critic.baselines.<name>.{f1_hard, f1_soft}``, ``critic.grounding.{real, blind, gap}``,
+``critic.baselines.<name>.{f1_hard, f1_soft, severity_pearson}``, ``critic.grounding.{real, blind, gap}``,
+``critic.policy_answers.{heldout, baselines}`` (the same scores on the base's held-out answers),
 ``policy.<variant>.svg.{render_rate, score, seeds}`` for ``sft``, ``grpo_critic`` and ``grpo_baseline``, where
 ``score`` is SSIM against the reference with an unrendered answer scoring 0.
 """
@@ -42,6 +47,7 @@ from typing import Any
 
 import yaml
 from main_job import ROOT, StepError, fit, read_jsonl, run, run_tool, with_loggers
+from miniature_answers import step_answers
 
 CONFIGS = ROOT / "configs"
 # The visually obvious kinds: each changes a whole shape's pixels, so a model that sees at 32 px a token can tell.
@@ -62,6 +68,8 @@ class MiniJob:
     baseline_seeds: tuple[int, ...] = (0,)
     eval_references: int = 120
     rl_references: int = 240
+    answer_references: int = 480  # the base's answers the critic also learns from (a third draw of references)
+    answer_bench_references: int = 64  # of those, held out: the critic scored on the policy's own mistakes
     workers: int = 2
     progress: bool = True
 
@@ -79,6 +87,10 @@ class MiniJob:
     @property
     def profile(self) -> Path:
         return self.dir("critic") / "profile.json"
+
+    @property
+    def grpo_config(self) -> Path:
+        return CONFIGS / "grpo" / "mini.yaml"
 
     def grpo_runs(self) -> list[tuple[str, int]]:
         return [("grpo_critic", s) for s in self.critic_seeds] + [("grpo_baseline", s) for s in self.baseline_seeds]
@@ -171,6 +183,9 @@ def step_critic(job: MiniJob) -> Path:
 
     out = job.dir("critic")
     config = stage_config(job, out, CONFIGS / "reward_sft" / "mini.yaml", job.critic_steps)
+    answers = job.dir("answers") / "train.jsonl"
+    if answers.exists():
+        config["data"]["init_args"]["train_jsonl"] = [str(answers)]
     init = config["model"]["init_args"]
     init["loader"]["name_or_path"] = str(job.base)
     init["model_dir"] = str(job.critic)
@@ -195,27 +210,43 @@ def judge_config(job: MiniJob) -> dict[str, Any]:
 def step_critic_eval(job: MiniJob) -> Path:
     """The critic on pairs of held-out references, two baselines on the same pairs, and whether it looks."""
     out = job.dir("critic_eval")
-    data = job.dir("data")
     judge = out / "judge.yaml"
     judge.write_text(yaml.safe_dump(judge_config(job), sort_keys=False))
-    progress = () if job.progress else ("--no-progress",)
-    bench = data / "bench.jsonl"
-    run_tool(
-        job, "critic_eval", "bench_judge.py", "--bench", bench, "--image-root", data, "--judge", judge,
-        "--out", out / "critic", "--batch-size", "8", *progress,
-    )  # fmt: skip
-    for name, rows in baseline_predictions(data).items():
-        path = out / f"{name}_predictions.json"
-        path.write_text(json.dumps(rows))
-        run_tool(
-            job, "critic_eval", "bench_judge.py", "--bench", bench, "--image-root", data, "--predictions", path,
-            "--out", out / name, *progress,
-        )  # fmt: skip
+    train = read_jsonl(job.dir("data") / "train.jsonl") + read_jsonl(job.dir("answers") / "train.jsonl")
+    for bench, image_root, folder in heldout_benches(job):
+        score_bench(job, bench, image_root, judge, folder)
+        for name, rows in baseline_predictions(train, bench, image_root).items():
+            path = folder / f"{name}_predictions.json"
+            path.write_text(json.dumps(rows))
+            score_bench(job, bench, image_root, path, folder / name, predictions=True)
     (out / "grounding.json").write_text(json.dumps(grounding(job), indent=2) + "\n")
     return out
 
 
-def baseline_predictions(data: Path) -> dict[str, list[dict[str, Any]]]:
+def heldout_benches(job: MiniJob) -> list[tuple[Path, Path, Path]]:
+    """(bench, image root, output folder): the synthesized pairs of unseen references, and the base's labelled
+    answers on references no step trained on when the answers step made them (``critic_eval/answers/``)."""
+    out = job.dir("critic_eval")
+    benches = [(job.dir("data") / "bench.jsonl", job.dir("data"), out)]
+    answers = job.dir("answers") / "bench.jsonl"
+    if answers.exists():
+        benches.append((answers, job.dir("answers"), out / "answers"))
+    return benches
+
+
+def score_bench(
+    job: MiniJob, bench: Path, image_root: Path, judge: Path, folder: Path, predictions: bool = False
+) -> None:
+    """tools/bench_judge.py on one bench: the critic through ``judge`` or fixed ``predictions``."""
+    source = ("--predictions", judge) if predictions else ("--judge", judge, "--batch-size", "8")
+    target = folder if predictions else folder / "critic"
+    run_tool(
+        job, "critic_eval", "bench_judge.py", "--bench", bench, "--image-root", image_root, *source, "--out", target,
+        *(() if job.progress else ("--no-progress",)),
+    )  # fmt: skip
+
+
+def baseline_predictions(train: list[dict[str, Any]], bench: Path, image_root: Path) -> dict[str, list[dict[str, Any]]]:
     """Bench rows with the critiques of two critics that never look closely.
 
     ``empty`` names no discrepancy. ``pixel_majority`` names, whenever any pixel differs, the most common training
@@ -224,14 +255,13 @@ def baseline_predictions(data: Path) -> dict[str, list[dict[str, Any]]]:
     """
     from src.data.synthesis import SynthesisConfig, changed_pixels
 
-    train = read_jsonl(data / "train.jsonl")
     counts = Counter(json.dumps(e, sort_keys=True) for row in train for e in row["critique"].get("errors", []))
     majority = json.loads(counts.most_common(1)[0][0])
     empty_critique = {k: 0 for k in ("structure_error_count", "shape_error_count", "style_error_count")}
     empty_critique |= {"text_symbol_error_count": 0, "errors": []}
     rows_empty, rows_majority = [], []
-    for row in read_jsonl(data / "bench.jsonl"):
-        reference, candidate = (data / row["gt_img_path"]).read_bytes(), (data / row["pred_img_path"]).read_bytes()
+    for row in read_jsonl(bench):
+        reference, candidate = ((image_root / row[k]).read_bytes() for k in ("gt_img_path", "pred_img_path"))
         differs = changed_pixels(reference, candidate, SynthesisConfig.pixel_tolerance) > 0
         one = dict(empty_critique, errors=[majority] if differs else [])
         if differs:
@@ -268,7 +298,7 @@ def step_grpo(job: MiniJob) -> Path:
             print(f"[grpo] {merged} exists: skipped", flush=True)
             continue
         out.mkdir(parents=True, exist_ok=True)
-        config = stage_config(job, out, CONFIGS / "grpo" / "mini.yaml", job.grpo_steps)
+        config = stage_config(job, out, job.grpo_config, job.grpo_steps)
         config["seed_everything"] = seed
         init = config["model"]["init_args"]
         init["loader"]["name_or_path"] = str(job.base)
@@ -355,24 +385,32 @@ def parse_rate(folder: Path) -> float | None:
     return len(readable) / len(rows) if rows else None
 
 
+def critic_scores(folder: Path) -> dict[str, Any]:
+    """The critic's and the baselines' scores on one bench (``critic_eval/`` or ``critic_eval/answers/``)."""
+    critic = _bench_overall(folder / "critic")
+    return {
+        "heldout": {
+            "pairs": critic.get("pairs"),
+            "parse_rate": parse_rate(folder / "critic"),
+            "f1_hard": critic.get("f1_hard"),
+            "f1_soft": critic.get("f1_soft"),
+            "severity_pearson": critic.get("severity_pearson"),
+        },
+        "baselines": {
+            name: {k: _bench_overall(folder / name).get(k) for k in ("f1_hard", "f1_soft", "severity_pearson")}
+            for name in ("empty", "pixel_majority")
+        },
+    }
+
+
 def build_summary(job: MiniJob) -> dict[str, Any]:
     out = job.dir("critic_eval")
-    critic = _bench_overall(out / "critic")
+    critic = critic_scores(out)
+    critic["grounding"] = json.loads((out / "grounding.json").read_text())
+    if (out / "answers" / "critic").exists():  # the base's own labelled answers on references nothing trained on
+        critic["policy_answers"] = critic_scores(out / "answers")
     summary: dict[str, Any] = {
-        "critic": {
-            "heldout": {
-                "pairs": critic.get("pairs"),
-                "parse_rate": parse_rate(out / "critic"),
-                "f1_hard": critic.get("f1_hard"),
-                "f1_soft": critic.get("f1_soft"),
-                "severity_pearson": critic.get("severity_pearson"),
-            },
-            "baselines": {
-                name: {k: _bench_overall(out / name).get(k) for k in ("f1_hard", "f1_soft")}
-                for name in ("empty", "pixel_majority")
-            },
-            "grounding": json.loads((out / "grounding.json").read_text()),
-        },
+        "critic": critic,
         "policy": {},
         "primary_metric": {"svg": "SSIM with the reference (unrendered answers score 0)"},
     }
@@ -438,6 +476,7 @@ def main_miniature(job: MiniJob, force: str | None, until: str | None) -> int:
         "data": step_data,
         "model": step_model,
         "base": step_base,
+        "answers": step_answers,
         "critic": step_critic,
         "critic_eval": step_critic_eval,
         "grpo": step_grpo,

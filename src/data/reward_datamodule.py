@@ -179,9 +179,9 @@ class RewardModelDataModule(VLMDataModule):
         data_dir: shard directory written by ``tools/synthesize.py`` (``None``: official files only).
         train_split: manifest of ``data_dir`` to train on (``<train_split>.jsonl``).
         val_split: manifest of ``data_dir`` to validate on; ``None`` for no validation from shards.
-        official_jsonl: extra training files in the VC-RewardBench layout (``gt_img_path, pred_img_path,
+        train_jsonl: more training manifests, in our layout or VC-RewardBench's (``gt_img_path, pred_img_path,
             category, human_errors``); relative image paths resolve against each file's folder.
-        official_val_jsonl: validation files in that layout (e.g. VC-RewardBench itself).
+        val_jsonl: validation manifests in either layout (e.g. VC-RewardBench itself).
         batch_size: pairs per training batch (per device).
         val_batch_size: pairs per validation batch; defaults to ``batch_size``.
         num_workers: DataLoader worker processes (image decoding and the processor run there).
@@ -221,8 +221,8 @@ class RewardModelDataModule(VLMDataModule):
         data_dir: str | None = "data/synth",
         train_split: str = "train",
         val_split: str | None = "val",
-        official_jsonl: list[str] | None = None,
-        official_val_jsonl: list[str] | None = None,
+        train_jsonl: list[str] | None = None,
+        val_jsonl: list[str] | None = None,
         batch_size: int = 4,
         val_batch_size: int | None = None,
         num_workers: int = 2,
@@ -244,8 +244,8 @@ class RewardModelDataModule(VLMDataModule):
         super().__init__(data_dir, train_split, batch_size, num_workers, seed, synthesize_if_missing, bucket_batches)
         if transcribe_share < 0:
             raise ValueError(f"transcribe_share: must be >= 0, got {transcribe_share}")
-        if data_dir is None and not official_jsonl:
-            raise ValueError("give data_dir or official_jsonl: there is no training data otherwise")
+        if data_dir is None and not train_jsonl:
+            raise ValueError("give data_dir or train_jsonl: there is no training data otherwise")
         if on_corrupt not in ("skip", "raise"):
             raise ValueError(f"on_corrupt: {on_corrupt!r} is not 'skip' or 'raise'")
         if on_answer_too_long not in ("drop", "raise"):
@@ -253,8 +253,8 @@ class RewardModelDataModule(VLMDataModule):
         if val_generate_pairs < 0:
             raise ValueError(f"val_generate_pairs: must be >= 0, got {val_generate_pairs}")
         self.val_split = val_split
-        self.official_jsonl = [Path(p) for p in official_jsonl or []]
-        self.official_val_jsonl = [Path(p) for p in official_val_jsonl or []]
+        self.train_jsonl = [Path(p) for p in train_jsonl or []]
+        self.val_jsonl = [Path(p) for p in val_jsonl or []]
         self.val_batch_size = val_batch_size or batch_size
         self.max_length = max_length
         self.max_image_side = max_image_side
@@ -286,9 +286,9 @@ class RewardModelDataModule(VLMDataModule):
             self.train_pairs += self._load(train_manifest)
             if self.val_split is not None and (self.data_dir / f"{self.val_split}.jsonl").exists():
                 self.val_pairs += self._load(self.data_dir / f"{self.val_split}.jsonl")
-        for path in self.official_jsonl:
+        for path in self.train_jsonl:
             self.train_pairs += self._load(path)
-        for path in self.official_val_jsonl:
+        for path in self.val_jsonl:
             self.val_pairs += self._load(path)
         if self.max_val_pairs is not None:
             self.val_pairs = self.val_pairs[: self.max_val_pairs]

@@ -192,16 +192,17 @@ def test_ranks_split_an_epoch_into_disjoint_equal_shares() -> None:
     assert set(flat) == set(range(103))
 
 
-def test_official_jsonl_and_corrupt_rows(pair_shards, tiny_processor, tmp_path) -> None:
+def test_train_jsonl_in_either_layout_and_corrupt_rows(pair_shards, tiny_processor, tmp_path) -> None:
     shards = tmp_path / "shards"
     shutil.copytree(pair_shards, shards)
     lines = (shards / "train.jsonl").read_text().splitlines()
     lines[2] = lines[2][:30]
     (shards / "train.jsonl").write_text("\n".join(lines) + "\n")
     with pytest.warns(UserWarning, match=rf"{shards / 'train.jsonl'}:3: bad JSON"):
-        dm = make_dm(shards, tiny_processor, official_jsonl=[str(shards / "bench.jsonl")])
+        dm = make_dm(shards, tiny_processor, train_jsonl=[str(shards / "bench.jsonl"), str(shards / "val.jsonl")])
     assert len(dm.corrupt_rows) == 1 and dm.corrupt_rows[0].line_no == 3
-    assert len(dm.train_pairs) == 17 + 3
+    val_rows = len((shards / "val.jsonl").read_text().splitlines())
+    assert val_rows > 0 and len(dm.train_pairs) == 17 + 3 + val_rows  # the benchmark's layout and ours
     with pytest.raises(ValueError, match=r"train.jsonl:3: bad JSON"):
         make_dm(shards, tiny_processor, on_corrupt="raise")
 

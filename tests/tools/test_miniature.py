@@ -14,6 +14,7 @@ from src.data.synthesis import SynthesisConfig, synthesize
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))
 import main_job  # noqa: E402
 import miniature  # noqa: E402
+import miniature_answers  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +29,8 @@ def mini_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_baselines_name_nothing_or_the_majority_discrepancy_where_pixels_differ(mini_data: Path) -> None:
     rows = [json.loads(line) for line in (mini_data / "bench.jsonl").read_text().splitlines()]
     assert rows
-    predictions = miniature.baseline_predictions(mini_data)
+    train = main_job.read_jsonl(mini_data / "train.jsonl")
+    predictions = miniature.baseline_predictions(train, mini_data / "bench.jsonl", mini_data)
     assert all(r["pred_json"]["errors"] == [] for r in predictions["empty"])
     majority = predictions["pixel_majority"]
     assert len(majority) == len(rows)
@@ -54,6 +56,31 @@ def test_policy_references_are_unseen_by_sft_and_split_between_test_and_rl(mini_
     assert all((mini_data / "policy_draw" / row["reference_image"]).is_file() for row in test + rl)
 
 
+def test_the_base_answers_become_pairs_labelled_against_their_own_reference(mini_data: Path, tmp_path: Path) -> None:
+    by_source = {r["reference_source"]: r for r in main_job.read_jsonl(mini_data / "train.jsonl")}
+    prompts = list(by_source.values())[:4]  # four distinct references
+    (tmp_path / "prompts.jsonl").write_text("".join(json.dumps(r) + "\n" for r in prompts))
+    source = [p["reference_source"] for p in prompts]
+    image = str(mini_data / prompts[0]["reference_image"])
+    answers = [
+        f"```svg\n{source[0]}```",  # right
+        source[1].replace('fill="#', 'fill="#0', 1),  # a fill that is no colour: not labelable
+        "no svg",  # did not render
+        source[0],  # another reference's picture
+    ]
+    samples = [{"id": p["id"], "executed": i != 2, "answer": a, "reference_image": image, "candidate_image": image}
+               for i, (p, a) in enumerate(zip(prompts, answers, strict=True))]  # fmt: skip
+    (tmp_path / "samples.jsonl").write_text("".join(json.dumps(r) + "\n" for r in samples))
+    rows, left_out = miniature_answers.labelled_rows(tmp_path / "prompts.jsonl", tmp_path / "samples.jsonl")
+    assert left_out == {"not rendered": 1, "fill not a #rrggbb colour": 1}
+    assert [r["id"] for r in rows] == [f"{prompts[i]['id']}-answer" for i in (0, 3)]
+    assert rows[0]["critique"]["errors"] == [] and rows[0]["candidate_source"] == source[0].strip()
+    assert rows[1]["reference_source"] == source[3] and rows[1]["critique"]["errors"]  # against its own reference
+    bench = miniature_answers.bench_row(rows[1])
+    assert bench["gt_img_path"] == rows[1]["reference_image"]
+    assert len(bench["human_errors"]) == len(rows[1]["critique"]["errors"])
+
+
 def test_summary_and_report_from_finished_steps(tmp_path: Path) -> None:
     job = miniature.MiniJob(root=tmp_path, critic_seeds=(0, 1), baseline_seeds=(0,))
     for name, f1 in (("critic", 0.5), ("empty", 0.1), ("pixel_majority", 0.3)):
@@ -74,7 +101,9 @@ def test_summary_and_report_from_finished_steps(tmp_path: Path) -> None:
     summary = miniature.build_summary(job)
     assert summary["critic"]["heldout"] == {"pairs": 10, "parse_rate": 0.9, "f1_hard": 0.5, "f1_soft": 0.55,
                                             "severity_pearson": 0.4}  # fmt: skip
-    assert summary["critic"]["baselines"]["pixel_majority"] == {"f1_hard": 0.3, "f1_soft": pytest.approx(0.35)}
+    assert summary["critic"]["baselines"]["pixel_majority"] == {
+        "f1_hard": 0.3, "f1_soft": pytest.approx(0.35), "severity_pearson": 0.4
+    }  # fmt: skip
     critic = summary["policy"]["grpo_critic"]["svg"]
     assert critic["seeds"] == pytest.approx([0.45, 0.35])  # unrendered answers score 0: SSIM x render rate
     assert critic["score"] == pytest.approx(0.4) and critic["render_rate"] == 0.5
@@ -88,7 +117,7 @@ def test_summary_and_report_from_finished_steps(tmp_path: Path) -> None:
 def test_the_miniature_runs_end_to_end_at_toy_sizes(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     args = ["--root", str(tmp_path / "mini"), "--pairs", "80", "--base-steps", "4", "--critic-steps", "4",
             "--grpo-steps", "1", "--critic-seeds", "1", "--eval-references", "2", "--rl-references", "4",
-            "--no-progress"]  # fmt: skip
+            "--answer-references", "4", "--no-progress"]  # fmt: skip
     assert main_job.main(args) == 0
     out = capsys.readouterr().out
     summary = json.loads((tmp_path / "mini" / "summary.json").read_text())

@@ -528,7 +528,7 @@ def build_parser() -> argparse.ArgumentParser:
     mini.add_argument("--eval-references", type=int, default=120, help="held-out references each policy is scored on")
     mini.add_argument("--rl-references", type=int, default=240, help="unseen references GRPO trains on")
     mini.add_argument(
-        "--answer-references", type=int, default=480, help="base answers labelled for the critic (0: synthesized only)"
+        "--answer-references", type=int, default=0, help="base answers labelled for the critic's training"
     )
     parser.add_argument("--critic-config", type=Path, default=MainJob.critic_config, help="reward-SFT stage YAML")
     parser.add_argument(

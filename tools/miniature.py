@@ -50,8 +50,8 @@ from main_job import ROOT, StepError, fit, read_jsonl, run, run_tool, with_logge
 from miniature_answers import step_answers
 
 CONFIGS = ROOT / "configs"
-# The visually obvious kinds: each changes a whole shape's pixels, so a model that sees at 32 px a token can tell.
-MINI_KINDS = ("fill_colour", "shape_kind", "position", "size", "missing_element", "extra_element")
+# In-family edits only (``src.data.perturb.mini_svg``): every candidate could be a reference, so a critic must compare.
+MINI_KINDS = ("grid_edit",)
 VARIANTS = ("sft", "grpo_critic", "grpo_baseline")
 
 
@@ -68,8 +68,8 @@ class MiniJob:
     baseline_seeds: tuple[int, ...] = (0,)
     eval_references: int = 120
     rl_references: int = 240
-    answer_references: int = 480  # the base's answers the critic also learns from (a third draw of references)
-    answer_bench_references: int = 64  # of those, held out: the critic scored on the policy's own mistakes
+    answer_references: int = 0  # the base's answers the critic also learns from (a third draw of references)
+    answer_bench_references: int = 64  # the base's answers the critic is scored on: the mistakes RL asks it about
     workers: int = 2
     progress: bool = True
 
@@ -116,7 +116,7 @@ def step_data(job: MiniJob) -> Path:
     out = job.dir("data")
     run_tool(
         job, "data", "synthesize.py", "--domains", "svg", "--seed-family", "mini", "--kinds", *MINI_KINDS,
-        "--max-perturbations", "2", "--n", str(job.pairs), "--out", out, "--workers", str(job.workers),
+        "--max-perturbations", "1", "--n", str(job.pairs), "--out", out, "--workers", str(job.workers),
         *(() if job.progress else ("--no-progress",)),
     )  # fmt: skip
     if not read_jsonl(out / "bench.jsonl"):

@@ -35,11 +35,13 @@ def seen_references(data: Path) -> set[str]:
 
 
 def draw_prompts(job: Any, out: Path) -> Path:
-    """``job.answer_references`` references of a third draw that no other step uses, as eval_policy prompts."""
+    """References of a third draw that no other step uses (``answer_bench_references`` held out, then
+    ``answer_references`` for training), as eval_policy prompts."""
     draw = out / "draw"
+    total = job.answer_references + job.answer_bench_references
     run_tool(
         job, "answers", "synthesize.py", "--domains", "svg", "--seed-family", "mini", "--seed", "2",
-        "--candidates-per-reference", "1", "--n", str(2 * job.answer_references), "--out", draw,
+        "--candidates-per-reference", "1", "--n", str(2 * total), "--out", draw,
         "--workers", str(job.workers), "--no-progress",
     )  # fmt: skip
     seen = seen_references(job.dir("data"))
@@ -49,8 +51,8 @@ def draw_prompts(job: Any, out: Path) -> Path:
             key = reference_key(row["reference_image"])
             if key not in seen:
                 fresh.setdefault(key, {**row, "reference_image": str((draw / row["reference_image"]).resolve())})
-    rows = list(fresh.values())[: job.answer_references]
-    if len(rows) < job.answer_references // 2:
+    rows = list(fresh.values())[:total]
+    if len(rows) < total // 2:
         raise StepError("answers", f"only {len(rows)} unused references in {draw}: lower --answer-references")
     prompts = out / "prompts.jsonl"
     prompts.write_text("".join(json.dumps(row) + "\n" for row in rows))
@@ -112,7 +114,7 @@ def step_answers(job: Any) -> Path:
     out = job.dir("answers")
     for stale in ("train.jsonl", "bench.jsonl"):
         (out / stale).unlink(missing_ok=True)
-    if job.answer_references == 0:
+    if job.answer_references + job.answer_bench_references == 0:
         return out
     prompts = draw_prompts(job, out)
     samples = out / "samples"
@@ -123,14 +125,12 @@ def step_answers(job: Any) -> Path:
         *(() if job.progress else ("--no-progress",)),
     )  # fmt: skip
     rows, left_out = labelled_rows(prompts, samples / "samples.jsonl")
-    held = {r["reference_id"] for r in rows[: min(job.answer_bench_references, len(rows) // 2)]}
+    held = {p["reference_id"] for p in read_jsonl(prompts)[: job.answer_bench_references]}
     train = [r for r in rows if r["reference_id"] not in held]
     bench = [bench_row(r) for r in rows if r["reference_id"] in held]
-    if train and bench:
-        (out / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in train))
-        (out / "bench.jsonl").write_text("".join(json.dumps(r) + "\n" for r in bench))
-    else:  # a base that writes no labelable SVG (a toy run): the critic learns the synthesized pairs alone
-        print(f"[answers] {len(rows)} labelled answers: the critic trains on synthesized pairs only", flush=True)
+    for name, part in (("train", train), ("bench", bench)):
+        if part:  # a base that writes no labelable SVG (a toy run) leaves the file out: nothing to learn or score
+            (out / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in part))
     errors = Counter(len(r["critique"]["errors"]) for r in rows)
     stats = {"train": len(train), "bench": len(bench), "left_out": dict(left_out), "errors_per_answer": dict(errors)}
     (out / "summary.json").write_text(json.dumps(stats, indent=2) + "\n")

@@ -91,16 +91,21 @@ def verdicts(summary: dict[str, Any]) -> list[str]:
     return lines
 
 
+def critic_table(scores: dict[str, Any]) -> str:
+    """The critic's and the baselines' scores on one held-out set."""
+    held = scores["heldout"]
+    rows = [["Visual-ERM critic (trained here)", held["pairs"], held["parse_rate"], held["f1_hard"], held["f1_soft"],
+             held["severity_pearson"]]]  # fmt: skip
+    rows += [[f"baseline: {name}", held["pairs"], None, v["f1_hard"], v["f1_soft"], v.get("severity_pearson")]
+             for name, v in scores["baselines"].items()]  # fmt: skip
+    return _table(["critic", "pairs", "parse rate", "F1 hard", "F1 soft", "severity Pearson"], rows)
+
+
 def write_report(root: Path, summary: dict[str, Any], curves: dict[str, list[tuple[float, float]]]) -> Path:
     """``<root>/report/index.html`` with its plots beside it; returns the HTML path."""
     out = root / "report"
     out.mkdir(parents=True, exist_ok=True)
     critic = summary["critic"]
-    held = critic["heldout"]
-    rows = [["Visual-ERM critic (trained here)", held["pairs"], held["parse_rate"], held["f1_hard"], held["f1_soft"],
-             held["severity_pearson"]]]  # fmt: skip
-    rows += [[f"baseline: {name}", held["pairs"], None, v["f1_hard"], v["f1_soft"], None]
-             for name, v in critic["baselines"].items()]  # fmt: skip
     grounding = critic["grounding"]
     policy_rows = [
         [variant, e["svg"]["render_rate"], e["svg"]["score"], e["svg"].get("score_std"),
@@ -114,10 +119,20 @@ def write_report(root: Path, summary: dict[str, Any], curves: dict[str, list[tup
         "from that base, then GRPO from the base with the critic's reward and with a pixel reward. Every number is "
         "measured on references no model trained on.</p>",
         "<h2>Critic on pairs of held-out references</h2>",
-        _table(["critic", "pairs", "parse rate", "F1 hard", "F1 soft", "severity Pearson"], rows),
+        critic_table(critic),
         f"<p>Does it look? Loss per critique token with the real candidate {grounding['real']:.4f}, with the "
         f"reference shown twice {grounding['blind']:.4f} (gap {grounding['gap']:.4f}; a critic blind to the "
         "candidate has a gap of 0).</p>",
+        *(
+            [
+                "<h2>Critic on the base policy's own answers (held-out references)</h2>",
+                "<p>What GRPO asks it about: the base's sampled answers, labelled by diffing their shapes with the "
+                "reference's. The severity Pearson here is what orders a group's rollouts.</p>",
+                critic_table(critic["policy_answers"]),
+            ]
+            if "policy_answers" in critic
+            else []
+        ),
         "<h2>Policy before and after RL</h2>",
         f"<p>Score: {html.escape(summary['primary_metric']['svg'])}, mean over the held-out references; one value "
         "per seed.</p>",

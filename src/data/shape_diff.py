@@ -56,9 +56,14 @@ class Shape:
     fill: str
 
     def element(self, index: int) -> SvgElement:
+        """The shape as a seed element (``<rect>``, ``<circle>`` or ``<ellipse>``), its kind as its role."""
         if self.kind in ("square", "rectangle"):
             geom = {"x": self.cx - self.hx, "y": self.cy - self.hy, "width": 2 * self.hx, "height": 2 * self.hy}
             return SvgElement(f"s{index}", "rect", self.kind, geom, fill=self.fill)
+        if self.kind == "circle":
+            return SvgElement(
+                f"s{index}", "circle", self.kind, {"cx": self.cx, "cy": self.cy, "r": self.hx}, fill=self.fill
+            )
         geom = {"cx": self.cx, "cy": self.cy, "rx": self.hx, "ry": self.hy}
         return SvgElement(f"s{index}", "ellipse", self.kind, geom, fill=self.fill)
 
@@ -121,7 +126,8 @@ def parse_shapes(markup: str) -> tuple[tuple[float, float, float, float], tuple[
     return box, tuple(shapes)  # type: ignore[return-value]
 
 
-def _spec(box: tuple[float, float, float, float], shapes: tuple[Shape, ...]) -> SvgSpec:
+def shapes_spec(box: tuple[float, float, float, float], shapes: tuple[Shape, ...]) -> SvgSpec:
+    """An ``SvgSpec`` drawing ``shapes`` in order on the viewBox ``box``."""
     elements = tuple(s.element(i) for i, s in enumerate(shapes))
     return SvgSpec("answer", box, elements, (), int(box[2]), int(box[3]))
 
@@ -199,7 +205,7 @@ def diff_shapes(reference_svg: str, answer_svg: str) -> Critique:
     answer_box, answer = parse_shapes(answer_svg)
     if answer_box != box:
         raise UnlabelableAnswer("another viewBox", f"{answer_box} against the reference's {box}")
-    ref_spec, answer_spec = _spec(box, reference), _spec(box, answer)
+    ref_spec, answer_spec = shapes_spec(box, reference), shapes_spec(box, answer)
     pairs = _pairing(reference, answer)
     errors: list[Discrepancy] = []
     for i, j in pairs:

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from src.data.perturb.base import EquivalenceFn, Perturbation, PerturbFn
+from src.data.perturb.mini_svg import grid_edit
 from src.data.schema import Discrepancy
 from src.data.seeds.svg import (
     SvgElement,
@@ -518,6 +519,7 @@ SVG_PERTURBATIONS: dict[str, PerturbFn] = {
     "z_order": z_order,
     "text_content": text_content,
     "symbol_direction": symbol_direction,
+    "grid_edit": grid_edit,
 }
 
 # The category each kind's labels carry: synthesis draws kinds so that categories, not kinds, are balanced.
@@ -535,6 +537,7 @@ SVG_KIND_CATEGORY: dict[str, str] = {
     "z_order": "structure",
     "text_content": "text_symbol",
     "symbol_direction": "text_symbol",
+    "grid_edit": "shape",
 }
 
 # ---------------------------------------------------------------------------------------------------------------

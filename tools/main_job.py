@@ -527,6 +527,9 @@ def build_parser() -> argparse.ArgumentParser:
     mini.add_argument("--baseline-seeds", type=int, default=1, help="GRPO runs with the pixel reward")
     mini.add_argument("--eval-references", type=int, default=120, help="held-out references each policy is scored on")
     mini.add_argument("--rl-references", type=int, default=240, help="unseen references GRPO trains on")
+    mini.add_argument("--kinds", nargs="+", help="perturbation kinds of the critic's pairs (grid_edit: in-family only)")
+    mini.add_argument("--max-perturbations", type=int, default=2, help="perturbations a candidate at most")
+    mini.add_argument("--critic-image-side", type=int, default=128, help="longest side of the critic's images (px)")
     mini.add_argument(
         "--answer-references", type=int, default=0, help="base answers labelled for the critic's training"
     )
@@ -574,6 +577,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             eval_references=args.eval_references,
             rl_references=args.rl_references,
             answer_references=args.answer_references,
+            critic_image_side=args.critic_image_side,
+            **({"kinds": tuple(args.kinds)} if args.kinds else {}),
+            max_perturbations=args.max_perturbations,
             workers=args.workers,
             progress=not args.no_progress,
         )

@@ -6,17 +6,19 @@
 Every model starts from one small random Qwen3-VL (``src.models.tiny.SMALL``) on plain-shape SVGs (seed family
 ``mini``), and every training step goes through the LightningCLI and the stage configs a GPU run uses:
 
-1. ``data``     — labelled (reference, candidate) pairs of the mini family, only visually obvious perturbation kinds
-   (colour, shape, position, size, a missing or an extra element), split per reference: the critic is scored on
-   references it never saw (the ``bench`` split); and a second draw of references no SFT step sees, split into the
-   policy's test set and GRPO's prompts (``policy_draw/``);
+1. ``data``     — labelled (reference, candidate) pairs of the mini family whose candidates stay in the family
+   (``grid_edit``: another palette colour, the other size, circle <-> square, a move to a free cell, a shape removed
+   or added), so that only a comparison with the reference tells them wrong; split per reference: the critic is
+   scored on references it never saw (the ``bench`` split); and a second draw of references no SFT step sees, split
+   into the policy's test set and GRPO's prompts (``policy_draw/``);
 2. ``model``    — the small random Qwen3-VL, its tokenizer trained with the task's code and critiques;
 3. ``base``     — image -> code SFT on the train references (``configs/base_sft/mini.yaml``): a base that sees, and
    already the SFT policy, as the paper's critic and policy both start from one instruction-tuned model;
 4. ``answers``  — the base's own answers (sampled as GRPO samples rollouts) on a third draw of references, each
    labelled by diffing its shapes with the reference's (``tools/miniature_answers.py``): the mistakes the critic will
-   be asked about in RL, as the paper's critic learns from annotated outputs of real models; a part held out;
-5. ``critic``   — critic SFT from the base on both kinds of pairs (``configs/reward_sft/mini.yaml``);
+   be asked about in RL, held out to score it on (and, with ``--answer-references``, more of them to train it on, as
+   the paper's critic learns from annotated outputs of real models);
+5. ``critic``   — critic SFT from the base (``configs/reward_sft/mini.yaml``);
 6. ``critic_eval`` — the critic on held-out pairs (F1h, F1s, severity Pearson, parse rate) beside two baselines
    (``empty``: no discrepancies; ``pixel_majority``: the most common training discrepancy whenever any pixel
    differs), on the synthesized pairs and on the base's held-out answers, and its loss with the candidate replaced
@@ -50,8 +52,10 @@ from main_job import ROOT, StepError, fit, read_jsonl, run, run_tool, with_logge
 from miniature_answers import step_answers
 
 CONFIGS = ROOT / "configs"
-# In-family edits only (``src.data.perturb.mini_svg``): every candidate could be a reference, so a critic must compare.
-MINI_KINDS = ("grid_edit",)
+# The visually obvious kinds: each changes a whole shape's pixels, so a model that sees at 32 px a token can tell. Many
+# of their candidates could be no reference (an off-grid shift, an odd size, a corner dot); ``--kinds grid_edit`` makes
+# only candidates inside the family, which a critic can tell only by comparing (``src.data.perturb.mini_svg``).
+MINI_KINDS = ("fill_colour", "shape_kind", "position", "size", "missing_element", "extra_element")
 VARIANTS = ("sft", "grpo_critic", "grpo_baseline")
 
 
@@ -69,6 +73,9 @@ class MiniJob:
     eval_references: int = 120
     rl_references: int = 240
     answer_references: int = 0  # the base's answers the critic also learns from (a third draw of references)
+    kinds: tuple[str, ...] = MINI_KINDS  # perturbation kinds of the critic's pairs
+    max_perturbations: int = 2
+    critic_image_side: int = 128  # the critic's images: 128 px is 16 tokens an image, 256 px 64
     answer_bench_references: int = 64  # the base's answers the critic is scored on: the mistakes RL asks it about
     workers: int = 2
     progress: bool = True
@@ -115,8 +122,8 @@ def step_data(job: MiniJob) -> Path:
     """Plain-shape SVG pairs (train / val / bench, split per reference)."""
     out = job.dir("data")
     run_tool(
-        job, "data", "synthesize.py", "--domains", "svg", "--seed-family", "mini", "--kinds", *MINI_KINDS,
-        "--max-perturbations", "1", "--n", str(job.pairs), "--out", out, "--workers", str(job.workers),
+        job, "data", "synthesize.py", "--domains", "svg", "--seed-family", "mini", "--kinds", *job.kinds,
+        "--max-perturbations", str(job.max_perturbations), "--n", str(job.pairs), "--out", out, "--workers", str(job.workers),
         *(() if job.progress else ("--no-progress",)),
     )  # fmt: skip
     if not read_jsonl(out / "bench.jsonl"):
@@ -186,11 +193,12 @@ def step_critic(job: MiniJob) -> Path:
     answers = job.dir("answers") / "train.jsonl"
     if answers.exists():
         config["data"]["init_args"]["train_jsonl"] = [str(answers)]
+    config["data"]["init_args"]["max_image_side"] = job.critic_image_side
     init = config["model"]["init_args"]
-    init["loader"]["name_or_path"] = str(job.base)
+    init["loader"].update(name_or_path=str(job.base), max_pixels=job.critic_image_side**2)
     init["model_dir"] = str(job.critic)
     fit(job, "critic", config)  # type: ignore[arg-type]
-    profile = builtin_profile(max_image_side=128, instruction="short")
+    profile = builtin_profile(max_image_side=job.critic_image_side, instruction="short")
     greedy = SamplingSettings(temperature=0.0, max_new_tokens=int(init.get("max_new_tokens", 160)))
     save_profile(replace(profile, sampling=greedy), job.profile)
     return job.critic
@@ -281,8 +289,8 @@ def grounding(job: MiniJob) -> dict[str, float]:
     model, processor = load_vlm(VLMLoader(str(job.critic), dtype="float32", attn_implementation="sdpa"))
     data = yaml.safe_load((job.dir("critic") / "job_config.yaml").read_text())["data"]["init_args"]
     result = grounding_loss(
-        model, processor, pairs, instruction=data.get("instruction", "full"), max_image_side=128, max_length=512,
-        errors_first=bool(data.get("errors_first", False)),
+        model, processor, pairs, instruction=data.get("instruction", "full"), max_image_side=job.critic_image_side,
+        max_length=512, errors_first=bool(data.get("errors_first", False)),
     )  # fmt: skip
     return {"pairs": result.pairs, "real": result.real, "blind": result.blind, "gap": result.gap}
 

@@ -87,8 +87,9 @@ def labelled_rows(prompts: Path, samples: Path) -> tuple[list[dict[str, Any]], C
             "id": f"{sample['id']}-answer",
             "reference_id": reference["reference_id"],
             "domain": "svg",
-            "reference_image": str((samples.parent / sample["reference_image"]).resolve()),
-            "candidate_image": str((samples.parent / sample["candidate_image"]).resolve()),
+            # relative to the answers folder, where train.jsonl and bench.jsonl lie: the run folder can move
+            "reference_image": str(Path(samples.parent.name) / sample["reference_image"]),
+            "candidate_image": str(Path(samples.parent.name) / sample["candidate_image"]),
             "reference_source": reference["reference_source"],
             "candidate_source": extract_svg_markup(sample["answer"]),
             "critique": critique.to_official(),

@@ -64,7 +64,10 @@ def _edit(shapes: list[Shape], edit: str, rng: random.Random, changed: set[int],
 
 def grid_edit(spec: SvgSpec, rng: random.Random) -> Perturbation | None:
     """One to three in-family edits of a miniature picture (recolour, resize, reshape, move to a free cell, remove,
-    add), labelled by diffing the result with the picture; ``None`` for a picture outside the family."""
+    add), labelled by diffing the result with the picture; ``None`` for a picture outside the family or one already
+    edited (its labels would describe the first edit's result, not the reference)."""
+    if spec.touched:
+        return None
     try:
         box, before = parse_shapes(svg_source(spec))
     except UnlabelableAnswer:

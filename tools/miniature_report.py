@@ -75,6 +75,15 @@ def verdicts(summary: dict[str, Any]) -> list[str]:
         f"{pearson_text} (target > 0.3); loss gap with the reference twice "
         f"{critic['grounding']['gap']:.4f} per token (positive: it looks at the candidate).",
     ]
+    answers = critic.get("policy_answers")
+    if answers is not None:
+        held_answers, pixel = answers["heldout"], answers["baselines"]["pixel_majority"]
+        lines.append(
+            f"Critic on the base policy's own answers ({held_answers['pairs']} pairs, what GRPO asks it about): "
+            f"F1h {_fmt(held_answers['f1_hard'])}, severity Pearson {_fmt(held_answers['severity_pearson'])} "
+            f"(pixel_majority: {_fmt(pixel['f1_hard'])}, {_fmt(pixel['severity_pearson'])}); a critic that names "
+            "nothing here gives every rollout of a group one reward."
+        )
     policy = summary["policy"]
     if "sft" in policy and "grpo_critic" in policy:
         sft, rl = policy["sft"]["svg"], policy["grpo_critic"]["svg"]

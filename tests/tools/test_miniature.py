@@ -88,6 +88,11 @@ def test_summary_and_report_from_finished_steps(tmp_path: Path) -> None:
         folder.mkdir(parents=True)
         overall = {"pairs": 10, "f1_hard": f1, "f1_soft": f1 + 0.05, "severity_pearson": 0.4}
         (folder / "summary.json").write_text(json.dumps({"overall": overall}))
+    for name, f1 in (("critic", 0.02), ("empty", 0.0), ("pixel_majority", 0.1)):  # the base's own answers
+        folder = job.dir("critic_eval") / "answers" / name
+        folder.mkdir(parents=True)
+        overall = {"pairs": 8, "f1_hard": f1, "f1_soft": f1, "severity_pearson": 0.1}
+        (folder / "summary.json").write_text(json.dumps({"overall": overall}))
     rows = [{"pred_json": {"errors": []}}] * 9 + [{"pred_json": None}]
     (job.dir("critic_eval") / "critic" / "predictions.json").write_text(json.dumps(rows))
     (job.dir("critic_eval") / "grounding.json").write_text(json.dumps({"pairs": 10, "real": 0.1, "blind": 0.3,
@@ -108,8 +113,11 @@ def test_summary_and_report_from_finished_steps(tmp_path: Path) -> None:
     assert critic["seeds"] == pytest.approx([0.45, 0.35])  # unrendered answers score 0: SSIM x render rate
     assert critic["score"] == pytest.approx(0.4) and critic["render_rate"] == 0.5
     assert set(summary["policy"]) == {"sft", "grpo_critic", "grpo_baseline"}
+    answers = summary["critic"]["policy_answers"]
+    assert answers["heldout"]["pairs"] == 8 and answers["baselines"]["pixel_majority"]["f1_hard"] == 0.1
     report = miniature.step_report(job)
     assert report.exists() and "Visual-ERM in miniature" in report.read_text()
+    assert "own answers" in report.read_text()
     assert json.loads((tmp_path / "summary.json").read_text())["policy"]["sft"]["svg"]["seeds"] == [0.4]
 
 

@@ -1,6 +1,7 @@
 """The miniature's critic pairs from the policy's own answers: the base samples code for references of a third draw
 (at GRPO's rollout temperature), each rendered answer is labelled by diffing its shapes with the reference's
-(``src.data.shape_diff``), and the pairs join the critic's training data, a held-out part scored beside the bench.
+(``src.data.shape_diff``). A held-out part scores the critic beside its bench (does it see what GRPO will ask it
+about?); with ``--answer-references`` the rest joins its training data.
 
 The synthesized pairs alone teach a critic the perturbations' differences, and GRPO then asks it about others: the
 policy puts shapes in the wrong cell, recolours and resizes several at once, leaves one out. The paper's critic
@@ -111,7 +112,7 @@ def bench_row(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def step_answers(job: Any) -> Path:
-    """The base policy's answers on unused references, labelled by diffing shapes: critic pairs from its own mistakes."""
+    """The base policy's answers on unused references, labelled by diffing shapes: the mistakes RL asks the critic about."""
     out = job.dir("answers")
     for stale in ("train.jsonl", "bench.jsonl"):
         (out / stale).unlink(missing_ok=True)

@@ -6,11 +6,11 @@
 Every model starts from one small random Qwen3-VL (``src.models.tiny.SMALL``) on plain-shape SVGs (seed family
 ``mini``), and every training step goes through the LightningCLI and the stage configs a GPU run uses:
 
-1. ``data``     — labelled (reference, candidate) pairs of the mini family whose candidates stay in the family
-   (``grid_edit``: another palette colour, the other size, circle <-> square, a move to a free cell, a shape removed
-   or added), so that only a comparison with the reference tells them wrong; split per reference: the critic is
-   scored on references it never saw (the ``bench`` split); and a second draw of references no SFT step sees, split
-   into the policy's test set and GRPO's prompts (``policy_draw/``);
+1. ``data``     — labelled (reference, candidate) pairs of the mini family, the visually obvious perturbation kinds
+   by default (colour, shape, position, size, a missing or an extra element; ``--kinds grid_edit``: only candidates
+   that stay in the family), split per reference: the critic is scored on references it never saw (the ``bench``
+   split); and a second draw of references no SFT step sees, split into the policy's test set and GRPO's prompts
+   (``policy_draw/``);
 2. ``model``    — the small random Qwen3-VL, its tokenizer trained with the task's code and critiques;
 3. ``base``     — image -> code SFT on the train references (``configs/base_sft/mini.yaml``): a base that sees, and
    already the SFT policy, as the paper's critic and policy both start from one instruction-tuned model;

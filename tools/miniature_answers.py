@@ -51,7 +51,7 @@ def draw_prompts(job: Any, out: Path) -> Path:
         for row in read_jsonl(draw / f"{split}.jsonl"):
             key = reference_key(row["reference_image"])
             if key not in seen:
-                fresh.setdefault(key, {**row, "reference_image": str((draw / row["reference_image"]).resolve())})
+                fresh.setdefault(key, {**row, "reference_image": str(Path(draw.name) / row["reference_image"])})
     rows = list(fresh.values())[:total]
     if len(rows) < total // 2:
         raise StepError("answers", f"only {len(rows)} unused references in {draw}: lower --answer-references")

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from src.data.schema import Critique, Discrepancy
 from src.data.seeds.svg import SvgElement, SvgSpec, canvas_area_fraction, element_location
+from src.data.svg_severity import fill_severity, missing_severity, resize_severity, shift_severity
 from src.render.extract import extract_svg_markup
 
 SHAPE_TAGS = ("circle", "rect", "ellipse")
@@ -168,10 +169,12 @@ def is_shade(a: str, b: str) -> bool:
 def _shift(spec: SvgSpec, was: Shape, now: Shape, where: str) -> Discrepancy:
     dx, dy = now.cx - was.cx, now.cy - was.cy
     size = max(spec.view_box[2], spec.view_box[3])
-    rel = math.hypot(dx, dy) / size
+    distance = math.hypot(dx, dy)
     words = [w for w, v in (("right" if dx > 0 else "left", dx), ("down" if dy > 0 else "up", dy)) if abs(v) >= 1]
-    severity = 1 if rel < 0.04 else 2 if rel <= 0.12 else 3
-    return Discrepancy("shape", severity, where, f"shifted {' and '.join(words)} by about {rel:.0%} of the canvas")
+    severity = shift_severity(distance, size)
+    return Discrepancy(
+        "shape", severity, where, f"shifted {' and '.join(words)} by about {distance / size:.0%} of the canvas"
+    )
 
 
 def _compare(spec: SvgSpec, index: int, was: Shape, now: Shape) -> list[Discrepancy]:
@@ -182,13 +185,13 @@ def _compare(spec: SvgSpec, index: int, was: Shape, now: Shape) -> list[Discrepa
         out.append(Discrepancy("shape", 2, where, f"drawn as a {now.kind} instead of a {was.kind}"))
     if now.fill != was.fill:
         other = not is_shade(now.fill, was.fill)
-        severity = (3 if canvas_area_fraction(spec, f"s{index}") > 0.25 else 2) if other else 1
+        severity = fill_severity(other, canvas_area_fraction(spec, f"s{index}"))
         what = "a different colour" if other else "a lighter/darker shade"
         out.append(Discrepancy("style", severity, where, f"filled {now.fill} instead of {was.fill} ({what})"))
     ratio = math.sqrt((now.hx * now.hy) / (was.hx * was.hy)) if was.hx * was.hy > 0 else math.inf
     if abs(ratio - 1) > SAME_SIZE:
         change = abs(ratio - 1)
-        severity = 1 if change <= 0.15 else 2 if change <= 0.35 else 3
+        severity = resize_severity(change)
         out.append(Discrepancy("shape", severity, where, f"{'larger' if ratio > 1 else 'smaller'} by {change:.0%}"))
     if _distance(was, now) > 2.0:
         out.append(_shift(spec, was, now, where))
@@ -213,9 +216,9 @@ def diff_shapes(reference_svg: str, answer_svg: str) -> Critique:
     paired_ref, paired_answer = {i for i, _ in pairs}, {j for _, j in pairs}
     for i, shape in enumerate(reference):
         if i not in paired_ref:
-            area = canvas_area_fraction(ref_spec, f"s{i}")
+            severity = missing_severity(canvas_area_fraction(ref_spec, f"s{i}"))
             where = element_location(ref_spec, f"s{i}")
-            errors.append(Discrepancy("structure", 3 if area >= 0.04 else 2, where, f"the {shape.kind} is missing"))
+            errors.append(Discrepancy("structure", severity, where, f"the {shape.kind} is missing"))
     for j, shape in enumerate(answer):
         if j not in paired_answer:
             where = element_location(answer_spec, f"s{j}")

@@ -95,8 +95,8 @@ def test_anything_but_plain_solid_shapes_is_refused_with_its_reason(answer: str,
 
 
 def test_grid_edits_stay_in_the_family_so_only_a_comparison_tells_them() -> None:
-    from src.data.perturb.mini_svg import CELLS, grid_edit
-    from src.data.seeds.svg import MINI_COLOURS, MINI_RADII, make_svg_seed
+    from src.data.perturb.mini_svg import grid_edit
+    from src.data.seeds.svg import MINI_CELLS, MINI_COLOURS, MINI_RADII, make_svg_seed
     from src.data.shape_diff import parse_shapes
 
     rng = random.Random(1)
@@ -107,7 +107,7 @@ def test_grid_edits_stay_in_the_family_so_only_a_comparison_tells_them() -> None
         assert edit is not None  # every miniature picture offers an edit
         _, shapes = parse_shapes(svg_source(edit.spec))
         for s in shapes:  # a picture make_mini_svg_seed could have drawn (up to three shapes)
-            assert (s.cx, s.cy) in CELLS and s.hx in MINI_RADII and s.fill in MINI_COLOURS, s
+            assert (s.cx, s.cy) in MINI_CELLS and s.hx in MINI_RADII and s.fill in MINI_COLOURS, s
             assert s.kind in ("circle", "square")
         assert [(e.category, e.severity, e.description) for e in edit.errors] == [
             (e.category, e.severity, e.description) for e in diff_shapes(svg_source(spec), svg_source(edit.spec)).errors

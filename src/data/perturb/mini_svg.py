@@ -16,17 +16,16 @@ import random
 from dataclasses import replace
 
 from src.data.perturb.base import Perturbation
-from src.data.seeds.svg import MINI_CENTRES, MINI_COLOURS, MINI_RADII, SvgSpec, svg_source
+from src.data.seeds.svg import MINI_CELLS, MINI_COLOURS, MINI_RADII, SvgSpec, svg_source
 from src.data.shape_diff import Shape, UnlabelableAnswer, diff_shapes, parse_shapes, shapes_spec
 
-CELLS = tuple((x, y) for y in MINI_CENTRES for x in MINI_CENTRES)
 EDITS = ("recolour", "resize", "reshape", "move", "remove", "add")
 MAX_SHAPES = 3
 
 
 def _edit(shapes: list[Shape], edit: str, rng: random.Random, changed: set[int], vacated: set[tuple]) -> bool:
     """Apply one edit in place; False when this picture offers nothing it can change."""
-    free = [c for c in CELLS if c not in {(s.cx, s.cy) for s in shapes} and c not in vacated]
+    free = [c for c in MINI_CELLS if c not in {(s.cx, s.cy) for s in shapes} and c not in vacated]
     if edit == "add":
         if len(shapes) >= MAX_SHAPES or not free:
             return False
@@ -72,7 +71,9 @@ def grid_edit(spec: SvgSpec, rng: random.Random) -> Perturbation | None:
         box, before = parse_shapes(svg_source(spec))
     except UnlabelableAnswer:
         return None
-    if any((s.cx, s.cy) not in CELLS or s.hx not in MINI_RADII or s.kind not in ("circle", "square") for s in before):
+    if any(
+        (s.cx, s.cy) not in MINI_CELLS or s.hx not in MINI_RADII or s.kind not in ("circle", "square") for s in before
+    ):
         return None
     shapes, changed, vacated = list(before), set[int](), set[tuple]()
     wanted = rng.choices((1, 2, 3), weights=(0.5, 0.35, 0.15))[0]

@@ -30,6 +30,7 @@ from src.data.seeds.svg import (
     local_bbox,
     svg_source,
 )
+from src.data.svg_severity import fill_severity, missing_severity, resize_severity, shift_severity
 
 # ---------------------------------------------------------------------------------------------------------------
 # Spec editing helpers.
@@ -128,7 +129,7 @@ def fill_colour(spec: SvgSpec, rng: random.Random) -> Perturbation | None:
     e = rng.choice(cands)
     shade = rng.random() < 0.4
     new = _shade(e.fill, rng) if shade else _other_hue(e.fill, rng)
-    severity = 1 if shade else 3 if canvas_area_fraction(spec, e.id) > 0.25 else 2
+    severity = fill_severity(not shade, canvas_area_fraction(spec, e.id))
     what = "a lighter/darker shade" if shade else "a different colour"
     return Perturbation(
         "fill_colour",
@@ -243,11 +244,6 @@ def shape_kind(spec: SvgSpec, rng: random.Random) -> Perturbation | None:
     )
 
 
-def _shift_severity(spec: SvgSpec, distance: float) -> int:
-    rel = distance / max(spec.view_box[2], spec.view_box[3])
-    return 1 if rel < 0.04 else 2 if rel <= 0.12 else 3
-
-
 def position(spec: SvgSpec, rng: random.Random) -> Perturbation | None:
     """Move an element (a translate prepended to its transform); severity by distance relative to the canvas."""
     cands = _candidates(spec, lambda e: e.id in canvas_bboxes(spec))
@@ -267,7 +263,7 @@ def position(spec: SvgSpec, rng: random.Random) -> Perturbation | None:
         (
             Discrepancy(
                 "shape",
-                _shift_severity(spec, distance),
+                shift_severity(distance, size),
                 element_location(spec, e.id),
                 f"shifted {direction} by about {distance / size:.0%} of the canvas",
             ),
@@ -294,7 +290,7 @@ def size(spec: SvgSpec, rng: random.Random) -> Perturbation | None:
     factor = rng.choice([0.6, 0.75, 0.88, 1.12, 1.3, 1.5])
     new = _about_centre(e, ("scale", (factor,)))
     change = abs(factor - 1)
-    severity = 1 if change <= 0.15 else 2 if change <= 0.35 else 3
+    severity = resize_severity(change)
     return Perturbation(
         "size",
         _replace(spec, new),  # type: ignore[arg-type]
@@ -347,7 +343,7 @@ def missing_element(spec: SvgSpec, rng: random.Random) -> Perturbation | None:
     if not cands:
         return None
     e = rng.choice(cands)
-    severity = 3 if e.kind == "text" or canvas_area_fraction(spec, e.id) >= 0.04 else 2
+    severity = missing_severity(canvas_area_fraction(spec, e.id), is_text=e.kind == "text")
     elements = _map_elements(spec.elements, lambda x: None if x.id == e.id else x)
     elements = _map_elements(elements, lambda x: None if x.kind == "group" and not x.children else x)
     if not elements:

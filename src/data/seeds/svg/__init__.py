@@ -22,7 +22,7 @@ from src.data.seeds.svg.geometry import (
     region_phrase,
     transform_matrix,
 )
-from src.data.seeds.svg.mini import MINI_CANVAS, MINI_CENTRES, MINI_COLOURS, MINI_RADII, make_mini_svg_seed
+from src.data.seeds.svg.mini import MINI_CANVAS, MINI_CELLS, MINI_COLOURS, MINI_RADII, make_mini_svg_seed
 from src.data.seeds.svg.sampler import make_svg_seed
 from src.data.seeds.svg.spec import ElementKind, Gradient, PathCommand, SvgElement, SvgSpec, Transform
 
@@ -45,7 +45,7 @@ __all__ = [
     "fmt_num",
     "local_bbox",
     "make_mini_svg_seed",
-    "MINI_CENTRES",
+    "MINI_CELLS",
     "MINI_COLOURS",
     "MINI_RADII",
     "make_svg_seed",

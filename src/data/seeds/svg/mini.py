@@ -14,12 +14,13 @@ MINI_CANVAS = 128
 MINI_CENTRES = (28, 64, 100)
 MINI_RADII = (14, 22)
 MINI_COLOURS = ("#eb5757", "#27ae60", "#2f80ed", "#f2994a", "#9b51e0", "#333333")
+MINI_CELLS = tuple((x, y) for y in MINI_CENTRES for x in MINI_CENTRES)
 
 
 def make_mini_svg_seed(rng: random.Random) -> SvgSpec:
     """One or two circles or squares, each with its own colour, size and cell of a 3×3 grid."""
     i = _Ids()
-    cells = rng.sample([(x, y) for y in MINI_CENTRES for x in MINI_CENTRES], rng.choice((1, 2)))
+    cells = rng.sample(list(MINI_CELLS), rng.choice((1, 2)))
     elements: list[SvgElement] = []
     for cx, cy in cells:
         r, colour = rng.choice(MINI_RADII), rng.choice(MINI_COLOURS)

@@ -24,13 +24,17 @@ Every model starts from one small random Qwen3-VL (``src.models.tiny.SMALL``) on
    differs), on the synthesized pairs and on the base's held-out answers, and its loss with the candidate replaced
    by the reference (proof that it looks);
 7. ``grpo``     — GRPO from the base with (a) the critic through ``VisualERMJudge`` and (b) a pixel reward
-   (render + 1 − MSE), one run per seed, on the second draw's RL references (``configs/grpo/mini.yaml``);
+   (render + 1 − MSE), one run per seed, on the second draw's RL references (``configs/grpo/mini.yaml``); every
+   logged rollout labelled exactly and each reward's ordering of a group checked against it
+   (``tools/miniature_rollouts.py``);
 8. ``policy_eval`` — every policy (SFT, and each GRPO run) on the second draw's test references: render rate and SSIM;
 9. ``report``   — ``summary.json`` (the keys below) and ``report/index.html`` with the learning curves.
 
 ``summary.json``: ``critic.heldout.{pairs, parse_rate, f1_hard, f1_soft, severity_pearson}``,
 ``critic.baselines.<name>.{f1_hard, f1_soft, severity_pearson}``, ``critic.grounding.{real, blind, gap}``,
 ``critic.policy_answers.{heldout, baselines}`` (the same scores on the base's held-out answers),
+``reward_agreement.<run>.{reward, pixel}.{groups, rollouts, pairs, agreement, tied_groups, mixed_groups}`` (how the
+run's own reward and the pixel reward ordered its rollouts, against their exact differences),
 ``policy.<variant>.svg.{render_rate, score, seeds}`` for ``sft``, ``grpo_critic`` and ``grpo_baseline``, where
 ``score`` is SSIM against the reference with an unrendered answer scoring 0.
 """
@@ -50,6 +54,7 @@ from typing import Any
 import yaml
 from main_job import ROOT, StepError, fit, read_jsonl, run, run_tool, with_loggers
 from miniature_answers import step_answers
+from miniature_rollouts import step_agreement
 
 CONFIGS = ROOT / "configs"
 # The visually obvious kinds: each changes a whole shape's pixels, so a model that sees at 32 px a token can tell. Many
@@ -318,6 +323,7 @@ def step_grpo(job: MiniJob) -> Path:
         if not (out / "adapter" / "adapter_config.json").exists():
             raise StepError("grpo", f"training wrote no adapter at {out / 'adapter'}")
         merge_adapter(str(job.base), out / "adapter", merged, dtype="float32")
+    step_agreement(job, job.grpo_runs(), policy_references(job, "rl"))
     return job.dir("grpo")
 
 
@@ -417,9 +423,11 @@ def build_summary(job: MiniJob) -> dict[str, Any]:
     critic["grounding"] = json.loads((out / "grounding.json").read_text())
     if (out / "answers" / "critic").exists():  # the base's own labelled answers on references nothing trained on
         critic["policy_answers"] = critic_scores(out / "answers")
+    agreement = job.dir("grpo") / "reward_agreement.json"
     summary: dict[str, Any] = {
         "critic": critic,
         "policy": {},
+        "reward_agreement": json.loads(agreement.read_text()) if agreement.exists() else {},
         "primary_metric": {"svg": "SSIM with the reference (unrendered answers score 0)"},
     }
     per_variant: dict[str, list[tuple[float, float]]] = {v: [] for v in VARIANTS}

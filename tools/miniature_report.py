@@ -110,6 +110,35 @@ def critic_table(scores: dict[str, Any]) -> str:
     return _table(["critic", "pairs", "parse rate", "F1 hard", "F1 soft", "severity Pearson"], rows)
 
 
+def agreement_section(agreement: dict[str, Any]) -> list[str]:
+    """How each GRPO run's reward, and the pixel reward on the same rollouts, ordered its groups."""
+    if not agreement:
+        return []
+    rows = []
+    for run, entry in agreement.items():
+        own, pixel = entry["reward"], entry["pixel"]
+        rows.append([run, own["groups"], own["mixed_groups"], own["tied_groups"], own["agreement"],
+                     pixel["tied_groups"], pixel["agreement"]])  # fmt: skip
+    return [
+        "<h2>What each reward told GRPO</h2>",
+        "<p>Every rollout GRPO scored, labelled exactly against its reference. Over two rollouts of one group whose "
+        "true error differs, a reward agrees when the better one gets more (a tie counts half: 0.5 is a coin). "
+        "Groups whose rollouts all get one reward teach nothing.</p>",
+        _table(
+            [
+                "GRPO run",
+                "groups",
+                "groups of mixed quality",
+                "tied groups (its reward)",
+                "agreement (its reward)",
+                "tied groups (pixel)",
+                "agreement (pixel, same rollouts)",
+            ],
+            rows,
+        ),  # fmt: skip
+    ]
+
+
 def write_report(root: Path, summary: dict[str, Any], curves: dict[str, list[tuple[float, float]]]) -> Path:
     """``<root>/report/index.html`` with its plots beside it; returns the HTML path."""
     out = root / "report"
@@ -146,6 +175,7 @@ def write_report(root: Path, summary: dict[str, Any], curves: dict[str, list[tup
         f"<p>Score: {html.escape(summary['primary_metric']['svg'])}, mean over the held-out references; one value "
         "per seed.</p>",
         _table(["policy", "render rate", "score", "std over seeds", "per seed"], policy_rows),
+        *agreement_section(summary.get("reward_agreement", {})),
         "<h2>Learning curves</h2>",
     ]
     for stem, title, keys, ylabel in PLOTS:

@@ -444,6 +444,7 @@ class RolloutCallback(Callback):
                         "rank": trainer.global_rank,
                         "weights_version": version,
                         "prompt_id": record["id"],
+                        "group": g,  # names the PNGs: g<group>-reference.png, g<group>-<rollout>.png
                         "domain": record["domain"],
                         "rollout": j,
                         "completion": completion.text,

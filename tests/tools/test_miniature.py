@@ -9,12 +9,14 @@ from pathlib import Path
 
 import pytest
 
+from src.data.seeds.svg.mini import MINI_COLOURS
 from src.data.synthesis import SynthesisConfig, synthesize
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))
 import main_job  # noqa: E402
 import miniature  # noqa: E402
 import miniature_answers  # noqa: E402
+import miniature_rollouts  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -81,6 +83,39 @@ def test_the_base_answers_become_pairs_labelled_against_their_own_reference(mini
     assert len(bench["human_errors"]) == len(rows[1]["critique"]["errors"])
 
 
+def test_rollout_agreement_labels_each_logged_rollout_and_scores_both_rewards(mini_data: Path, tmp_path: Path) -> None:
+    import cairosvg
+
+    reference = main_job.read_jsonl(mini_data / "train.jsonl")[0]
+    source = reference["reference_source"]
+    colour = source.split('fill="', 1)[1][:7]
+    recoloured = source.replace(colour, next(c for c in MINI_COLOURS if c != colour))
+    (tmp_path / "rl.jsonl").write_text(json.dumps(reference) + "\n")
+    step_dir = tmp_path / "grpo" / "grpo_critic_s0" / "tensorboard" / "rollout_samples" / "step000000-rank0"
+    step_dir.mkdir(parents=True)
+    (step_dir / "g0-reference.png").write_bytes((mini_data / reference["reference_image"]).read_bytes())
+    (step_dir / "g0-0.png").write_bytes((mini_data / reference["reference_image"]).read_bytes())
+    (step_dir / "g0-1.png").write_bytes(cairosvg.svg2png(bytestring=recoloured.encode()))
+    # the critic's rewards: right and recoloured tied, unrendered lowest, a path it cannot label left out
+    rollouts = [
+        (source, True, 1.0),
+        (recoloured, True, 1.0),
+        ("oops", False, 0.0),
+        (source.replace(">", "><path d='M0 0'/>", 1), True, 2.0),
+    ]
+    rows = [{"prompt_id": reference["id"], "group": 0, "rollout": j, "domain": "svg", "completion": code,
+             "rendered": ok, "reward": reward} for j, (code, ok, reward) in enumerate(rollouts)]  # fmt: skip
+    (step_dir / "samples.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    job = miniature.MiniJob(root=tmp_path, critic_seeds=(0, 1), baseline_seeds=())
+    out = miniature_rollouts.step_agreement(job, job.grpo_runs(), tmp_path / "rl.jsonl")
+    assert set(out) == {"grpo_critic_s0"}  # seed 1 logged nothing
+    entry = out["grpo_critic_s0"]
+    assert entry["unlabelable"] == {"not a plain shape": 1}
+    assert entry["reward"]["pairs"] == 3 and entry["reward"]["agreement"] == pytest.approx(2.5 / 3)
+    assert entry["pixel"]["agreement"] == 1.0 and entry["pixel"]["tied_groups"] == 0.0
+    assert json.loads((tmp_path / "grpo" / "reward_agreement.json").read_text()) == out
+
+
 def test_summary_and_report_from_finished_steps(tmp_path: Path) -> None:
     job = miniature.MiniJob(root=tmp_path, critic_seeds=(0, 1), baseline_seeds=(0,))
     for name, f1 in (("critic", 0.5), ("empty", 0.1), ("pixel_majority", 0.3)):
@@ -103,7 +138,13 @@ def test_summary_and_report_from_finished_steps(tmp_path: Path) -> None:
         folder.mkdir(parents=True)
         svg = {"samples": 4, "execution_rate": 0.5, "ssim": value}
         (folder / "summary.json").write_text(json.dumps({"summary": {"svg": svg}, "config": {}}))
+    agreement = {"grpo_critic_s0": {side: {"groups": 4, "rollouts": 24, "pairs": 30, "agreement": a,
+                                           "tied_groups": t, "mixed_groups": 0.75}
+                                     for side, a, t in (("reward", 0.55, 0.8), ("pixel", 0.9, 0.0))}}  # fmt: skip
+    (job.dir("grpo")).mkdir(parents=True)
+    (job.dir("grpo") / "reward_agreement.json").write_text(json.dumps(agreement))
     summary = miniature.build_summary(job)
+    assert summary["reward_agreement"] == agreement
     assert summary["critic"]["heldout"] == {"pairs": 10, "parse_rate": 0.9, "f1_hard": 0.5, "f1_soft": 0.55,
                                             "severity_pearson": 0.4}  # fmt: skip
     assert summary["critic"]["baselines"]["pixel_majority"] == {
@@ -117,7 +158,7 @@ def test_summary_and_report_from_finished_steps(tmp_path: Path) -> None:
     assert answers["heldout"]["pairs"] == 8 and answers["baselines"]["pixel_majority"]["f1_hard"] == 0.1
     report = miniature.step_report(job)
     assert report.exists() and "Visual-ERM in miniature" in report.read_text()
-    assert "own answers" in report.read_text()
+    assert "own answers" in report.read_text() and "What each reward told GRPO" in report.read_text()
     assert json.loads((tmp_path / "summary.json").read_text())["policy"]["sft"]["svg"]["seeds"] == [0.4]
 
 

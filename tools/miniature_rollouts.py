@@ -1,0 +1,88 @@
+"""What each miniature GRPO run's reward told RL: its rollouts (every group, logged by the rollout callback) labelled
+exactly against their references (``src.data.shape_diff``), and the reward's within-group ordering checked against
+those labels (``src.eval.reward_agreement``). The pixel reward is scored on the same rollouts from their renders, so
+the critic and the baseline are compared on one set of answers.
+
+A critic can describe synthesized pairs well and still give GRPO nothing: here that shows as groups whose rollouts
+all got one reward, or an agreement near 0.5.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from main_job import read_jsonl
+
+PIXEL_MAX_SIDE = 128  # the miniature's pixel reward compares at the policy's image size
+
+
+def true_error(reference_source: str, row: dict[str, Any]) -> float | str:
+    """The severity sum of the rollout's exact critique (``inf`` if it did not render), or why it has none."""
+    from src.data.shape_diff import UnlabelableAnswer, label_shape_answer
+
+    if not row["rendered"]:
+        return math.inf
+    try:
+        return float(label_shape_answer(reference_source, row["completion"]).severity_sum)
+    except UnlabelableAnswer as error:
+        return error.reason
+
+
+def pixel_rewards(step_dir: Path, group: int, rows: list[dict[str, Any]]) -> list[float]:
+    """The miniature's pixel reward (render success + 1 - MSE) of one logged group, from its saved renders."""
+    from src.render.job import RenderResult
+    from src.reward.baselines.pixel import PixelMSEReward, RenderSuccessReward
+    from src.reward.pair import RewardPair, load_reference
+
+    reference = load_reference(step_dir / f"g{group}-reference.png")
+    pairs = []
+    for row in rows:
+        png = step_dir / f"g{group}-{row['rollout']}.png"
+        rendered = row["rendered"] and png.exists()
+        candidate = RenderResult(ok=True, png=png.read_bytes()) if rendered else RenderResult.failure("runtime", "")
+        pairs.append(RewardPair(reference=reference, candidate=candidate, domain=row["domain"]))
+    success, mse = RenderSuccessReward()(pairs), PixelMSEReward(max_side=PIXEL_MAX_SIDE)(pairs)
+    return [a + b for a, b in zip(success, mse, strict=True)]
+
+
+def run_agreement(run_dir: Path, references: Path) -> dict[str, Any]:
+    """Agreement of the run's own reward and of the pixel reward with the truth, over its logged groups."""
+    from src.eval.reward_agreement import Rollout, group_agreement
+
+    sources = {row["id"]: row["reference_source"] for row in read_jsonl(references)}
+    own: list[list[Rollout]] = []
+    pixel: list[list[Rollout]] = []
+    unlabelable: Counter[str] = Counter()
+    for samples in sorted(run_dir.rglob("rollout_samples/*/samples.jsonl")):
+        groups: dict[int, list[dict[str, Any]]] = {}
+        for row in read_jsonl(samples):
+            groups.setdefault(row["group"], []).append(row)
+        for g, rows in groups.items():
+            errors = [true_error(sources[row["prompt_id"]], row) for row in rows]
+            kept = [(row, e) for row, e in zip(rows, errors, strict=True) if isinstance(e, float)]
+            unlabelable.update(e for e in errors if isinstance(e, str))
+            if len(kept) < 2:
+                continue
+            own.append([Rollout(e, float(row["reward"])) for row, e in kept])
+            rewards = pixel_rewards(samples.parent, g, [row for row, _ in kept])
+            pixel.append([Rollout(e, r) for (_, e), r in zip(kept, rewards, strict=True)])
+    return {
+        "reward": group_agreement(own).to_dict(),
+        "pixel": group_agreement(pixel).to_dict(),
+        "unlabelable": dict(unlabelable),
+    }
+
+
+def step_agreement(job: Any, runs: list[tuple[str, int]], references: Path) -> dict[str, Any]:
+    """``reward_agreement.<run>`` for summary.json: one entry per GRPO run that logged its groups."""
+    out: dict[str, Any] = {}
+    for variant, seed in runs:
+        run_dir = job.dir("grpo") / f"{variant}_s{seed}"
+        if any(run_dir.rglob("rollout_samples/*/samples.jsonl")):
+            out[f"{variant}_s{seed}"] = run_agreement(run_dir, references)
+    (job.dir("grpo") / "reward_agreement.json").write_text(json.dumps(out, indent=2) + "\n")
+    return out

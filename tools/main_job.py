@@ -525,6 +525,8 @@ def build_parser() -> argparse.ArgumentParser:
     mini.add_argument("--grpo-steps", type=int, default=24, help="GRPO steps a run")
     mini.add_argument("--critic-seeds", type=int, default=3, help="GRPO runs with the critic's reward")
     mini.add_argument("--baseline-seeds", type=int, default=1, help="GRPO runs with the pixel reward")
+    mini.add_argument("--exact-seeds", type=int, default=0,
+                      help="GRPO runs rewarded by the exact critique (a perfect critic: the upper bound)")  # fmt: skip
     mini.add_argument("--eval-references", type=int, default=120, help="held-out references each policy is scored on")
     mini.add_argument("--rl-references", type=int, default=240, help="unseen references GRPO trains on")
     mini.add_argument("--kinds", nargs="+", help="perturbation kinds of the critic's pairs (grid_edit: in-family only)")
@@ -574,6 +576,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             grpo_steps=args.grpo_steps,
             critic_seeds=tuple(range(args.critic_seeds)),
             baseline_seeds=tuple(range(args.baseline_seeds)),
+            exact_seeds=tuple(range(args.exact_seeds)),
             eval_references=args.eval_references,
             rl_references=args.rl_references,
             answer_references=args.answer_references,

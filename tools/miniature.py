@@ -23,10 +23,10 @@ Every model starts from one small random Qwen3-VL (``src.models.tiny.SMALL``) on
    (``empty``: no discrepancies; ``pixel_majority``: the most common training discrepancy whenever any pixel
    differs), on the synthesized pairs and on the base's held-out answers, and its loss with the candidate replaced
    by the reference (proof that it looks);
-7. ``grpo``     — GRPO from the base with (a) the critic through ``VisualERMJudge`` and (b) a pixel reward
-   (render + 1 − MSE), one run per seed, on the second draw's RL references (``configs/grpo/mini.yaml``); every
-   logged rollout labelled exactly and each reward's ordering of a group checked against it
-   (``tools/miniature_rollouts.py``);
+7. ``grpo``     — GRPO from the base with (a) the critic through ``VisualERMJudge``, (b) a pixel reward
+   (render + 1 − MSE) and, with ``--exact-seeds``, (c) the exact critique a perfect critic would write; one run per
+   seed, on the second draw's RL references (``configs/grpo/mini.yaml``); every logged rollout labelled exactly and
+   each reward's ordering of a group checked against it (``tools/miniature_rollouts.py``);
 8. ``policy_eval`` — every policy (SFT, and each GRPO run) on the second draw's test references: render rate and SSIM;
 9. ``report``   — ``summary.json`` (the keys below) and ``report/index.html`` with the learning curves.
 
@@ -35,7 +35,8 @@ Every model starts from one small random Qwen3-VL (``src.models.tiny.SMALL``) on
 ``critic.policy_answers.{heldout, baselines}`` (the same scores on the base's held-out answers),
 ``reward_agreement.<run>.{reward, pixel}.{groups, rollouts, pairs, agreement, tied_groups, mixed_groups}`` (how the
 run's own reward and the pixel reward ordered its rollouts, against their exact differences),
-``policy.<variant>.svg.{render_rate, score, seeds}`` for ``sft``, ``grpo_critic`` and ``grpo_baseline``, where
+``policy.<variant>.svg.{render_rate, score, seeds}`` for ``sft``, ``grpo_critic``, ``grpo_baseline`` and (with
+``--exact-seeds``) ``grpo_exact``, where
 ``score`` is SSIM against the reference with an unrendered answer scoring 0.
 """
 
@@ -61,7 +62,7 @@ CONFIGS = ROOT / "configs"
 # of their candidates could be no reference (an off-grid shift, an odd size, a corner dot); ``--kinds grid_edit`` makes
 # only candidates inside the family, which a critic can tell only by comparing (``src.data.perturb.mini_svg``).
 MINI_KINDS = ("fill_colour", "shape_kind", "position", "size", "missing_element", "extra_element")
-VARIANTS = ("sft", "grpo_critic", "grpo_baseline")
+VARIANTS = ("sft", "grpo_critic", "grpo_baseline", "grpo_exact")
 
 
 @dataclass
@@ -75,6 +76,7 @@ class MiniJob:
     grpo_steps: int = 24
     critic_seeds: tuple[int, ...] = (0, 1, 2)
     baseline_seeds: tuple[int, ...] = (0,)
+    exact_seeds: tuple[int, ...] = ()  # GRPO with the exact critique (src.reward.baselines.exact): the upper bound
     eval_references: int = 120
     rl_references: int = 240
     answer_references: int = 0  # the base's answers the critic also learns from (a third draw of references)
@@ -105,7 +107,11 @@ class MiniJob:
         return CONFIGS / "grpo" / "mini.yaml"
 
     def grpo_runs(self) -> list[tuple[str, int]]:
-        return [("grpo_critic", s) for s in self.critic_seeds] + [("grpo_baseline", s) for s in self.baseline_seeds]
+        return (
+            [("grpo_critic", s) for s in self.critic_seeds]
+            + [("grpo_baseline", s) for s in self.baseline_seeds]
+            + [("grpo_exact", s) for s in self.exact_seeds]
+        )
 
 
 def stage_config(job: MiniJob, step_dir: Path, config: Path, steps: int) -> dict[str, Any]:
@@ -318,13 +324,22 @@ def step_grpo(job: MiniJob) -> Path:
         init["adapter_dir"] = str(out / "adapter")
         config["data"]["init_args"].update(seed=seed, data_dir=None, train_jsonl=[str(policy_references(job, "rl"))])
         rollout = config["trainer"]["callbacks"][0]["init_args"]
-        rollout["reward"] = judge_config(job) if variant == "grpo_critic" else pixel_reward_config()
+        rollout["reward"] = reward_config(job, variant)
         fit(job, "grpo", config)  # type: ignore[arg-type]
         if not (out / "adapter" / "adapter_config.json").exists():
             raise StepError("grpo", f"training wrote no adapter at {out / 'adapter'}")
         merge_adapter(str(job.base), out / "adapter", merged, dtype="float32")
     step_agreement(job, job.grpo_runs(), policy_references(job, "rl"))
     return job.dir("grpo")
+
+
+def reward_config(job: MiniJob, variant: str) -> dict[str, Any]:
+    """The reward a GRPO variant trains with: the critic, the pixel baseline, or the exact critique (upper bound)."""
+    if variant == "grpo_critic":
+        return judge_config(job)
+    if variant == "grpo_exact":
+        return {"class_path": "src.reward.baselines.exact.ExactShapeCritiqueReward"}
+    return pixel_reward_config()
 
 
 def pixel_reward_config() -> dict[str, Any]:

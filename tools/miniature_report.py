@@ -97,6 +97,13 @@ def verdicts(summary: dict[str, Any]) -> list[str]:
             f"GRPO with the pixel reward: {policy['grpo_baseline']['svg']['score']:.4f}; with the critic: "
             f"{policy['grpo_critic']['svg']['score']:.4f}."
         )
+    if "grpo_exact" in policy and "sft" in policy:
+        exact = policy["grpo_exact"]["svg"]
+        lines.append(
+            f"GRPO with the exact critique (a perfect critic, the upper bound): {exact['score']:.4f} "
+            f"({exact['score'] - policy['sft']['svg']['score']:+.4f} over SFT, spread "
+            f"{max(exact['seeds']) - min(exact['seeds']):.4f})."
+        )
     return lines
 
 

@@ -35,7 +35,7 @@ Why it behaves as it does:
 from __future__ import annotations
 
 import time
-from collections.abc import Hashable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
@@ -45,7 +45,7 @@ from src.engines.engine import ChatRequest, GenerationEngine, SamplingSettings
 from src.reward.critic_profile import AnswerProtocol, CriticProfile, Transport, builtin_profile, load_profile
 from src.reward.pair import RewardPair, check_pairs
 from src.reward.parse import CritiqueParseError, parse_critique
-from src.reward.reward import CandidateReward, RewardConfig, critique_to_reward, released_reward
+from src.reward.reward import CandidateReward, RewardConfig, grouped_critique_rewards, released_reward
 
 
 @dataclass(frozen=True)
@@ -242,23 +242,19 @@ class VisualERMJudge:
     ) -> tuple[list[float], list[CandidateReward]]:
         rewards: list[float] = [0.0] * len(pairs)
         breakdowns: list[CandidateReward | None] = [None] * len(pairs)
-        groups: dict[Hashable, list[int]] = {}
+        ours: list[int] = []
         for i, pair in enumerate(pairs):
             scoring = self.profile.domain(pair.domain).protocol.scoring
             if scoring is not None:  # the released formulas score each pair alone
                 breakdowns[i] = released_reward(scoring, pair.candidate, severities[i], engine_errors[i])
                 rewards[i] = breakdowns[i].reward  # type: ignore[union-attr]
-                continue
-            groups.setdefault(("pair", i) if pair.group is None else ("group", pair.group), []).append(i)
-        for members in groups.values():
-            domains = {pairs[i].domain for i in members}
-            if len(domains) > 1:
-                raise ValueError(f"group {pairs[members[0]].group!r} mixes domains {sorted(domains)}")
-            group_rewards, group_breakdown = critique_to_reward(
-                [pairs[i].candidate for i in members], [critiques[i] for i in members], domains.pop(), config
-            )
-            for i, r, b in zip(members, group_rewards, group_breakdown, strict=True):
-                rewards[i], breakdowns[i] = r, b
+            else:
+                ours.append(i)
+        group_rewards, group_breakdowns = grouped_critique_rewards(
+            [pairs[i] for i in ours], [critiques[i] for i in ours], config
+        )
+        for i, r, b in zip(ours, group_rewards, group_breakdowns, strict=True):
+            rewards[i], breakdowns[i] = r, b
         return rewards, [b for b in breakdowns if b is not None]
 
 

@@ -28,12 +28,13 @@ drifts to a category we do not know (``other_error``) must not make a candidate 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 from src.data.schema import Critique
 from src.render.job import RenderResult
+from src.reward.pair import RewardPair
 from src.reward.parse import CritiqueParseError, parse_critique
 
 
@@ -83,6 +84,32 @@ class CandidateReward:
     n_errors: int | None = None
     parse_error: str | None = None  # CritiqueParseError.reason when the critique was unreadable
     n_skipped: int | None = None  # error items of the critique left out as off-schema (lenient parse)
+
+
+def grouped_critique_rewards(
+    pairs: Sequence[RewardPair],
+    critiques: Sequence[Critique | str | CritiqueParseError | None],
+    config: RewardConfig | None = None,
+) -> tuple[list[float], list[CandidateReward]]:
+    """``critique_to_reward`` over each GRPO group of ``pairs`` (``RewardPair.group``; ``None``: a group of its own),
+    rewards in pair order: Eq. 4 divides by the largest severity sum of the candidate's own group."""
+    if len(pairs) != len(critiques):
+        raise ValueError(f"pairs and critiques differ in length: {len(pairs)} vs {len(critiques)}")
+    rewards: list[float] = [0.0] * len(pairs)
+    breakdowns: list[CandidateReward | None] = [None] * len(pairs)
+    groups: dict[Hashable, list[int]] = {}
+    for i, pair in enumerate(pairs):
+        groups.setdefault(("pair", i) if pair.group is None else ("group", pair.group), []).append(i)
+    for members in groups.values():
+        domains = {pairs[i].domain for i in members}
+        if len(domains) > 1:
+            raise ValueError(f"group {pairs[members[0]].group!r} mixes domains {sorted(domains)}")
+        group_rewards, group_breakdown = critique_to_reward(
+            [pairs[i].candidate for i in members], [critiques[i] for i in members], domains.pop(), config
+        )
+        for i, r, b in zip(members, group_rewards, group_breakdown, strict=True):
+            rewards[i], breakdowns[i] = r, b
+    return rewards, [b for b in breakdowns if b is not None]
 
 
 def critique_to_reward(

@@ -117,7 +117,7 @@ def test_rollout_agreement_labels_each_logged_rollout_and_scores_both_rewards(mi
 
 
 def test_summary_and_report_from_finished_steps(tmp_path: Path) -> None:
-    job = miniature.MiniJob(root=tmp_path, critic_seeds=(0, 1), baseline_seeds=(0,))
+    job = miniature.MiniJob(root=tmp_path, critic_seeds=(0, 1), baseline_seeds=(0,), exact_seeds=(0,))
     for name, f1 in (("critic", 0.5), ("empty", 0.1), ("pixel_majority", 0.3)):
         folder = job.dir("critic_eval") / name
         folder.mkdir(parents=True)
@@ -132,7 +132,13 @@ def test_summary_and_report_from_finished_steps(tmp_path: Path) -> None:
     (job.dir("critic_eval") / "critic" / "predictions.json").write_text(json.dumps(rows))
     (job.dir("critic_eval") / "grounding.json").write_text(json.dumps({"pairs": 10, "real": 0.1, "blind": 0.3,
                                                                         "gap": 0.2}))  # fmt: skip
-    ssim = {"sft_s0": 0.8, "grpo_critic_s0": 0.9, "grpo_critic_s1": 0.7, "grpo_baseline_s0": 0.85}
+    ssim = {
+        "sft_s0": 0.8,
+        "grpo_critic_s0": 0.9,
+        "grpo_critic_s1": 0.7,
+        "grpo_baseline_s0": 0.85,
+        "grpo_exact_s0": 0.95,
+    }
     for name, value in ssim.items():
         folder = job.dir("policy_eval") / name
         folder.mkdir(parents=True)
@@ -153,12 +159,13 @@ def test_summary_and_report_from_finished_steps(tmp_path: Path) -> None:
     critic = summary["policy"]["grpo_critic"]["svg"]
     assert critic["seeds"] == pytest.approx([0.45, 0.35])  # unrendered answers score 0: SSIM x render rate
     assert critic["score"] == pytest.approx(0.4) and critic["render_rate"] == 0.5
-    assert set(summary["policy"]) == {"sft", "grpo_critic", "grpo_baseline"}
+    assert set(summary["policy"]) == {"sft", "grpo_critic", "grpo_baseline", "grpo_exact"}
     answers = summary["critic"]["policy_answers"]
     assert answers["heldout"]["pairs"] == 8 and answers["baselines"]["pixel_majority"]["f1_hard"] == 0.1
     report = miniature.step_report(job)
     assert report.exists() and "Visual-ERM in miniature" in report.read_text()
-    assert "own answers" in report.read_text() and "What each reward told GRPO" in report.read_text()
+    text = report.read_text()
+    assert "own answers" in text and "What each reward told GRPO" in text and "exact critique" in text
     assert json.loads((tmp_path / "summary.json").read_text())["policy"]["sft"]["svg"]["seeds"] == [0.4]
 
 
@@ -171,5 +178,5 @@ def test_the_miniature_runs_end_to_end_at_toy_sizes(tmp_path: Path, capsys: pyte
     out = capsys.readouterr().out
     summary = json.loads((tmp_path / "mini" / "summary.json").read_text())
     assert set(summary["critic"]["baselines"]) == {"empty", "pixel_majority"}
-    assert set(summary["policy"]) == {"sft", "grpo_critic", "grpo_baseline"}
+    assert set(summary["policy"]) == {"sft", "grpo_critic", "grpo_baseline", "grpo_exact"}
     assert "report:" in out and (tmp_path / "mini" / "report" / "index.html").exists()

@@ -532,6 +532,8 @@ def build_parser() -> argparse.ArgumentParser:
     mini.add_argument("--kinds", nargs="+", help="perturbation kinds of the critic's pairs (grid_edit: in-family only)")
     mini.add_argument("--max-perturbations", type=int, default=2, help="perturbations a candidate at most")
     mini.add_argument("--critic-image-side", type=int, default=128, help="longest side of the critic's images (px)")
+    mini.add_argument("--critic-transcribes", action="store_true",
+                      help="the critic writes both images' code in a <think> block, then its critique")  # fmt: skip
     mini.add_argument(
         "--answer-references", type=int, default=0, help="base answers labelled for the critic's training"
     )
@@ -577,6 +579,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             critic_seeds=tuple(range(args.critic_seeds)),
             baseline_seeds=tuple(range(args.baseline_seeds)),
             exact_seeds=tuple(range(args.exact_seeds)),
+            critic_transcribes=args.critic_transcribes,
             eval_references=args.eval_references,
             rl_references=args.rl_references,
             answer_references=args.answer_references,

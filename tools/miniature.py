@@ -63,6 +63,10 @@ CONFIGS = ROOT / "configs"
 # only candidates inside the family, which a critic can tell only by comparing (``src.data.perturb.mini_svg``).
 MINI_KINDS = ("fill_colour", "shape_kind", "position", "size", "missing_element", "extra_element")
 VARIANTS = ("sft", "grpo_critic", "grpo_baseline", "grpo_exact")
+# A critic that writes both images' code first: two plain-shape SVGs (~110 tokens each at most) and the think tags
+# before its critique; the sample (two 16-token images, the prompt and that answer) stays under this length.
+TRANSCRIPTION_TOKENS = 256
+TRANSCRIBING_LENGTH = 1024
 
 
 @dataclass
@@ -83,6 +87,7 @@ class MiniJob:
     kinds: tuple[str, ...] = MINI_KINDS  # perturbation kinds of the critic's pairs
     max_perturbations: int = 2
     critic_image_side: int = 128  # the critic's images: 128 px is 16 tokens an image, 256 px 64
+    critic_transcribes: bool = False  # the critic writes both images' code in a <think> block before its critique
     answer_bench_references: int = 64  # the base's answers the critic is scored on: the mistakes RL asks it about
     workers: int = 2
     progress: bool = True
@@ -205,6 +210,9 @@ def step_critic(job: MiniJob) -> Path:
     if answers.exists():
         config["data"]["init_args"]["train_jsonl"] = [str(answers)]
     config["data"]["init_args"]["max_image_side"] = job.critic_image_side
+    if job.critic_transcribes:  # the readings are in every answer: no separate transcription samples
+        config["data"]["init_args"].update(transcribe_first=True, transcribe_share=0.0, max_length=TRANSCRIBING_LENGTH)
+        config["model"]["init_args"]["max_new_tokens"] += TRANSCRIPTION_TOKENS
     init = config["model"]["init_args"]
     init["loader"].update(name_or_path=str(job.base), max_pixels=job.critic_image_side**2)
     init["model_dir"] = str(job.critic)
@@ -296,12 +304,16 @@ def grounding(job: MiniJob) -> dict[str, float]:
     from src.eval.critic_grounding import grounding_loss
     from src.models.loading import VLMLoader, load_vlm
 
-    pairs, _ = load_pairs(job.dir("data") / "bench.jsonl")
-    model, processor = load_vlm(VLMLoader(str(job.critic), dtype="float32", attn_implementation="sdpa"))
     data = yaml.safe_load((job.dir("critic") / "job_config.yaml").read_text())["data"]["init_args"]
+    transcribes = bool(data.get("transcribe_first", False))
+    # a critic that transcribes first is scored on its whole answer, which needs both sources: the val pairs (held
+    # out by reference like the bench, whose rows carry no code)
+    pairs, _ = load_pairs(job.dir("data") / ("val.jsonl" if transcribes else "bench.jsonl"))
+    model, processor = load_vlm(VLMLoader(str(job.critic), dtype="float32", attn_implementation="sdpa"))
     result = grounding_loss(
         model, processor, pairs, instruction=data.get("instruction", "full"), max_image_side=job.critic_image_side,
-        max_length=512, errors_first=bool(data.get("errors_first", False)),
+        max_length=TRANSCRIBING_LENGTH if transcribes else 512, errors_first=bool(data.get("errors_first", False)),
+        transcribe_first=transcribes,
     )  # fmt: skip
     return {"pairs": result.pairs, "real": result.real, "blind": result.blind, "gap": result.gap}
 

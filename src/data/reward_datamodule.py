@@ -74,6 +74,7 @@ class CriticPairDataset(Dataset):
         instruction: CriticInstruction = "full",
         transcribe: Sequence[int] = (),
         errors_first: bool = False,
+        transcribe_first: bool = False,
     ) -> None:
         from src.data.prompts import build_critic_messages, build_transcription_messages
 
@@ -87,6 +88,7 @@ class CriticPairDataset(Dataset):
         self.instruction = instruction
         self.transcribe = list(transcribe)
         self.errors_first = errors_first
+        self.transcribe_first = transcribe_first
         self._build_messages = build_critic_messages
         self._build_transcription = build_transcription_messages
 
@@ -104,7 +106,7 @@ class CriticPairDataset(Dataset):
                 target = transcription_target(pair)
             else:
                 messages = self._build_messages(pair.domain, reference, candidate, self.instruction)
-                target = pair.critique.to_json(errors_first=self.errors_first)
+                target = critic_target(pair, self.errors_first, self.transcribe_first)
             prompt = encode_prompt(self.processor, messages, [reference, candidate])
             sample = training_sample(
                 prompt, encode_answer(self.processor, target, self.suffix), self.max_length, pair.source
@@ -129,6 +131,15 @@ def transcription_target(pair: PairRecord) -> str:
     if pair.reference_source is None or pair.candidate_source is None:
         raise ValueError(f"pair {pair.id} has no source code to transcribe")
     return fenced_answer(pair.domain, pair.reference_source) + "\n" + fenced_answer(pair.domain, pair.candidate_source)
+
+
+def critic_target(pair: PairRecord, errors_first: bool = False, transcribe_first: bool = False) -> str:
+    """The critic's answer for ``pair``: the critique JSON, after a ``<think>`` block with the code of both images
+    when ``transcribe_first`` (a pair without both sources cannot be trained that way: ``ValueError``)."""
+    critique = pair.critique.to_json(errors_first=errors_first)
+    if not transcribe_first:
+        return critique
+    return f"<think>\n{transcription_target(pair)}\n</think>\n{critique}"
 
 
 SKIP_REASONS: tuple[str, ...] = ("corrupt", "answer_too_long")
@@ -214,6 +225,9 @@ class RewardModelDataModule(VLMDataModule):
             that reads one image at a time otherwise learns the critiques' format and never compares the images.
         errors_first: train the critic to write the error list before the per-category counts (see
             ``Critique.to_official``); the released format, counts first, is the default. Readers take either.
+        transcribe_first: the critic writes the code of both images in a ``<think>`` block, then the critique
+            (``critic_target``): it reads each image as the image -> code base it starts from already can, and
+            compares the two readings as text. Every parser drops the block; the pairs need both sources.
     """
 
     def __init__(
@@ -240,6 +254,7 @@ class RewardModelDataModule(VLMDataModule):
         instruction: CriticInstruction = "full",
         transcribe_share: float = 0.0,
         errors_first: bool = False,
+        transcribe_first: bool = False,
     ) -> None:
         super().__init__(data_dir, train_split, batch_size, num_workers, seed, synthesize_if_missing, bucket_batches)
         if transcribe_share < 0:
@@ -267,6 +282,7 @@ class RewardModelDataModule(VLMDataModule):
         self.instruction = instruction
         self.transcribe_share = transcribe_share
         self.errors_first = errors_first
+        self.transcribe_first = transcribe_first
         self.train_pairs: list[PairRecord] = []
         self.val_pairs: list[PairRecord] = []
         self.corrupt_rows: list[CorruptRowError] = []
@@ -309,7 +325,8 @@ class RewardModelDataModule(VLMDataModule):
         prompt_tokens = {
             d: len(tok(critic_instruction(d, self.instruction))["input_ids"]) + 16 for d in {p.domain for p in pairs}
         }
-        targets = [p.target for p in pairs]
+        targets = [p.target if p.reference_source is None or p.candidate_source is None
+                   else critic_target(p, self.errors_first, self.transcribe_first) for p in pairs]  # fmt: skip
         target_tokens = [len(ids) for ids in tok(targets, add_special_tokens=False)["input_ids"]] if targets else []
         out = []
         for pair, n_target in zip(pairs, target_tokens, strict=True):
@@ -360,4 +377,5 @@ class RewardModelDataModule(VLMDataModule):
             self.instruction,
             transcribe,
             self.errors_first,
+            self.transcribe_first,
         )

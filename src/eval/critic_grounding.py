@@ -44,15 +44,17 @@ def grounding_loss(
     max_length: int = 4096,
     batch_size: int = 8,
     errors_first: bool = False,
+    transcribe_first: bool = False,
 ) -> GroundingLoss:
-    """The critic's loss on ``pairs`` as given and with each candidate image replaced by its reference."""
+    """The critic's loss on ``pairs`` as given and with each candidate image replaced by its reference (over its
+    whole answer: with ``transcribe_first`` the code of both images, then the critique)."""
     if not pairs:
         raise ValueError("pairs: need at least one pair")
     blind = [replace(p, candidate_image=p.reference_image, candidate_size=p.reference_size) for p in pairs]
     was_training = model.training
     model.eval()
     try:
-        settings = (instruction, max_image_side, max_length, batch_size, errors_first)
+        settings = (instruction, max_image_side, max_length, batch_size, errors_first, transcribe_first)
         real_loss = _mean_loss(model, processor, list(pairs), *settings)
         blind_loss = _mean_loss(model, processor, blind, *settings)
     finally:
@@ -69,10 +71,12 @@ def _mean_loss(
     max_length: int,
     batch_size: int,
     errors_first: bool,
+    transcribe_first: bool,
 ) -> float:
     dataset = CriticPairDataset(
-        pairs, processor, max_length, max_image_side, "raise", "raise", instruction, errors_first=errors_first
-    )
+        pairs, processor, max_length, max_image_side, "raise", "raise", instruction, errors_first=errors_first,
+        transcribe_first=transcribe_first,
+    )  # fmt: skip
     collate = CriticCollator(pad_id_of(processor))
     total, tokens = 0.0, 0
     for start in range(0, len(pairs), batch_size):

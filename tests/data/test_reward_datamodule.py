@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from src.data.reward_datamodule import RewardModelDataModule
+from src.data.reward_datamodule import RewardModelDataModule, critic_target
 from src.data.sampling import LengthBucketBatchSampler
 
 
@@ -383,6 +384,34 @@ def test_transcription_samples_ask_for_both_codes(tmp_path) -> None:
     answer = processor.tokenizer.decode(sample["labels"][sample["labels"] != -100])
     assert answer.startswith(f"```svg\n{pair.reference_source.strip()}\n```\n```svg\n{pair.candidate_source.strip()}")
     assert sum(len(b["ids"]) for b in loader) == len(dataset)  # every sample, critiques and transcriptions, is drawn
+
+
+def test_transcribe_first_writes_both_codes_in_a_think_block_before_a_critique_every_reader_takes(tmp_path) -> None:
+    from src.data.synthesis import SynthesisConfig, synthesize
+    from src.models.processor import load_processor
+    from src.models.tiny import build_tiny_qwen3_vl
+    from src.reward.parse import parse_critique
+
+    synthesize(tmp_path / "data", SynthesisConfig(domains=("svg",), n_per_domain=16, seed_family="mini", workers=1),
+               progress=False)  # fmt: skip
+    processor = load_processor(build_tiny_qwen3_vl(tmp_path / "model"))
+    dm = RewardModelDataModule(data_dir=str(tmp_path / "data"), val_split=None, batch_size=4, num_workers=0,
+                               max_length=2048, max_image_side=128, transcribe_first=True)  # fmt: skip
+    dm.setup("fit")
+    dm.connect(processor)
+    dataset = dm.train_dataloader().dataset
+    index = next(i for i, p in enumerate(dataset.pairs) if p.critique.errors)
+    pair, sample = dataset.pairs[index], dataset[index]
+    answer = processor.tokenizer.decode(sample["labels"][sample["labels"] != -100])
+    answer = answer.removesuffix(processor.tokenizer.eos_token)
+    reading = f"```svg\n{pair.reference_source.strip()}\n```\n```svg\n{pair.candidate_source.strip()}\n```"
+    assert answer.startswith(f"<think>\n{reading}\n</think>\n")
+    assert parse_critique(answer, "svg") == pair.critique  # the reader drops the block
+    assert sample["target"] == pair.target  # validation still compares critiques
+    without = replace(pair, candidate_source=None)
+    with pytest.raises(ValueError, match="no source code"):
+        critic_target(without, transcribe_first=True)
+    assert critic_target(without) == pair.critique.to_json()
 
 
 def test_errors_first_trains_the_list_before_the_counts_and_reads_back_the_same(pair_shards, tiny_processor) -> None:

@@ -1,5 +1,6 @@
 # Two commands set up and run everything on a fresh Debian machine (root, or sudo available):
 #   make demo   - installs what it needs, then runs the main job (tools/main_job.py): the paper in miniature on the CPU
+#   make demo-long - the same with a critic that reads both images before it compares (~50 min on 2 cores)
 #   make test   - installs what it needs, then runs the test suite (CPU only; `-m slow` / `-m gpu` opt in)
 PYTHON ?= python3
 PIP ?= $(PYTHON) -m pip
@@ -7,7 +8,7 @@ TORCH_VERSION ?= 2.13.0
 STAMP := .install.stamp
 SUDO := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
 
-.PHONY: install demo test lint bench gpu-check
+.PHONY: install demo demo-long test lint bench gpu-check
 
 $(STAMP): pyproject.toml
 	@dpkg -s chromium fonts-dejavu-core >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium fonts-dejavu-core; }
@@ -19,6 +20,10 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(PYTHON) tools/main_job.py
+
+demo-long: $(STAMP)
+	$(PYTHON) tools/main_job.py --root runs/long --kinds grid_edit --pairs 4800 --critic-steps 4000 \
+		--critic-transcribes --exact-seeds 1
 
 test: $(STAMP)
 	$(PYTHON) -m pytest -q -m "not slow and not gpu"

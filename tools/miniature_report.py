@@ -99,6 +99,16 @@ def verdicts(summary: dict[str, Any]) -> list[str]:
             f"GRPO with the pixel reward: {policy['grpo_baseline']['svg']['score']:.4f}; with the critic: "
             f"{policy['grpo_critic']['svg']['score']:.4f}."
         )
+    critic_runs = [v for k, v in summary.get("reward_agreement", {}).items() if k.startswith("grpo_critic")]
+    if critic_runs:
+        own = [r["reward"]["agreement"] for r in critic_runs if r["reward"]["agreement"] is not None]
+        pixel = [r["pixel"]["agreement"] for r in critic_runs if r["pixel"]["agreement"] is not None]
+        if own and pixel:
+            lines.append(
+                f"On GRPO's own rollouts the critic's reward ordered two of a group as their true errors do "
+                f"{sum(own) / len(own):.3f} of the time, pixel MSE on the same rollouts {sum(pixel) / len(pixel):.3f} "
+                "(0.5 is a coin): what RL could learn from each."
+            )
     if "grpo_exact" in policy and "sft" in policy:
         exact = policy["grpo_exact"]["svg"]
         lines.append(

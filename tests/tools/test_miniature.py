@@ -166,6 +166,7 @@ def test_summary_and_report_from_finished_steps(tmp_path: Path) -> None:
     assert report.exists() and "Visual-ERM in miniature" in report.read_text()
     text = report.read_text()
     assert "own answers" in text and "What each reward told GRPO" in text and "exact critique" in text
+    assert "ordered two of a group as their true errors do 0.550 of the time, pixel MSE on the same rollouts 0.900" in text
     assert json.loads((tmp_path / "summary.json").read_text())["policy"]["sft"]["svg"]["seeds"] == [0.4]
 
 

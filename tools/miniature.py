@@ -33,8 +33,9 @@ Every model starts from one small random Qwen3-VL (``src.models.tiny.SMALL``) on
 ``summary.json``: ``critic.heldout.{pairs, parse_rate, f1_hard, f1_soft, severity_pearson}``,
 ``critic.baselines.<name>.{f1_hard, f1_soft, severity_pearson}``, ``critic.grounding.{real, blind, gap}``,
 ``critic.policy_answers.{heldout, baselines}`` (the same scores on the base's held-out answers),
-``reward_agreement.<run>.{reward, pixel}.{groups, rollouts, pairs, agreement, tied_groups, mixed_groups}`` (how the
-run's own reward and the pixel reward ordered its rollouts, against their exact differences),
+``reward_agreement.<run>.{reward, pixel, readings}.{groups, rollouts, pairs, agreement, tied_groups, mixed_groups}``
+(how the run's own reward, the pixel reward and, for a transcribing critic, the exact diff of its two readings ordered
+its rollouts, against their exact differences),
 ``policy.<variant>.svg.{render_rate, score, seeds}`` for ``sft``, ``grpo_critic``, ``grpo_baseline`` and (with
 ``--exact-seeds``) ``grpo_exact``, where
 ``score`` is SSIM against the reference with an unrendered answer scoring 0.

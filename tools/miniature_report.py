@@ -142,13 +142,16 @@ def agreement_section(agreement: dict[str, Any]) -> list[str]:
     rows = []
     for run, entry in agreement.items():
         own, pixel = entry["reward"], entry["pixel"]
+        readings = entry.get("readings", {}).get("agreement")
         rows.append([run, own["groups"], own["mixed_groups"], own["tied_groups"], own["agreement"],
-                     pixel["tied_groups"], pixel["agreement"]])  # fmt: skip
+                     pixel["tied_groups"], pixel["agreement"], readings])  # fmt: skip
     return [
         "<h2>What each reward told GRPO</h2>",
         "<p>Every rollout GRPO scored, labelled exactly against its reference. Over two rollouts of one group whose "
         "true error differs, a reward agrees when the better one gets more (a tie counts half: 0.5 is a coin). "
-        "Groups whose rollouts all get one reward teach nothing.</p>",
+        "Groups whose rollouts all get one reward teach nothing. A critic that writes both images' code first is "
+        "also scored by the exact diff of its two readings: good there and poor on its own reward means it reads "
+        "well and compares badly.</p>",
         _table(
             [
                 "GRPO run",
@@ -158,6 +161,7 @@ def agreement_section(agreement: dict[str, Any]) -> list[str]:
                 "agreement (its reward)",
                 "tied groups (pixel)",
                 "agreement (pixel, same rollouts)",
+                "agreement (diff of its readings)",
             ],
             rows,
         ),  # fmt: skip

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,9 @@ from typing import Any
 from main_job import read_jsonl
 
 PIXEL_MAX_SIDE = 128  # the miniature's pixel reward compares at the policy's image size
+UNRENDERED = -1e6  # a reading-based score for a rollout that did not render: below any diff of two readings
+_THINK = re.compile(r"<think>(.*?)</think>", re.DOTALL)
+_SVG_BLOCK = re.compile(r"```svg\n(.*?)```", re.DOTALL)
 
 
 def true_error(reference_source: str, row: dict[str, Any]) -> float | str:
@@ -30,6 +34,22 @@ def true_error(reference_source: str, row: dict[str, Any]) -> float | str:
         return float(label_shape_answer(reference_source, row["completion"]).severity_sum)
     except UnlabelableAnswer as error:
         return error.reason
+
+
+def reading_score(critique: str | None) -> float | None:
+    """Minus the severity sum of the exact diff between the two images' code a transcribing critic wrote in its
+    ``<think>`` block (``None`` without two readable readings): what its reward would be if its critique followed
+    its own readings, which tells a critic that misreads from one that reads well and compares badly."""
+    from src.data.shape_diff import UnlabelableAnswer, diff_shapes
+
+    think = _THINK.search(critique or "")
+    blocks = _SVG_BLOCK.findall(think.group(1)) if think else []
+    if len(blocks) != 2:
+        return None
+    try:
+        return -float(diff_shapes(blocks[0], blocks[1]).severity_sum)
+    except UnlabelableAnswer:
+        return None
 
 
 def pixel_rewards(step_dir: Path, group: int, rows: list[dict[str, Any]]) -> list[float]:
@@ -56,6 +76,7 @@ def run_agreement(run_dir: Path, references: Path) -> dict[str, Any]:
     sources = {row["id"]: row["reference_source"] for row in read_jsonl(references)}
     own: list[list[Rollout]] = []
     pixel: list[list[Rollout]] = []
+    readings: list[list[Rollout]] = []
     unlabelable: Counter[str] = Counter()
     for samples in sorted(run_dir.rglob("rollout_samples/*/samples.jsonl")):
         groups: dict[int, list[dict[str, Any]]] = {}
@@ -70,11 +91,16 @@ def run_agreement(run_dir: Path, references: Path) -> dict[str, Any]:
             own.append([Rollout(e, float(row["reward"])) for row, e in kept])
             rewards = pixel_rewards(samples.parent, g, [row for row, _ in kept])
             pixel.append([Rollout(e, r) for (_, e), r in zip(kept, rewards, strict=True)])
-    return {
+            read = [(e, UNRENDERED if not row["rendered"] else reading_score(row.get("critique"))) for row, e in kept]
+            readings.append([Rollout(e, r) for e, r in read if r is not None])
+    out = {
         "reward": group_agreement(own).to_dict(),
         "pixel": group_agreement(pixel).to_dict(),
         "unlabelable": dict(unlabelable),
     }
+    if any(r.reward != UNRENDERED for group in readings for r in group):  # a critic that writes its readings
+        out["readings"] = group_agreement(readings).to_dict()
+    return out
 
 
 def step_agreement(job: Any, runs: list[tuple[str, int]], references: Path) -> dict[str, Any]:

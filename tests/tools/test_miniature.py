@@ -103,8 +103,13 @@ def test_rollout_agreement_labels_each_logged_rollout_and_scores_both_rewards(mi
         ("oops", False, 0.0),
         (source.replace(">", "><path d='M0 0'/>", 1), True, 2.0),
     ]
+    # a transcribing critic's readings: right for the first two, so their exact diff orders them as the truth does
+    readings = [(source, source), (source, recoloured), None, (source, source)]
+    critiques = [f"<think>\n```svg\n{a}```\n```svg\n{b}```\n</think>\n{{}}" if pair else None
+                 for pair in readings for a, b in [pair or ("", "")]]  # fmt: skip
     rows = [{"prompt_id": reference["id"], "group": 0, "rollout": j, "domain": "svg", "completion": code,
-             "rendered": ok, "reward": reward} for j, (code, ok, reward) in enumerate(rollouts)]  # fmt: skip
+             "rendered": ok, "reward": reward, "critique": critique}
+            for j, ((code, ok, reward), critique) in enumerate(zip(rollouts, critiques, strict=True))]  # fmt: skip
     (step_dir / "samples.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     job = miniature.MiniJob(root=tmp_path, critic_seeds=(0, 1), baseline_seeds=())
     out = miniature_rollouts.step_agreement(job, job.grpo_runs(), tmp_path / "rl.jsonl")
@@ -113,6 +118,9 @@ def test_rollout_agreement_labels_each_logged_rollout_and_scores_both_rewards(mi
     assert entry["unlabelable"] == {"not a plain shape": 1}
     assert entry["reward"]["pairs"] == 3 and entry["reward"]["agreement"] == pytest.approx(2.5 / 3)
     assert entry["pixel"]["agreement"] == 1.0 and entry["pixel"]["tied_groups"] == 0.0
+    assert entry["readings"]["agreement"] == 1.0 and entry["readings"]["pairs"] == 3
+    assert miniature_rollouts.reading_score("<think>\n```svg\n<svg/>```\n</think>") is None  # one reading only
+    assert miniature_rollouts.reading_score(None) is None
     assert json.loads((tmp_path / "grpo" / "reward_agreement.json").read_text()) == out
 
 
@@ -166,7 +174,9 @@ def test_summary_and_report_from_finished_steps(tmp_path: Path) -> None:
     assert report.exists() and "Visual-ERM in miniature" in report.read_text()
     text = report.read_text()
     assert "own answers" in text and "What each reward told GRPO" in text and "exact critique" in text
-    assert "ordered two of a group as their true errors do 0.550 of the time, pixel MSE on the same rollouts 0.900" in text
+    assert (
+        "ordered two of a group as their true errors do 0.550 of the time, pixel MSE on the same rollouts 0.900" in text
+    )
     assert json.loads((tmp_path / "summary.json").read_text())["policy"]["sft"]["svg"]["seeds"] == [0.4]
 
 

@@ -1,6 +1,6 @@
 # Two commands set up and run everything on a fresh Debian machine (root, or sudo available):
 #   make demo   - installs what it needs, then runs the main job (tools/main_job.py): the paper in miniature on the CPU
-#   make demo-long - the same with a critic that reads both images before it compares (~50 min on 2 cores)
+#   make demo-long - the same with a critic that reads both images before it compares (~45 min on 2 cores)
 #   make test   - installs what it needs, then runs the test suite (CPU only; `-m slow` / `-m gpu` opt in)
 PYTHON ?= python3
 PIP ?= $(PYTHON) -m pip

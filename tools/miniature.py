@@ -342,7 +342,7 @@ def step_grpo(job: MiniJob) -> Path:
         if not (out / "adapter" / "adapter_config.json").exists():
             raise StepError("grpo", f"training wrote no adapter at {out / 'adapter'}")
         merge_adapter(str(job.base), out / "adapter", merged, dtype="float32")
-    step_agreement(job, job.grpo_runs(), policy_references(job, "rl"))
+    step_agreement(job, job.grpo_runs(), policy_references(job, "rl"), pixel_reward_config())
     return job.dir("grpo")
 
 

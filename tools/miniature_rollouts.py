@@ -1,7 +1,7 @@
 """What each miniature GRPO run's reward told RL: its rollouts (every group, logged by the rollout callback) labelled
 exactly against their references (``src.data.shape_diff``), and the reward's within-group ordering checked against
-those labels (``src.eval.reward_agreement``). The pixel reward is scored on the same rollouts from their renders, so
-the critic and the baseline are compared on one set of answers.
+those labels (``src.eval.reward_agreement``). The pixel reward the job trains its baseline with is scored on the same
+rollouts from their renders, so the critic and the baseline are compared on one set of answers.
 
 A critic can describe synthesized pairs well and still give GRPO nothing: here that shows as groups whose rollouts
 all got one reward, or an agreement near 0.5.
@@ -16,9 +16,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import yaml
 from main_job import read_jsonl
 
-PIXEL_MAX_SIDE = 128  # the miniature's pixel reward compares at the policy's image size
 UNRENDERED = -1e6  # a reading-based score for a rollout that did not render: below any diff of two readings
 _THINK = re.compile(r"<think>(.*?)</think>", re.DOTALL)
 _SVG_BLOCK = re.compile(r"```svg\n(.*?)```", re.DOTALL)
@@ -52,10 +52,9 @@ def reading_score(critique: str | None) -> float | None:
         return None
 
 
-def pixel_rewards(step_dir: Path, group: int, rows: list[dict[str, Any]]) -> list[float]:
-    """The miniature's pixel reward (render success + 1 - MSE) of one logged group, from its saved renders."""
+def pixel_rewards(pixel_reward: Any, step_dir: Path, group: int, rows: list[dict[str, Any]]) -> list[float]:
+    """``pixel_reward`` on one logged group, from its saved renders."""
     from src.render.job import RenderResult
-    from src.reward.baselines.pixel import PixelMSEReward, RenderSuccessReward
     from src.reward.pair import RewardPair, load_reference
 
     reference = load_reference(step_dir / f"g{group}-reference.png")
@@ -65,11 +64,10 @@ def pixel_rewards(step_dir: Path, group: int, rows: list[dict[str, Any]]) -> lis
         rendered = row["rendered"] and png.exists()
         candidate = RenderResult(ok=True, png=png.read_bytes()) if rendered else RenderResult.failure("runtime", "")
         pairs.append(RewardPair(reference=reference, candidate=candidate, domain=row["domain"]))
-    success, mse = RenderSuccessReward()(pairs), PixelMSEReward(max_side=PIXEL_MAX_SIDE)(pairs)
-    return [a + b for a, b in zip(success, mse, strict=True)]
+    return list(pixel_reward(pairs))
 
 
-def run_agreement(run_dir: Path, references: Path) -> dict[str, Any]:
+def run_agreement(run_dir: Path, references: Path, pixel_reward: Any) -> dict[str, Any]:
     """Agreement of the run's own reward and of the pixel reward with the truth, over its logged groups."""
     from src.eval.reward_agreement import Rollout, group_agreement
 
@@ -89,7 +87,7 @@ def run_agreement(run_dir: Path, references: Path) -> dict[str, Any]:
             if len(kept) < 2:
                 continue
             own.append([Rollout(e, float(row["reward"])) for row, e in kept])
-            rewards = pixel_rewards(samples.parent, g, [row for row, _ in kept])
+            rewards = pixel_rewards(pixel_reward, samples.parent, g, [row for row, _ in kept])
             pixel.append([Rollout(e, r) for (_, e), r in zip(kept, rewards, strict=True)])
             read = [(e, UNRENDERED if not row["rendered"] else reading_score(row.get("critique"))) for row, e in kept]
             readings.append([Rollout(e, r) for e, r in read if r is not None])
@@ -103,12 +101,21 @@ def run_agreement(run_dir: Path, references: Path) -> dict[str, Any]:
     return out
 
 
-def step_agreement(job: Any, runs: list[tuple[str, int]], references: Path) -> dict[str, Any]:
-    """``reward_agreement.<run>`` for summary.json: one entry per GRPO run that logged its groups."""
+def step_agreement(
+    job: Any, runs: list[tuple[str, int]], references: Path, pixel_reward: dict[str, Any]
+) -> dict[str, Any]:
+    """``reward_agreement.<run>`` for summary.json: one entry per GRPO run that logged its groups; ``pixel_reward``
+    is the baseline's reward block (``class_path``/``init_args``), kept beside the result as ``pixel_reward.yaml``."""
+    from src.reward.pair import RewardFunction
+    from src.yaml_objects import instantiate
+
+    config = job.dir("grpo") / "pixel_reward.yaml"
+    config.write_text(yaml.safe_dump(pixel_reward, sort_keys=False))
+    reward = instantiate(config, RewardFunction, "reward")
     out: dict[str, Any] = {}
     for variant, seed in runs:
         run_dir = job.dir("grpo") / f"{variant}_s{seed}"
         if any(run_dir.rglob("rollout_samples/*/samples.jsonl")):
-            out[f"{variant}_s{seed}"] = run_agreement(run_dir, references)
+            out[f"{variant}_s{seed}"] = run_agreement(run_dir, references, reward)
     (job.dir("grpo") / "reward_agreement.json").write_text(json.dumps(out, indent=2) + "\n")
     return out

@@ -112,7 +112,9 @@ def test_rollout_agreement_labels_each_logged_rollout_and_scores_both_rewards(mi
             for j, ((code, ok, reward), critique) in enumerate(zip(rollouts, critiques, strict=True))]  # fmt: skip
     (step_dir / "samples.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     job = miniature.MiniJob(root=tmp_path, critic_seeds=(0, 1), baseline_seeds=())
-    out = miniature_rollouts.step_agreement(job, job.grpo_runs(), tmp_path / "rl.jsonl")
+    out = miniature_rollouts.step_agreement(
+        job, job.grpo_runs(), tmp_path / "rl.jsonl", miniature.pixel_reward_config()
+    )
     assert set(out) == {"grpo_critic_s0"}  # seed 1 logged nothing
     entry = out["grpo_critic_s0"]
     assert entry["unlabelable"] == {"not a plain shape": 1}

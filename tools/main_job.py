@@ -530,7 +530,10 @@ def build_parser() -> argparse.ArgumentParser:
     mini.add_argument("--eval-references", type=int, default=120, help="held-out references each policy is scored on")
     mini.add_argument("--rl-references", type=int, default=240, help="unseen references GRPO trains on")
     mini.add_argument("--kinds", nargs="+", help="perturbation kinds of the critic's pairs (grid_edit: in-family only)")
-    mini.add_argument("--max-perturbations", type=int, default=2, help="perturbations a candidate at most")
+    mini.add_argument(
+        "--max-perturbations", type=int, default=2,
+        help="perturbation kinds applied to a candidate at most (each kind once: grid_edit alone makes one to three edits)",
+    )  # fmt: skip
     mini.add_argument("--critic-image-side", type=int, default=128, help="longest side of the critic's images (px)")
     mini.add_argument("--critic-transcribes", action="store_true",
                       help="the critic writes both images' code in a <think> block, then its critique")  # fmt: skip

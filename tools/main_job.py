@@ -535,8 +535,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="perturbation kinds applied to a candidate at most (each kind once: grid_edit alone makes one to three edits)",
     )  # fmt: skip
     mini.add_argument("--critic-image-side", type=int, default=128, help="longest side of the critic's images (px)")
-    mini.add_argument("--critic-transcribes", action="store_true",
-                      help="the critic writes both images' code in a <think> block, then its critique")  # fmt: skip
+    mini.add_argument("--critic-transcribes", nargs="?", const="code", choices=("code", "shapes"),
+                      help="the critic writes its reading of both images in a <think> block, then its critique: "
+                           "their code (the default), or their shapes side by side (shapes)")  # fmt: skip
     mini.add_argument(
         "--answer-references", type=int, default=0, help="base answers labelled for the critic's training"
     )
@@ -582,7 +583,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             critic_seeds=tuple(range(args.critic_seeds)),
             baseline_seeds=tuple(range(args.baseline_seeds)),
             exact_seeds=tuple(range(args.exact_seeds)),
-            critic_transcribes=args.critic_transcribes,
+            critic_transcribes=args.critic_transcribes is not None,
+            critic_reading=args.critic_transcribes or "code",
             eval_references=args.eval_references,
             rl_references=args.rl_references,
             answer_references=args.answer_references,

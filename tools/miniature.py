@@ -88,7 +88,8 @@ class MiniJob:
     kinds: tuple[str, ...] = MINI_KINDS  # perturbation kinds of the critic's pairs
     max_perturbations: int = 2
     critic_image_side: int = 128  # the critic's images: 128 px is 16 tokens an image, 256 px 64
-    critic_transcribes: bool = False  # the critic writes both images' code in a <think> block before its critique
+    critic_transcribes: bool = False  # the critic writes its reading of both images in a <think> block first
+    critic_reading: str = "code"  # that reading: both images' code, or their shapes side by side ("shapes")
     answer_bench_references: int = 64  # the base's answers the critic is scored on: the mistakes RL asks it about
     workers: int = 2
     progress: bool = True
@@ -212,7 +213,9 @@ def step_critic(job: MiniJob) -> Path:
         config["data"]["init_args"]["train_jsonl"] = [str(answers)]
     config["data"]["init_args"]["max_image_side"] = job.critic_image_side
     if job.critic_transcribes:  # the readings are in every answer: no separate transcription samples
-        config["data"]["init_args"].update(transcribe_first=True, transcribe_share=0.0, max_length=TRANSCRIBING_LENGTH)
+        config["data"]["init_args"].update(
+            transcribe_first=True, reading=job.critic_reading, transcribe_share=0.0, max_length=TRANSCRIBING_LENGTH
+        )
         config["model"]["init_args"]["max_new_tokens"] += TRANSCRIPTION_TOKENS
     init = config["model"]["init_args"]
     init["loader"].update(name_or_path=str(job.base), max_pixels=job.critic_image_side**2)
@@ -314,7 +317,7 @@ def grounding(job: MiniJob) -> dict[str, float]:
     result = grounding_loss(
         model, processor, pairs, instruction=data.get("instruction", "full"), max_image_side=job.critic_image_side,
         max_length=TRANSCRIBING_LENGTH if transcribes else 512, errors_first=bool(data.get("errors_first", False)),
-        transcribe_first=transcribes,
+        transcribe_first=transcribes, reading=data.get("reading", "code"),
     )  # fmt: skip
     return {"pairs": result.pairs, "real": result.real, "blind": result.blind, "gap": result.gap}
 

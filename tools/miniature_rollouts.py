@@ -36,18 +36,25 @@ def true_error(reference_source: str, row: dict[str, Any]) -> float | str:
         return error.reason
 
 
-def reading_score(critique: str | None) -> float | None:
-    """Minus the severity sum of the exact diff between the two images' code a transcribing critic wrote in its
-    ``<think>`` block (``None`` without two readable readings): what its reward would be if its critique followed
-    its own readings, which tells a critic that misreads from one that reads well and compares badly."""
-    from src.data.shape_diff import UnlabelableAnswer, diff_shapes
+def reading_score(critique: str | None, reference_source: str) -> float | None:
+    """Minus the severity sum of the exact diff between the two images as a transcribing critic read them in its
+    ``<think>`` block — two code blocks, or its shapes side by side (``src.data.shape_reading``) — or ``None``
+    without a readable reading: what its reward would be if its critique followed its own readings, which tells a
+    critic that misreads from one that reads well and compares badly."""
+    from src.data.shape_diff import UnlabelableAnswer, diff_shape_sets, diff_shapes, parse_shapes
+    from src.data.shape_reading import read_pairs
 
     think = _THINK.search(critique or "")
-    blocks = _SVG_BLOCK.findall(think.group(1)) if think else []
-    if len(blocks) != 2:
+    if think is None:
         return None
+    blocks = _SVG_BLOCK.findall(think.group(1))
     try:
-        return -float(diff_shapes(blocks[0], blocks[1]).severity_sum)
+        if len(blocks) == 2:
+            return -float(diff_shapes(blocks[0], blocks[1]).severity_sum)
+        if blocks:
+            return None
+        reference, answer = read_pairs(think.group(1))
+        return -float(diff_shape_sets(parse_shapes(reference_source)[0], reference, answer).severity_sum)
     except UnlabelableAnswer:
         return None
 
@@ -89,7 +96,9 @@ def run_agreement(run_dir: Path, references: Path, pixel_reward: Any) -> dict[st
             own.append([Rollout(e, float(row["reward"])) for row, e in kept])
             rewards = pixel_rewards(pixel_reward, samples.parent, g, [row for row, _ in kept])
             pixel.append([Rollout(e, r) for (_, e), r in zip(kept, rewards, strict=True)])
-            read = [(e, UNRENDERED if not row["rendered"] else reading_score(row.get("critique"))) for row, e in kept]
+            source = sources[rows[0]["prompt_id"]]  # one prompt a group
+            read = [(e, UNRENDERED if not row["rendered"] else reading_score(row.get("critique"), source))
+                    for row, e in kept]  # fmt: skip
             readings.append([Rollout(e, r) for e, r in read if r is not None])
     out = {
         "reward": group_agreement(own).to_dict(),

@@ -55,8 +55,13 @@ from src.data.collate import (
 )
 from src.data.prompts import CriticInstruction, fenced_answer
 from src.data.sampling import ValidationBatchSampler, length_stratified_subset, rank_and_world
+from src.data.shape_diff import UnlabelableAnswer
+from src.data.shape_reading import paired_reading
 from src.data.shards import CorruptRowError, PairRecord, load_pairs
 from src.data.vlm_datamodule import VLMDataModule
+
+# What a critic that reads first writes in its <think> block: both images' code, or their shapes side by side.
+Reading = Literal["code", "shapes"]
 
 
 class CriticPairDataset(Dataset):
@@ -75,6 +80,7 @@ class CriticPairDataset(Dataset):
         transcribe: Sequence[int] = (),
         errors_first: bool = False,
         transcribe_first: bool = False,
+        reading: Reading = "code",
     ) -> None:
         from src.data.prompts import build_critic_messages, build_transcription_messages
 
@@ -89,6 +95,7 @@ class CriticPairDataset(Dataset):
         self.transcribe = list(transcribe)
         self.errors_first = errors_first
         self.transcribe_first = transcribe_first
+        self.reading = reading
         self._build_messages = build_critic_messages
         self._build_transcription = build_transcription_messages
 
@@ -106,7 +113,7 @@ class CriticPairDataset(Dataset):
                 target = transcription_target(pair)
             else:
                 messages = self._build_messages(pair.domain, reference, candidate, self.instruction)
-                target = critic_target(pair, self.errors_first, self.transcribe_first)
+                target = critic_target(pair, self.errors_first, self.transcribe_first, self.reading)
             prompt = encode_prompt(self.processor, messages, [reference, candidate])
             sample = training_sample(
                 prompt, encode_answer(self.processor, target, self.suffix), self.max_length, pair.source
@@ -133,13 +140,27 @@ def transcription_target(pair: PairRecord) -> str:
     return fenced_answer(pair.domain, pair.reference_source) + "\n" + fenced_answer(pair.domain, pair.candidate_source)
 
 
-def critic_target(pair: PairRecord, errors_first: bool = False, transcribe_first: bool = False) -> str:
-    """The critic's answer for ``pair``: the critique JSON, after a ``<think>`` block with the code of both images
-    when ``transcribe_first`` (a pair without both sources cannot be trained that way: ``ValueError``)."""
+def critic_target(
+    pair: PairRecord, errors_first: bool = False, transcribe_first: bool = False, reading: Reading = "code"
+) -> str:
+    """The critic's answer for ``pair``: the critique JSON, after a ``<think>`` block with its ``reading`` of both
+    images when ``transcribe_first`` (a pair without both sources cannot be trained that way: ``ValueError``)."""
     critique = pair.critique.to_json(errors_first=errors_first)
     if not transcribe_first:
         return critique
-    return f"<think>\n{transcription_target(pair)}\n</think>\n{critique}"
+    if reading == "shapes":
+        if pair.reference_source is None or pair.candidate_source is None:
+            raise ValueError(f"pair {pair.id} has no source code to read")
+        try:
+            think = paired_reading(pair.reference_source, pair.candidate_source)
+        except UnlabelableAnswer as exc:
+            if pair.critique.errors:
+                raise ValueError(f"pair {pair.id}: {exc}") from exc
+            # an equivalent rewrite (a group, a path for a rect) draws the reference's shapes: read those
+            think = paired_reading(pair.reference_source, pair.reference_source)
+    else:
+        think = transcription_target(pair)
+    return f"<think>\n{think}\n</think>\n{critique}"
 
 
 SKIP_REASONS: tuple[str, ...] = ("corrupt", "answer_too_long")
@@ -228,6 +249,9 @@ class RewardModelDataModule(VLMDataModule):
         transcribe_first: the critic writes the code of both images in a ``<think>`` block, then the critique
             (``critic_target``): it reads each image as the image -> code base it starts from already can, and
             compares the two readings as text. Every parser drops the block; the pairs need both sources.
+        reading: what that block holds: ``code``, both images' code; ``shapes``, for plain-shape pictures, each
+            reference shape beside the answer shape standing for it (``src.data.shape_reading``), so that every
+            discrepancy follows from one line.
     """
 
     def __init__(
@@ -255,6 +279,7 @@ class RewardModelDataModule(VLMDataModule):
         transcribe_share: float = 0.0,
         errors_first: bool = False,
         transcribe_first: bool = False,
+        reading: Reading = "code",
     ) -> None:
         super().__init__(data_dir, train_split, batch_size, num_workers, seed, synthesize_if_missing, bucket_batches)
         if transcribe_share < 0:
@@ -265,6 +290,8 @@ class RewardModelDataModule(VLMDataModule):
             raise ValueError(f"on_corrupt: {on_corrupt!r} is not 'skip' or 'raise'")
         if on_answer_too_long not in ("drop", "raise"):
             raise ValueError(f"on_answer_too_long: {on_answer_too_long!r} is not 'drop' or 'raise'")
+        if reading not in ("code", "shapes"):
+            raise ValueError(f"reading: {reading!r} is not 'code' or 'shapes'")
         if val_generate_pairs < 0:
             raise ValueError(f"val_generate_pairs: must be >= 0, got {val_generate_pairs}")
         self.val_split = val_split
@@ -283,6 +310,7 @@ class RewardModelDataModule(VLMDataModule):
         self.transcribe_share = transcribe_share
         self.errors_first = errors_first
         self.transcribe_first = transcribe_first
+        self.reading = reading
         self.train_pairs: list[PairRecord] = []
         self.val_pairs: list[PairRecord] = []
         self.corrupt_rows: list[CorruptRowError] = []
@@ -316,6 +344,14 @@ class RewardModelDataModule(VLMDataModule):
         self.corrupt_rows += corrupt
         return pairs
 
+    def _estimate_target(self, pair: PairRecord) -> str:
+        """The pair's training answer, or its critique alone where that answer cannot be made (the sample then
+        reports why, as a skipped pair)."""
+        try:
+            return critic_target(pair, self.errors_first, self.transcribe_first, self.reading)
+        except ValueError:
+            return pair.target
+
     def length_estimates(self, pairs: list[PairRecord]) -> list[int]:
         """Token count per pair: prompt text + target text (tokenized) + both images (from their header sizes)."""
         from src.data.prompts import critic_instruction
@@ -325,8 +361,7 @@ class RewardModelDataModule(VLMDataModule):
         prompt_tokens = {
             d: len(tok(critic_instruction(d, self.instruction))["input_ids"]) + 16 for d in {p.domain for p in pairs}
         }
-        targets = [p.target if p.reference_source is None or p.candidate_source is None
-                   else critic_target(p, self.errors_first, self.transcribe_first) for p in pairs]  # fmt: skip
+        targets = [self._estimate_target(p) for p in pairs]
         target_tokens = [len(ids) for ids in tok(targets, add_special_tokens=False)["input_ids"]] if targets else []
         out = []
         for pair, n_target in zip(pairs, target_tokens, strict=True):
@@ -378,4 +413,5 @@ class RewardModelDataModule(VLMDataModule):
             transcribe,
             self.errors_first,
             self.transcribe_first,
+            self.reading,
         )

@@ -198,6 +198,17 @@ def _compare(spec: SvgSpec, index: int, was: Shape, now: Shape) -> list[Discrepa
     return out
 
 
+def counterparts(reference: tuple[Shape, ...], answer: tuple[Shape, ...]) -> list[tuple[int | None, int | None]]:
+    """Which answer shape stands for which reference shape, in the order the critique names them: the pairs (by
+    reference index), then each reference shape left over (missing, ``(i, None)``), then each answer shape left over
+    (extra, ``(None, j)``)."""
+    pairs: list[tuple[int | None, int | None]] = list(_pairing(reference, answer))
+    paired_ref, paired_answer = {i for i, _ in pairs}, {j for _, j in pairs}
+    pairs += [(i, None) for i in range(len(reference)) if i not in paired_ref]
+    pairs += [(None, j) for j in range(len(answer)) if j not in paired_answer]
+    return pairs
+
+
 def diff_shapes(reference_svg: str, answer_svg: str) -> Critique:
     """The critique of ``answer_svg`` against ``reference_svg``, both plain-shape SVG markup.
 
@@ -208,21 +219,27 @@ def diff_shapes(reference_svg: str, answer_svg: str) -> Critique:
     answer_box, answer = parse_shapes(answer_svg)
     if answer_box != box:
         raise UnlabelableAnswer("another viewBox", f"{answer_box} against the reference's {box}")
+    return diff_shape_sets(box, reference, answer)
+
+
+def diff_shape_sets(
+    box: tuple[float, float, float, float], reference: tuple[Shape, ...], answer: tuple[Shape, ...]
+) -> Critique:
+    """``diff_shapes`` on shapes already parsed, both drawn on the viewBox ``box``."""
     ref_spec, answer_spec = shapes_spec(box, reference), shapes_spec(box, answer)
-    pairs = _pairing(reference, answer)
     errors: list[Discrepancy] = []
-    for i, j in pairs:
-        errors += _compare(ref_spec, i, reference[i], answer[j])
-    paired_ref, paired_answer = {i for i, _ in pairs}, {j for _, j in pairs}
-    for i, shape in enumerate(reference):
-        if i not in paired_ref:
+    for i, j in counterparts(reference, answer):
+        if i is not None and j is not None:
+            errors += _compare(ref_spec, i, reference[i], answer[j])
+        elif i is not None:
             severity = missing_severity(canvas_area_fraction(ref_spec, f"s{i}"))
             where = element_location(ref_spec, f"s{i}")
-            errors.append(Discrepancy("structure", severity, where, f"the {shape.kind} is missing"))
-    for j, shape in enumerate(answer):
-        if j not in paired_answer:
+            errors.append(Discrepancy("structure", severity, where, f"the {reference[i].kind} is missing"))
+        elif j is not None:
             where = element_location(answer_spec, f"s{j}")
-            errors.append(Discrepancy("structure", 2, where, f"an extra {shape.kind} that the reference does not have"))
+            errors.append(
+                Discrepancy("structure", 2, where, f"an extra {answer[j].kind} that the reference does not have")
+            )
     return Critique("svg", tuple(errors))
 
 

@@ -16,7 +16,7 @@ import torch
 
 from src.data.collate import pad_id_of
 from src.data.prompts import CriticInstruction
-from src.data.reward_datamodule import CriticCollator, CriticPairDataset
+from src.data.reward_datamodule import CriticCollator, CriticPairDataset, Reading
 from src.data.shards import PairRecord
 from src.stages.sft import IGNORE_INDEX, answer_token_loss
 
@@ -45,16 +45,17 @@ def grounding_loss(
     batch_size: int = 8,
     errors_first: bool = False,
     transcribe_first: bool = False,
+    reading: Reading = "code",
 ) -> GroundingLoss:
     """The critic's loss on ``pairs`` as given and with each candidate image replaced by its reference (over its
-    whole answer: with ``transcribe_first`` the code of both images, then the critique)."""
+    whole answer: with ``transcribe_first`` its ``reading`` of both images, then the critique)."""
     if not pairs:
         raise ValueError("pairs: need at least one pair")
     blind = [replace(p, candidate_image=p.reference_image, candidate_size=p.reference_size) for p in pairs]
     was_training = model.training
     model.eval()
     try:
-        settings = (instruction, max_image_side, max_length, batch_size, errors_first, transcribe_first)
+        settings = (instruction, max_image_side, max_length, batch_size, errors_first, transcribe_first, reading)
         real_loss = _mean_loss(model, processor, list(pairs), *settings)
         blind_loss = _mean_loss(model, processor, blind, *settings)
     finally:
@@ -72,10 +73,11 @@ def _mean_loss(
     batch_size: int,
     errors_first: bool,
     transcribe_first: bool,
+    reading: Reading,
 ) -> float:
     dataset = CriticPairDataset(
         pairs, processor, max_length, max_image_side, "raise", "raise", instruction, errors_first=errors_first,
-        transcribe_first=transcribe_first,
+        transcribe_first=transcribe_first, reading=reading,
     )  # fmt: skip
     collate = CriticCollator(pad_id_of(processor))
     total, tokens = 0.0, 0

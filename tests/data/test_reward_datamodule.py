@@ -414,6 +414,38 @@ def test_transcribe_first_writes_both_codes_in_a_think_block_before_a_critique_e
     assert critic_target(without) == pair.critique.to_json()
 
 
+def test_a_shapes_reading_puts_each_shape_beside_its_counterpart_before_the_critique(tmp_path) -> None:
+    from src.data.shape_reading import paired_reading
+    from src.data.synthesis import SynthesisConfig, synthesize
+    from src.models.processor import load_processor
+    from src.models.tiny import build_tiny_qwen3_vl
+    from src.reward.parse import parse_critique
+
+    synthesize(tmp_path / "data", SynthesisConfig(domains=("svg",), n_per_domain=24, seed_family="mini", workers=1,
+               perturbation_kinds=("grid_edit",)), progress=False)  # fmt: skip
+    processor = load_processor(build_tiny_qwen3_vl(tmp_path / "model"))
+    dm = RewardModelDataModule(data_dir=str(tmp_path / "data"), val_split=None, batch_size=4, num_workers=0,
+                               max_length=2048, max_image_side=128, transcribe_first=True, reading="shapes")  # fmt: skip
+    dm.setup("fit")
+    dm.connect(processor)
+    dataset = dm.train_dataloader().dataset
+    index = next(i for i, p in enumerate(dataset.pairs) if p.critique.errors)
+    pair, sample = dataset.pairs[index], dataset[index]
+    answer = processor.tokenizer.decode(sample["labels"][sample["labels"] != -100])
+    reading = paired_reading(pair.reference_source, pair.candidate_source)
+    assert answer.startswith(f"<think>\n{reading}\n</think>\n") and " -> " in reading
+    assert parse_critique(answer.removesuffix(processor.tokenizer.eos_token), "svg") == pair.critique
+    # an equivalent rewrite draws the reference's shapes; a labelled candidate that is not plain shapes is refused
+    grouped = f"<g>{pair.reference_source.split('>', 1)[1].rsplit('</svg>', 1)[0]}</g>"
+    wrapped = pair.reference_source.split(">", 1)[0] + ">" + grouped + "</svg>"
+    same = replace(pair, candidate_source=wrapped, critique=replace(pair.critique, errors=()))
+    assert paired_reading(pair.reference_source, pair.reference_source) in critic_target(same, True, True, "shapes")
+    with pytest.raises(ValueError, match="not a plain shape"):
+        critic_target(replace(pair, candidate_source=wrapped), transcribe_first=True, reading="shapes")
+    with pytest.raises(ValueError, match="reading"):
+        RewardModelDataModule(data_dir=str(tmp_path / "data"), reading="pixels")  # type: ignore[arg-type]
+
+
 def test_errors_first_trains_the_list_before_the_counts_and_reads_back_the_same(pair_shards, tiny_processor) -> None:
     from src.reward.parse import parse_critique
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from src.data.seeds.svg.mini import MINI_COLOURS
+from src.data.shape_reading import paired_reading
 from src.data.synthesis import SynthesisConfig, synthesize
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))
@@ -121,9 +122,35 @@ def test_rollout_agreement_labels_each_logged_rollout_and_scores_both_rewards(mi
     assert entry["reward"]["pairs"] == 3 and entry["reward"]["agreement"] == pytest.approx(2.5 / 3)
     assert entry["pixel"]["agreement"] == 1.0 and entry["pixel"]["tied_groups"] == 0.0
     assert entry["readings"]["agreement"] == 1.0 and entry["readings"]["pairs"] == 3
-    assert miniature_rollouts.reading_score("<think>\n```svg\n<svg/>```\n</think>") is None  # one reading only
-    assert miniature_rollouts.reading_score(None) is None
+    assert miniature_rollouts.reading_score("<think>\n```svg\n<svg/>```\n</think>", source) is None  # one reading
+    assert miniature_rollouts.reading_score(None, source) is None
+    # the same reading written as shapes side by side scores the same; a line that names no shape, nothing
+    side_by_side = f"<think>\n{paired_reading(source, recoloured)}\n</think>\n{{}}"
+    assert miniature_rollouts.reading_score(side_by_side, source) == miniature_rollouts.reading_score(
+        critiques[1], source
+    )
+    assert miniature_rollouts.reading_score(side_by_side, source) < 0
+    assert miniature_rollouts.reading_score("<think>\na blue circle -> none\n</think>", source) is None
     assert json.loads((tmp_path / "grpo" / "reward_agreement.json").read_text()) == out
+
+
+def test_the_critics_reading_reaches_its_training_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    jobs: list[miniature.MiniJob] = []
+    monkeypatch.setattr(miniature, "main_miniature", lambda job, force, until: jobs.append(job) or 0)
+    for flag in (["--critic-transcribes", "shapes"], ["--critic-transcribes"], []):
+        assert main_job.main(["--root", str(tmp_path), *flag]) == 0
+    assert [(j.critic_transcribes, j.critic_reading) for j in jobs] == [
+        (True, "shapes"),
+        (True, "code"),
+        (False, "code"),
+    ]
+    configs: list[dict] = []
+    monkeypatch.setattr(miniature, "fit", lambda job, step, config: configs.append(config))
+    for folder in ("data", "critic"):
+        (tmp_path / folder).mkdir()
+    miniature.step_critic(jobs[0])
+    data = configs[0]["data"]["init_args"]
+    assert data["transcribe_first"] is True and data["reading"] == "shapes"
 
 
 def test_summary_and_report_from_finished_steps(tmp_path: Path) -> None:

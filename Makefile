@@ -1,6 +1,7 @@
 # Two commands set up and run everything on a fresh Debian machine (root, or sudo available):
 #   make demo   - installs what it needs, then runs the main job (tools/main_job.py): the paper in miniature on the CPU
-#   make demo-long - the same with a critic that reads both images before it compares (~45 min on 2 cores)
+#   make demo-long - the same with a critic that reads both images before it compares, trained on in-family pairs
+#                    and on the base's own labelled answers (~55 min on 2 cores)
 #   make test   - installs what it needs, then runs the test suite (CPU only; `-m slow` / `-m gpu` opt in)
 PYTHON ?= python3
 PIP ?= $(PYTHON) -m pip
@@ -22,8 +23,8 @@ demo: $(STAMP)
 	$(PYTHON) tools/main_job.py
 
 demo-long: $(STAMP)
-	$(PYTHON) tools/main_job.py --root runs/long --kinds grid_edit --pairs 4800 --critic-steps 4000 \
-		--critic-transcribes --exact-seeds 1
+	$(PYTHON) tools/main_job.py --root runs/long --kinds grid_edit --pairs 4800 --answer-references 1600 \
+		--critic-steps 4000 --critic-transcribes --exact-seeds 1
 
 test: $(STAMP)
 	$(PYTHON) -m pytest -q -m "not slow and not gpu"

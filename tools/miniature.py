@@ -302,7 +302,7 @@ def baseline_predictions(train: list[dict[str, Any]], bench: Path, image_root: P
     return {"empty": rows_empty, "pixel_majority": rows_majority}
 
 
-def grounding(job: MiniJob) -> dict[str, float]:
+def grounding(job: MiniJob) -> dict[str, float | None]:
     """Loss per critique token on the held-out pairs with the real candidate and with the reference twice."""
     from src.data.shards import load_pairs
     from src.eval.critic_grounding import grounding_loss
@@ -312,7 +312,10 @@ def grounding(job: MiniJob) -> dict[str, float]:
     transcribes = bool(data.get("transcribe_first", False))
     # a critic that transcribes first is scored on its whole answer, which needs both sources: the val pairs (held
     # out by reference like the bench, whose rows carry no code)
-    pairs, _ = load_pairs(job.dir("data") / ("val.jsonl" if transcribes else "bench.jsonl"))
+    manifest = job.dir("data") / ("val.jsonl" if transcribes else "bench.jsonl")
+    if not read_jsonl(manifest):  # a small run may draw no val reference
+        return {"pairs": 0, "real": None, "blind": None, "gap": None}
+    pairs, _ = load_pairs(manifest)
     model, processor = load_vlm(VLMLoader(str(job.critic), dtype="float32", attn_implementation="sdpa"))
     result = grounding_loss(
         model, processor, pairs, instruction=data.get("instruction", "full"), max_image_side=job.critic_image_side,

@@ -60,6 +60,11 @@ def _table(header: list[str], rows: list[list[Any]]) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
+def _loss(value: float | None) -> str:
+    """A grounding loss, or why there is none (no held-out pair the critic's answer could be scored on)."""
+    return f"{value:.4f}" if value is not None else "not measured (no held-out pair with both sources)"
+
+
 def verdicts(summary: dict[str, Any]) -> list[str]:
     """The issue's targets, each with the measured figure and whether it was met."""
     critic = summary["critic"]
@@ -73,7 +78,7 @@ def verdicts(summary: dict[str, Any]) -> list[str]:
         f"{'met' if f1 >= best + 0.15 else 'not met'} (target: at least 0.15 above).",
         f"Critic parse rate {critic['heldout']['parse_rate'] or 0.0:.2f} (target 0.95); severity Pearson "
         f"{pearson_text} (target > 0.3); loss gap with the reference twice "
-        f"{critic['grounding']['gap']:.4f} per token (positive: it looks at the candidate).",
+        f"{_loss(critic['grounding']['gap'])} per token (positive: it looks at the candidate).",
     ]
     answers = critic.get("policy_answers")
     if answers is not None:
@@ -187,8 +192,8 @@ def write_report(root: Path, summary: dict[str, Any], curves: dict[str, list[tup
         "measured on references no model trained on.</p>",
         "<h2>Critic on pairs of held-out references</h2>",
         critic_table(critic),
-        f"<p>Does it look? Loss per critique token with the real candidate {grounding['real']:.4f}, with the "
-        f"reference shown twice {grounding['blind']:.4f} (gap {grounding['gap']:.4f}; a critic blind to the "
+        f"<p>Does it look? Loss per critique token with the real candidate {_loss(grounding['real'])}, with the "
+        f"reference shown twice {_loss(grounding['blind'])} (gap {_loss(grounding['gap'])}; a critic blind to the "
         "candidate has a gap of 0).</p>",
         *(
             [

@@ -146,8 +146,11 @@ def critic_target(
     """The critic's answer for ``pair``: the critique JSON, after a ``<think>`` block with its ``reading`` of both
     images when ``transcribe_first`` (a pair without both sources cannot be trained that way: ``ValueError``)."""
     critique = pair.critique.to_json(errors_first=errors_first)
-    if not transcribe_first:
-        return critique
+    return reading_block(pair, reading) + critique if transcribe_first else critique
+
+
+def reading_block(pair: PairRecord, reading: Reading = "code") -> str:
+    """The ``<think>`` block a critic that reads first writes before its critique of ``pair``."""
     if reading == "shapes":
         if pair.reference_source is None or pair.candidate_source is None:
             raise ValueError(f"pair {pair.id} has no source code to read")
@@ -160,7 +163,7 @@ def critic_target(
             think = paired_reading(pair.reference_source, pair.reference_source)
     else:
         think = transcription_target(pair)
-    return f"<think>\n{think}\n</think>\n{critique}"
+    return f"<think>\n{think}\n</think>\n"
 
 
 SKIP_REASONS: tuple[str, ...] = ("corrupt", "answer_too_long")

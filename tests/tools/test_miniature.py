@@ -213,10 +213,50 @@ def test_summary_and_report_from_finished_steps(tmp_path: Path) -> None:
 def test_the_miniature_runs_end_to_end_at_toy_sizes(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     args = ["--root", str(tmp_path / "mini"), "--pairs", "80", "--base-steps", "4", "--critic-steps", "4",
             "--grpo-steps", "1", "--critic-seeds", "1", "--eval-references", "2", "--rl-references", "4",
-            "--answer-references", "4", "--no-progress"]  # fmt: skip
+            "--answer-references", "4", "--exact-seeds", "1", "--critic-transcribes", "shapes",
+            "--no-progress"]  # fmt: skip
     assert main_job.main(args) == 0
     out = capsys.readouterr().out
     summary = json.loads((tmp_path / "mini" / "summary.json").read_text())
     assert set(summary["critic"]["baselines"]) == {"empty", "pixel_majority"}
     assert set(summary["policy"]) == {"sft", "grpo_critic", "grpo_baseline", "grpo_exact"}
     assert "report:" in out and (tmp_path / "mini" / "report" / "index.html").exists()
+
+
+def test_the_critique_given_true_readings_is_scored_on_the_logged_rollouts(
+    mini_data: Path, tmp_path: Path, tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import cairosvg
+    import critic_given_readings as given
+
+    reference = main_job.read_jsonl(mini_data / "train.jsonl")[0]
+    source = reference["reference_source"]
+    colour = source.split('fill="', 1)[1][:7]
+    recoloured = source.replace(colour, next(c for c in MINI_COLOURS if c != colour))
+    (tmp_path / "rl.jsonl").write_text(json.dumps(reference) + "\n")
+    step_dir = tmp_path / "run" / "rollout_samples" / "step000000-rank0"
+    step_dir.mkdir(parents=True)
+    (step_dir / "g0-reference.png").write_bytes((mini_data / reference["reference_image"]).read_bytes())
+    (step_dir / "g0-0.png").write_bytes((mini_data / reference["reference_image"]).read_bytes())
+    (step_dir / "g0-1.png").write_bytes(cairosvg.svg2png(bytestring=recoloured.encode()))
+    rows = [{"prompt_id": reference["id"], "group": 0, "rollout": j, "domain": "svg", "completion": code,
+             "rendered": ok, "reward": reward}
+            for j, (code, ok, reward) in enumerate([(source, True, 1.0), (recoloured, True, 1.5), ("x", False, 0.0)])]  # fmt: skip
+    (step_dir / "samples.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    # the tiny random critic writes no critique: every rendered rollout gets the lowest score, a tie
+    out = given.given_readings(tmp_path / "run", tmp_path / "rl.jsonl", tiny_model_dir, 4, "code", "short", 128)
+    assert out["given_true_readings"]["pairs"] == 1 and out["given_true_readings"]["agreement"] == 0.5
+    assert out["own"]["agreement"] == 0.0  # the logged reward preferred the recoloured rollout
+    # a critic that compares the true readings exactly orders them as the truth does
+    seen: list[tuple[str | None, str | None]] = []
+
+    def exact(model, processor, pair, reading, instruction, max_side):  # type: ignore[no-untyped-def]
+        seen.append((pair.reference_source, pair.candidate_source))
+        return -float(pair.critique.severity_sum)
+
+    monkeypatch.setattr(given, "critique_score", exact)
+    out = given.given_readings(tmp_path / "run", tmp_path / "rl.jsonl", tiny_model_dir, 4, "code", "short", 128)
+    assert out["given_true_readings"]["agreement"] == 1.0
+    assert seen == [(source, source.strip()), (source, recoloured.strip())]
+    (tmp_path / "empty").mkdir()
+    assert given.main(["--run", str(tmp_path / "empty"), "--references", "x", "--critic", "y"]) == 2  # nothing logged

@@ -1,11 +1,9 @@
 """A critic's reading of a plain-shape pair, one line per shape and its counterpart (``paired_reading``).
 
 A critic that writes the code of both images before its critique still has to match the shapes of two code blocks
-a hundred tokens apart and compare them, and a small one does not learn to: given the true code of both images, its
-critique orders a group's answers hardly better than chance. Written as pairs — each reference shape beside the
-answer shape that stands for it, in the order the critique names their differences — every discrepancy follows from
-one line, and the critique only has to copy what the line shows. The pairing is ``shape_diff.counterparts``, so the
-reading, the critique and the labels agree.
+a hundred tokens apart before it can compare them. Written as pairs — each reference shape beside the answer shape
+that stands for it, in the order the critique names their differences — every discrepancy can be read off one line.
+The pairing is ``shape_diff.counterparts``, so the reading, the critique and the labels agree.
 
     circle 28,28 14 #eb5757 -> circle 64,28 14 #eb5757
     square 100,100 22 #2d9cdb -> none

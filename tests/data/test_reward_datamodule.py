@@ -386,24 +386,31 @@ def test_transcription_samples_ask_for_both_codes(tmp_path) -> None:
     assert sum(len(b["ids"]) for b in loader) == len(dataset)  # every sample, critiques and transcriptions, is drawn
 
 
-def test_transcribe_first_writes_both_codes_in_a_think_block_before_a_critique_every_reader_takes(tmp_path) -> None:
+def first_labelled_sample(tmp_path, kinds: tuple[str, ...] = (), **data_args):  # type: ignore[no-untyped-def]
+    """A reading critic's training data on a few mini pairs: (processor, first pair with errors, its sample, its
+    answer text without the end-of-turn token)."""
     from src.data.synthesis import SynthesisConfig, synthesize
     from src.models.processor import load_processor
     from src.models.tiny import build_tiny_qwen3_vl
-    from src.reward.parse import parse_critique
 
-    synthesize(tmp_path / "data", SynthesisConfig(domains=("svg",), n_per_domain=16, seed_family="mini", workers=1),
-               progress=False)  # fmt: skip
+    config = SynthesisConfig(domains=("svg",), n_per_domain=24, seed_family="mini", workers=1, perturbation_kinds=kinds)
+    synthesize(tmp_path / "data", config, progress=False)
     processor = load_processor(build_tiny_qwen3_vl(tmp_path / "model"))
     dm = RewardModelDataModule(data_dir=str(tmp_path / "data"), val_split=None, batch_size=4, num_workers=0,
-                               max_length=2048, max_image_side=128, transcribe_first=True)  # fmt: skip
+                               max_length=2048, max_image_side=128, transcribe_first=True, **data_args)  # fmt: skip
     dm.setup("fit")
     dm.connect(processor)
     dataset = dm.train_dataloader().dataset
     index = next(i for i, p in enumerate(dataset.pairs) if p.critique.errors)
     pair, sample = dataset.pairs[index], dataset[index]
     answer = processor.tokenizer.decode(sample["labels"][sample["labels"] != -100])
-    answer = answer.removesuffix(processor.tokenizer.eos_token)
+    return processor, pair, sample, answer.removesuffix(processor.tokenizer.eos_token)
+
+
+def test_transcribe_first_writes_both_codes_in_a_think_block_before_a_critique_every_reader_takes(tmp_path) -> None:
+    from src.reward.parse import parse_critique
+
+    _, pair, sample, answer = first_labelled_sample(tmp_path)
     reading = f"```svg\n{pair.reference_source.strip()}\n```\n```svg\n{pair.candidate_source.strip()}\n```"
     assert answer.startswith(f"<think>\n{reading}\n</think>\n")
     assert parse_critique(answer, "svg") == pair.critique  # the reader drops the block
@@ -416,25 +423,12 @@ def test_transcribe_first_writes_both_codes_in_a_think_block_before_a_critique_e
 
 def test_a_shapes_reading_puts_each_shape_beside_its_counterpart_before_the_critique(tmp_path) -> None:
     from src.data.shape_reading import paired_reading
-    from src.data.synthesis import SynthesisConfig, synthesize
-    from src.models.processor import load_processor
-    from src.models.tiny import build_tiny_qwen3_vl
     from src.reward.parse import parse_critique
 
-    synthesize(tmp_path / "data", SynthesisConfig(domains=("svg",), n_per_domain=24, seed_family="mini", workers=1,
-               perturbation_kinds=("grid_edit",)), progress=False)  # fmt: skip
-    processor = load_processor(build_tiny_qwen3_vl(tmp_path / "model"))
-    dm = RewardModelDataModule(data_dir=str(tmp_path / "data"), val_split=None, batch_size=4, num_workers=0,
-                               max_length=2048, max_image_side=128, transcribe_first=True, reading="shapes")  # fmt: skip
-    dm.setup("fit")
-    dm.connect(processor)
-    dataset = dm.train_dataloader().dataset
-    index = next(i for i, p in enumerate(dataset.pairs) if p.critique.errors)
-    pair, sample = dataset.pairs[index], dataset[index]
-    answer = processor.tokenizer.decode(sample["labels"][sample["labels"] != -100])
+    _, pair, _, answer = first_labelled_sample(tmp_path, ("grid_edit",), reading="shapes")
     reading = paired_reading(pair.reference_source, pair.candidate_source)
     assert answer.startswith(f"<think>\n{reading}\n</think>\n") and " -> " in reading
-    assert parse_critique(answer.removesuffix(processor.tokenizer.eos_token), "svg") == pair.critique
+    assert parse_critique(answer, "svg") == pair.critique
     # an equivalent rewrite draws the reference's shapes; a labelled candidate that is not plain shapes is refused
     grouped = f"<g>{pair.reference_source.split('>', 1)[1].rsplit('</svg>', 1)[0]}</g>"
     wrapped = pair.reference_source.split(">", 1)[0] + ">" + grouped + "</svg>"

@@ -106,8 +106,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-image-side", type=int, default=128)
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
-    if not any(args.run.rglob("rollout_samples/*/samples.jsonl")):
-        print(f"no logged rollout groups under {args.run}", file=sys.stderr)
+    problem = (
+        f"--groups must be >= 1, got {args.groups}" if args.groups < 1
+        else f"no logged rollout groups under {args.run}" if not any(args.run.rglob("rollout_samples/*/samples.jsonl"))
+        else f"--references {args.references} is not a file" if not args.references.is_file()
+        else f"--critic {args.critic} has no config.json" if not (args.critic / "config.json").is_file()
+        else None
+    )  # fmt: skip
+    if problem:
+        print(problem, file=sys.stderr)
         return 2
     result = given_readings(args.run, args.references, args.critic, args.groups, args.reading, args.instruction,
                             args.max_image_side)  # fmt: skip

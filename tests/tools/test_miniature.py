@@ -260,3 +260,6 @@ def test_the_critique_given_true_readings_is_scored_on_the_logged_rollouts(
     assert seen == [(source, source.strip()), (source, recoloured.strip())]
     (tmp_path / "empty").mkdir()
     assert given.main(["--run", str(tmp_path / "empty"), "--references", "x", "--critic", "y"]) == 2  # nothing logged
+    run = ["--run", str(tmp_path / "run"), "--references", str(tmp_path / "rl.jsonl")]
+    assert given.main([*run, "--critic", str(tmp_path)]) == 2  # no model there
+    assert given.main([*run, "--critic", str(tiny_model_dir), "--groups", "0"]) == 2

@@ -26,6 +26,7 @@ from main_job import read_jsonl  # noqa: E402
 from miniature_rollouts import true_error  # noqa: E402
 
 UNREADABLE = -1e6  # a critique that does not parse: below any severity sum
+CRITIQUE_TOKENS = 512  # the longest critique of a policy answer (eight discrepancies) is ~420 tokens
 
 
 def critique_score(model: Any, processor: Any, pair: Any, reading: str, instruction: str, max_side: int) -> float:
@@ -46,7 +47,7 @@ def critique_score(model: Any, processor: Any, pair: Any, reading: str, instruct
         ]
     with torch.no_grad():
         out = model.generate(
-            input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=512, do_sample=False, **extra
+            input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=CRITIQUE_TOKENS, do_sample=False, **extra
         )
     text = processor.tokenizer.decode(out[0, ids.shape[1] :], skip_special_tokens=True)
     try:

@@ -23,7 +23,7 @@ if str(ROOT) not in sys.path:  # running as a script from a checkout, before `pi
 
 import torch  # noqa: E402
 from main_job import read_jsonl  # noqa: E402
-from miniature_rollouts import true_error  # noqa: E402
+from miniature_rollouts import logged_groups, true_error  # noqa: E402
 
 UNREADABLE = -1e6  # a critique that does not parse: below any severity sum
 CRITIQUE_TOKENS = 512  # the longest critique of a policy answer (eight discrepancies) is ~420 tokens
@@ -70,29 +70,25 @@ def given_readings(run: Path, references: Path, critic: Path, groups: int, readi
     model.eval()
     given: list[list[Rollout]] = []
     own: list[list[Rollout]] = []
-    for samples in sorted(run.rglob("rollout_samples/*/samples.jsonl")):
-        by_group: dict[int, list[dict[str, Any]]] = {}
-        for row in read_jsonl(samples):
-            by_group.setdefault(row["group"], []).append(row)
-        for g, rows in by_group.items():
-            if len(given) == groups:
-                break
-            a, b = [], []
-            for row in rows:
-                error = true_error(sources[row["prompt_id"]], row)
-                if not row["rendered"] or not isinstance(error, float):
-                    continue
-                reference = sources[row["prompt_id"]]
-                pair = PairRecord(
-                    f"{row['prompt_id']}-{row['rollout']}", "svg", samples.parent / f"g{g}-reference.png",
-                    samples.parent / f"g{g}-{row['rollout']}.png", label_shape_answer(reference, row["completion"]),
-                    reference, extract_svg_markup(row["completion"]),
-                )  # fmt: skip
-                a.append(Rollout(error, critique_score(model, processor, pair, reading, instruction, max_side)))
-                b.append(Rollout(error, float(row["reward"])))
-            if len(a) > 1:
-                given.append(a)
-                own.append(b)
+    for step_dir, g, rows in logged_groups(run):
+        if len(given) == groups:
+            break
+        a, b = [], []
+        for row in rows:
+            error = true_error(sources[row["prompt_id"]], row)
+            if not row["rendered"] or not isinstance(error, float):
+                continue
+            reference = sources[row["prompt_id"]]
+            pair = PairRecord(
+                f"{row['prompt_id']}-{row['rollout']}", "svg", step_dir / f"g{g}-reference.png",
+                step_dir / f"g{g}-{row['rollout']}.png", label_shape_answer(reference, row["completion"]),
+                reference, extract_svg_markup(row["completion"]),
+            )  # fmt: skip
+            a.append(Rollout(error, critique_score(model, processor, pair, reading, instruction, max_side)))
+            b.append(Rollout(error, float(row["reward"])))
+        if len(a) > 1:
+            given.append(a)
+            own.append(b)
     return {"given_true_readings": group_agreement(given).to_dict(), "own": group_agreement(own).to_dict()}
 
 
@@ -109,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     problem = (
         f"--groups must be >= 1, got {args.groups}" if args.groups < 1
-        else f"no logged rollout groups under {args.run}" if not any(args.run.rglob("rollout_samples/*/samples.jsonl"))
+        else f"no logged rollout groups under {args.run}" if next(logged_groups(args.run), None) is None
         else f"--references {args.references} is not a file" if not args.references.is_file()
         else f"--critic {args.critic} has no config.json" if not (args.critic / "config.json").is_file()
         else None

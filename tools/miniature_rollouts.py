@@ -13,6 +13,7 @@ import json
 import math
 import re
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +75,17 @@ def pixel_rewards(pixel_reward: Any, step_dir: Path, group: int, rows: list[dict
     return list(pixel_reward(pairs))
 
 
+def logged_groups(run_dir: Path) -> Iterator[tuple[Path, int, list[dict[str, Any]]]]:
+    """Every group a GRPO run logged: the folder holding its renders (``g<group>-<rollout>.png``), its index in that
+    step, and its rollouts."""
+    for samples in sorted(run_dir.rglob("rollout_samples/*/samples.jsonl")):
+        groups: dict[int, list[dict[str, Any]]] = {}
+        for row in read_jsonl(samples):
+            groups.setdefault(row["group"], []).append(row)
+        for g, rows in groups.items():
+            yield samples.parent, g, rows
+
+
 def run_agreement(run_dir: Path, references: Path, pixel_reward: Any) -> dict[str, Any]:
     """Agreement of the run's own reward and of the pixel reward with the truth, over its logged groups."""
     from src.eval.reward_agreement import Rollout, group_agreement
@@ -83,23 +95,19 @@ def run_agreement(run_dir: Path, references: Path, pixel_reward: Any) -> dict[st
     pixel: list[list[Rollout]] = []
     readings: list[list[Rollout]] = []
     unlabelable: Counter[str] = Counter()
-    for samples in sorted(run_dir.rglob("rollout_samples/*/samples.jsonl")):
-        groups: dict[int, list[dict[str, Any]]] = {}
-        for row in read_jsonl(samples):
-            groups.setdefault(row["group"], []).append(row)
-        for g, rows in groups.items():
-            errors = [true_error(sources[row["prompt_id"]], row) for row in rows]
-            kept = [(row, e) for row, e in zip(rows, errors, strict=True) if isinstance(e, float)]
-            unlabelable.update(e for e in errors if isinstance(e, str))
-            if len(kept) < 2:
-                continue
-            own.append([Rollout(e, float(row["reward"])) for row, e in kept])
-            rewards = pixel_rewards(pixel_reward, samples.parent, g, [row for row, _ in kept])
-            pixel.append([Rollout(e, r) for (_, e), r in zip(kept, rewards, strict=True)])
-            source = sources[rows[0]["prompt_id"]]  # one prompt a group
-            read = [(e, UNRENDERED if not row["rendered"] else reading_score(row.get("critique"), source))
-                    for row, e in kept]  # fmt: skip
-            readings.append([Rollout(e, r) for e, r in read if r is not None])
+    for step_dir, g, rows in logged_groups(run_dir):
+        errors = [true_error(sources[row["prompt_id"]], row) for row in rows]
+        kept = [(row, e) for row, e in zip(rows, errors, strict=True) if isinstance(e, float)]
+        unlabelable.update(e for e in errors if isinstance(e, str))
+        if len(kept) < 2:
+            continue
+        own.append([Rollout(e, float(row["reward"])) for row, e in kept])
+        rewards = pixel_rewards(pixel_reward, step_dir, g, [row for row, _ in kept])
+        pixel.append([Rollout(e, r) for (_, e), r in zip(kept, rewards, strict=True)])
+        source = sources[rows[0]["prompt_id"]]  # one prompt a group
+        read = [(e, UNRENDERED if not row["rendered"] else reading_score(row.get("critique"), source))
+                for row, e in kept]  # fmt: skip
+        readings.append([Rollout(e, r) for e, r in read if r is not None])
     out = {
         "reward": group_agreement(own).to_dict(),
         "pixel": group_agreement(pixel).to_dict(),
@@ -124,7 +132,7 @@ def step_agreement(
     out: dict[str, Any] = {}
     for variant, seed in runs:
         run_dir = job.dir("grpo") / f"{variant}_s{seed}"
-        if any(run_dir.rglob("rollout_samples/*/samples.jsonl")):
+        if next(logged_groups(run_dir), None) is not None:
             out[f"{variant}_s{seed}"] = run_agreement(run_dir, references, reward)
     (job.dir("grpo") / "reward_agreement.json").write_text(json.dumps(out, indent=2) + "\n")
     return out

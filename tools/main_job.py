@@ -541,6 +541,8 @@ def build_parser() -> argparse.ArgumentParser:
     mini.add_argument(
         "--answer-references", type=int, default=0, help="base answers labelled for the critic's training"
     )
+    mini.add_argument("--critic-size", default="small", choices=("small", "small_deep"),
+                      help="the critic's model size (src.models.tiny.MODEL_SIZES); the policy stays small")  # fmt: skip
     parser.add_argument("--critic-config", type=Path, default=MainJob.critic_config, help="reward-SFT stage YAML")
     parser.add_argument(
         "--grpo-config", type=Path, nargs="+", default=[MainJob.grpo_config],
@@ -589,6 +591,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             rl_references=args.rl_references,
             answer_references=args.answer_references,
             critic_image_side=args.critic_image_side,
+            critic_size=args.critic_size,
             **({"kinds": tuple(args.kinds)} if args.kinds else {}),
             max_perturbations=args.max_perturbations,
             workers=args.workers,

@@ -18,7 +18,8 @@ Every model starts from one small random Qwen3-VL (``src.models.tiny.SMALL``) on
    labelled by diffing its shapes with the reference's (``tools/miniature_answers.py``): the mistakes the critic will
    be asked about in RL, held out to score it on (and, with ``--answer-references``, more of them to train it on, as
    the paper's critic learns from annotated outputs of real models);
-5. ``critic``   — critic SFT from the base (``configs/reward_sft/mini.yaml``);
+5. ``critic``   — critic SFT from the base (``configs/reward_sft/mini.yaml``); with ``--critic-size`` other than the
+   policy's, from a base of that size trained first as step 3 trains the policy's (step ``critic_base``);
 6. ``critic_eval`` — the critic on held-out pairs (F1h, F1s, severity Pearson, parse rate) beside two baselines
    (``empty``: no discrepancies; ``pixel_majority``: the most common training discrepancy whenever any pixel
    differs), on the synthesized pairs and on the base's held-out answers, and its loss with the candidate replaced
@@ -64,6 +65,7 @@ CONFIGS = ROOT / "configs"
 # only candidates inside the family, which a critic can tell only by comparing (``src.data.perturb.mini_svg``).
 MINI_KINDS = ("fill_colour", "shape_kind", "position", "size", "missing_element", "extra_element")
 VARIANTS = ("sft", "grpo_critic", "grpo_baseline", "grpo_exact")
+POLICY_SIZE = "small"  # src.models.tiny.SMALL: the policy's size, and the critic's unless --critic-size says otherwise
 # A critic that writes both images' code first: two plain-shape SVGs (~110 tokens each at most) and the think tags
 # before its critique; the sample (two 16-token images, the prompt and that answer) stays under this length.
 TRANSCRIPTION_TOKENS = 256
@@ -91,6 +93,7 @@ class MiniJob:
     critic_transcribes: bool = False  # the critic writes its reading of both images in a <think> block first
     critic_reading: str = "code"  # that reading: both images' code, or their shapes side by side ("shapes")
     answer_bench_references: int = 64  # the base's answers the critic is scored on: the mistakes RL asks it about
+    critic_size: str = "small"  # a key of src.models.tiny.MODEL_SIZES; other than the policy's: its own base first
     workers: int = 2
     progress: bool = True
 
@@ -100,6 +103,11 @@ class MiniJob:
     @property
     def base(self) -> Path:
         return self.dir("base") / "model"
+
+    @property
+    def critic_base(self) -> Path:
+        """What the critic is fine-tuned from: the policy's base, or a base of its own size (step ``critic_base``)."""
+        return self.base if self.critic_size == POLICY_SIZE else self.dir("critic_base") / "model"
 
     @property
     def critic(self) -> Path:
@@ -177,28 +185,43 @@ def write_policy_references(job: MiniJob) -> Path:
     return draw
 
 
-def step_model(job: MiniJob) -> Path:
-    """The small random Qwen3-VL both models start from, its tokenizer fitted to the task's text."""
+def random_model(job: MiniJob, out: Path, size: str) -> Path:
+    """A random Qwen3-VL of ``size`` whose tokenizer is fitted to the task's text (the same for every size)."""
     from src.data.prompts import POLICY_INSTRUCTIONS, critic_instruction, fenced_answer
-    from src.models.tiny import SMALL, build_tiny_qwen3_vl
+    from src.models.tiny import MODEL_SIZES, build_tiny_qwen3_vl
 
     rows = read_jsonl(job.dir("data") / "train.jsonl")
     corpus = [POLICY_INSTRUCTIONS["svg"], critic_instruction("svg", "short")] * 20
     for row in rows:
         corpus += [fenced_answer("svg", row["reference_source"]), json.dumps(row["critique"], indent=2)]
-    return build_tiny_qwen3_vl(job.dir("model") / "small-qwen3-vl", size=SMALL, extra_corpus=corpus)
+    return build_tiny_qwen3_vl(out, size=MODEL_SIZES[size], extra_corpus=corpus)
+
+
+def step_model(job: MiniJob) -> Path:
+    """The small random Qwen3-VL both models start from, its tokenizer fitted to the task's text."""
+    return random_model(job, job.dir("model") / "small-qwen3-vl", POLICY_SIZE)
+
+
+def train_base(job: MiniJob, step: str, start: Path, out: Path) -> Path:
+    """Image -> code SFT of ``start`` on the train references, written to ``out``."""
+    config = stage_config(job, job.dir(step), CONFIGS / "base_sft" / "mini.yaml", job.base_steps)
+    config["model"]["init_args"]["loader"]["name_or_path"] = str(start)
+    config["model"]["init_args"]["model_dir"] = str(out)
+    fit(job, step, config)  # type: ignore[arg-type]
+    if not (out / "config.json").exists():
+        raise StepError(step, f"training wrote no model at {out}")
+    return out
 
 
 def step_base(job: MiniJob) -> Path:
     """Image -> code SFT of the small model on the train references: the visually grounded base (and SFT policy)."""
-    out = job.dir("base")
-    config = stage_config(job, out, CONFIGS / "base_sft" / "mini.yaml", job.base_steps)
-    config["model"]["init_args"]["loader"]["name_or_path"] = str(job.dir("model") / "small-qwen3-vl")
-    config["model"]["init_args"]["model_dir"] = str(job.base)
-    fit(job, "base", config)  # type: ignore[arg-type]
-    if not (job.base / "config.json").exists():
-        raise StepError("base", f"training wrote no model at {job.base}")
-    return job.base
+    return train_base(job, "base", job.dir("model") / "small-qwen3-vl", job.base)
+
+
+def step_critic_base(job: MiniJob) -> Path:
+    """A critic larger than the policy: a random model of its size, grounded by the same image -> code SFT."""
+    start = random_model(job, job.dir("critic_base") / f"{job.critic_size}-qwen3-vl", job.critic_size)
+    return train_base(job, "critic_base", start, job.critic_base)
 
 
 def step_critic(job: MiniJob) -> Path:
@@ -218,7 +241,7 @@ def step_critic(job: MiniJob) -> Path:
         )
         config["model"]["init_args"]["max_new_tokens"] += TRANSCRIPTION_TOKENS
     init = config["model"]["init_args"]
-    init["loader"].update(name_or_path=str(job.base), max_pixels=job.critic_image_side**2)
+    init["loader"].update(name_or_path=str(job.critic_base), max_pixels=job.critic_image_side**2)
     init["model_dir"] = str(job.critic)
     fit(job, "critic", config)  # type: ignore[arg-type]
     profile = builtin_profile(max_image_side=job.critic_image_side, instruction="short")
@@ -527,6 +550,7 @@ def main_miniature(job: MiniJob, force: str | None, until: str | None) -> int:
         "model": step_model,
         "base": step_base,
         "answers": step_answers,
+        **({"critic_base": step_critic_base} if job.critic_size != POLICY_SIZE else {}),
         "critic": step_critic,
         "critic_eval": step_critic_eval,
         "grpo": step_grpo,

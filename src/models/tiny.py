@@ -18,7 +18,7 @@ import itertools
 import json
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -264,7 +264,10 @@ SMALL = ModelSize(
     text_hidden=256, text_layers=4, text_heads=8, text_kv_heads=4, head_dim=32, vision_depth=2, vision_hidden=128,
     vision_heads=4,
 )  # fmt: skip
-MODEL_SIZES: dict[str, ModelSize] = {"tiny": TINY, "small": SMALL}
+# SMALL's width at twice its depth: a critic must compare two readings token by token after reading them, a
+# longer chain of attention steps than the base's image -> code (README: the miniature's figures).
+SMALL_DEEP = replace(SMALL, text_layers=8)
+MODEL_SIZES: dict[str, ModelSize] = {"tiny": TINY, "small": SMALL, "small_deep": SMALL_DEEP}
 
 
 def tiny_qwen3_vl_config(tokenizer: Qwen2Tokenizer, size: ModelSize = TINY) -> Qwen3VLConfig:

@@ -153,6 +153,35 @@ def test_the_critics_reading_reaches_its_training_config(tmp_path: Path, monkeyp
     assert data["transcribe_first"] is True and data["reading"] == "shapes"
 
 
+def test_a_critic_of_another_size_is_fine_tuned_from_a_base_of_its_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    jobs: list[miniature.MiniJob] = []
+    monkeypatch.setattr(miniature, "main_miniature", lambda job, force, until: jobs.append(job) or 0)
+    assert main_job.main(["--root", str(tmp_path), "--critic-size", "small_deep"]) == 0
+    job = jobs[0]
+    trained: list[tuple[str, str, str]] = []
+
+    def fit(job: miniature.MiniJob, step: str, config: dict) -> None:
+        init = config["model"]["init_args"]
+        trained.append((step, init["loader"]["name_or_path"], init["model_dir"]))
+        Path(init["model_dir"]).mkdir(parents=True)
+        (Path(init["model_dir"]) / "config.json").write_text("{}")
+
+    monkeypatch.setattr(miniature, "fit", fit)
+    built: list[tuple[Path, str]] = []
+    monkeypatch.setattr(miniature, "random_model", lambda job, out, size: built.append((out, size)) or out)
+    for folder in ("data", "critic", "critic_base"):
+        (tmp_path / folder).mkdir()
+    miniature.step_critic_base(job)
+    miniature.step_critic(job)
+    assert [size for _, size in built] == ["small_deep"]
+    (base_step, start, base_out), (critic_step, critic_start, _) = trained
+    assert (base_step, start) == ("critic_base", str(built[0][0]))
+    assert critic_step == "critic" and critic_start == base_out == str(job.critic_base) != str(job.base)
+    assert miniature.MiniJob(root=tmp_path).critic_base == miniature.MiniJob(root=tmp_path).base
+
+
 def test_summary_and_report_from_finished_steps(tmp_path: Path) -> None:
     job = miniature.MiniJob(root=tmp_path, critic_seeds=(0, 1), baseline_seeds=(0,), exact_seeds=(0,))
     for name, f1 in (("critic", 0.5), ("empty", 0.1), ("pixel_majority", 0.3)):

@@ -486,6 +486,7 @@ def build_summary(job: MiniJob) -> dict[str, Any]:
         "policy": {},
         "reward_agreement": json.loads(agreement.read_text()) if agreement.exists() else {},
         "primary_metric": {"svg": "SSIM with the reference (unrendered answers score 0)"},
+        "model_sizes": {"policy": POLICY_SIZE, "critic": job.critic_size},  # keys of src.models.tiny.MODEL_SIZES
     }
     per_variant: dict[str, list[tuple[float, float]]] = {v: [] for v in VARIANTS}
     for name in policies(job):
@@ -534,6 +535,10 @@ def curves(job: MiniJob) -> dict[str, list[tuple[float, float]]]:
     base = read_metrics(job.dir("base") / "csv" / "metrics.csv")
     out["base train/loss"] = series(base, "train/loss")
     out["base val/loss"] = series(base, "val/loss")
+    if job.critic_size != POLICY_SIZE:
+        critic_base = read_metrics(job.dir("critic_base") / "csv" / "metrics.csv")
+        out["base (critic's) train/loss"] = series(critic_base, "train/loss")
+        out["base (critic's) val/loss"] = series(critic_base, "val/loss")
     critic = read_metrics(job.dir("critic") / "csv" / "metrics.csv")
     for key in ("train/loss", "val/loss", "val/f1", "val/parse_rate", "val/severity_pearson"):
         out[f"critic {key}"] = series(critic, key)

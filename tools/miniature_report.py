@@ -173,6 +173,21 @@ def agreement_section(agreement: dict[str, Any]) -> list[str]:
     ]
 
 
+def models_line(sizes: dict[str, str]) -> str:
+    """Which models the run trained, from ``summary.json``'s ``model_sizes`` (absent in older runs: one size)."""
+    policy, critic = sizes.get("policy", "small"), sizes.get("critic", "small")
+    if critic == policy:
+        return (
+            f"One {policy} random Qwen3-VL, trained on a CPU: image → SVG code SFT (the base and SFT policy), a "
+            "critic from that base, then GRPO from the base with the critic's reward and with a pixel reward."
+        )
+    return (
+        f"Two random Qwen3-VLs, trained on a CPU by the same image → SVG code SFT: the {policy} one is the base "
+        f"and SFT policy, the {critic} one the base of the critic; then GRPO from the policy's base with the critic's "
+        "reward and with a pixel reward."
+    )
+
+
 def write_report(root: Path, summary: dict[str, Any], curves: dict[str, list[tuple[float, float]]]) -> Path:
     """``<root>/report/index.html`` with its plots beside it; returns the HTML path."""
     out = root / "report"
@@ -187,9 +202,8 @@ def write_report(root: Path, summary: dict[str, Any], curves: dict[str, list[tup
     sections = [
         "<h1>Visual-ERM in miniature</h1>",
         "<ul>" + "".join(f"<li>{html.escape(line)}</li>" for line in verdicts(summary)) + "</ul>",
-        "<p>One small random Qwen3-VL, trained on a CPU: image &rarr; SVG code SFT (the base and SFT policy), a critic "
-        "from that base, then GRPO from the base with the critic's reward and with a pixel reward. Every number is "
-        "measured on references no model trained on.</p>",
+        f"<p>{html.escape(models_line(summary.get('model_sizes', {})))} Every number is measured on references no "
+        "model trained on.</p>",
         "<h2>Critic on pairs of held-out references</h2>",
         critic_table(critic),
         f"<p>Does it look? Loss per critique token with the real candidate {_loss(grounding['real'])}, with the "

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -236,6 +237,10 @@ def test_summary_and_report_from_finished_steps(tmp_path: Path) -> None:
         "ordered two of a group as their true errors do 0.550 of the time, pixel MSE on the same rollouts 0.900" in text
     )
     assert json.loads((tmp_path / "summary.json").read_text())["policy"]["sft"]["svg"]["seeds"] == [0.4]
+    assert summary["model_sizes"] == {"policy": "small", "critic": "small"} and "a critic from that base" in text
+    deeper = replace(job, critic_size="small_deep")
+    assert miniature.build_summary(deeper)["model_sizes"] == {"policy": "small", "critic": "small_deep"}
+    assert "the small_deep one the base of the critic" in miniature.step_report(deeper).read_text()
 
 
 @pytest.mark.slow

@@ -3,8 +3,9 @@
     python tools/main_job.py                 # this job (what `make demo` runs); rerun to continue where it stopped
     python tools/main_job.py --quick         # the short smoke pipeline of every stage instead
 
-Every model starts from one small random Qwen3-VL (``src.models.tiny.SMALL``) on plain-shape SVGs (seed family
-``mini``), and every training step goes through the LightningCLI and the stage configs a GPU run uses:
+Every model starts from a small random Qwen3-VL (``src.models.tiny.SMALL``; the critic at ``--critic-size``) on
+plain-shape SVGs (seed family ``mini``), and every training step goes through the LightningCLI and the stage configs a
+GPU run uses:
 
 1. ``data``     — labelled (reference, candidate) pairs of the mini family, the visually obvious perturbation kinds
    by default (colour, shape, position, size, a missing or an extra element; ``--kinds grid_edit``: only candidates

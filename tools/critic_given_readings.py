@@ -31,24 +31,20 @@ CRITIQUE_TOKENS = 512  # the longest critique of a policy answer (eight discrepa
 
 def critique_score(model: Any, processor: Any, pair: Any, reading: str, instruction: str, max_side: int) -> float:
     """Minus the severity sum of the critique the critic writes after the true reading of ``pair``."""
-    from src.data.collate import encode_prompt, load_image
+    from src.data.collate import TOKEN_KEYS, encode_answer, encode_prompt, load_image, training_sample
     from src.data.prompts import build_critic_messages
     from src.data.reward_datamodule import reading_block
     from src.reward.parse import CritiqueParseError, parse_critique
 
     images = [load_image(pair.reference_image, max_side), load_image(pair.candidate_image, max_side)]
     prompt = encode_prompt(processor, build_critic_messages("svg", *images, instruction), images)
-    block = processor.tokenizer(reading_block(pair, reading), add_special_tokens=False, return_tensors="pt")
-    ids = torch.cat([prompt["input_ids"], block["input_ids"][0]])[None]
-    extra = {k: v for k, v in prompt.items() if k not in ("input_ids", "attention_mask", "mm_token_type_ids")}
-    if "mm_token_type_ids" in prompt:  # the reading is text: type 0
-        extra["mm_token_type_ids"] = torch.cat([prompt["mm_token_type_ids"], torch.zeros_like(block["input_ids"][0])])[
-            None
-        ]
+    # the prompt with the reading appended as the start of the answer, as in training (no end-of-turn after it)
+    room = model.config.text_config.max_position_embeddings - CRITIQUE_TOKENS
+    sample = training_sample(prompt, encode_answer(processor, reading_block(pair, reading), ""), room, pair.id)
+    inputs = {k: v[None] if k in TOKEN_KEYS else v for k, v in sample.items() if k not in ("labels", "prompt")}
     with torch.no_grad():
-        out = model.generate(
-            input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=CRITIQUE_TOKENS, do_sample=False, **extra
-        )
+        out = model.generate(**inputs, max_new_tokens=CRITIQUE_TOKENS, do_sample=False)
+    ids = inputs["input_ids"]
     text = processor.tokenizer.decode(out[0, ids.shape[1] :], skip_special_tokens=True)
     try:
         return -float(parse_critique(text, "svg").severity_sum)
@@ -75,10 +71,10 @@ def given_readings(run: Path, references: Path, critic: Path, groups: int, readi
             break
         a, b = [], []
         for row in rows:
-            error = true_error(sources[row["prompt_id"]], row)
+            reference = sources[row["prompt_id"]]
+            error = true_error(reference, row)
             if not row["rendered"] or not isinstance(error, float):
                 continue
-            reference = sources[row["prompt_id"]]
             pair = PairRecord(
                 f"{row['prompt_id']}-{row['rollout']}", "svg", step_dir / f"g{g}-reference.png",
                 step_dir / f"g{g}-{row['rollout']}.png", label_shape_answer(reference, row["completion"]),

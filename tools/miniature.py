@@ -106,9 +106,14 @@ class MiniJob:
         return self.dir("base") / "model"
 
     @property
+    def critic_has_own_base(self) -> bool:
+        """A critic of another size than the policy's needs a base of that size (step ``critic_base``)."""
+        return self.critic_size != POLICY_SIZE
+
+    @property
     def critic_base(self) -> Path:
-        """What the critic is fine-tuned from: the policy's base, or a base of its own size (step ``critic_base``)."""
-        return self.base if self.critic_size == POLICY_SIZE else self.dir("critic_base") / "model"
+        """What the critic is fine-tuned from: the policy's base, or its own."""
+        return self.dir("critic_base") / "model" if self.critic_has_own_base else self.base
 
     @property
     def critic(self) -> Path:
@@ -536,7 +541,7 @@ def curves(job: MiniJob) -> dict[str, list[tuple[float, float]]]:
     base = read_metrics(job.dir("base") / "csv" / "metrics.csv")
     out["base train/loss"] = series(base, "train/loss")
     out["base val/loss"] = series(base, "val/loss")
-    if job.critic_size != POLICY_SIZE:
+    if job.critic_has_own_base:
         critic_base = read_metrics(job.dir("critic_base") / "csv" / "metrics.csv")
         out["base (critic's) train/loss"] = series(critic_base, "train/loss")
         out["base (critic's) val/loss"] = series(critic_base, "val/loss")
@@ -556,7 +561,7 @@ def main_miniature(job: MiniJob, force: str | None, until: str | None) -> int:
         "model": step_model,
         "base": step_base,
         "answers": step_answers,
-        **({"critic_base": step_critic_base} if job.critic_size != POLICY_SIZE else {}),
+        **({"critic_base": step_critic_base} if job.critic_has_own_base else {}),
         "critic": step_critic,
         "critic_eval": step_critic_eval,
         "grpo": step_grpo,

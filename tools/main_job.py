@@ -523,6 +523,12 @@ def build_parser() -> argparse.ArgumentParser:
     mini.add_argument("--base-steps", type=int, default=800, help="image -> code SFT steps")
     mini.add_argument("--critic-steps", type=int, default=3200, help="critic SFT steps")
     mini.add_argument("--grpo-steps", type=int, default=24, help="GRPO steps a run")
+    mini.add_argument(
+        "--grpo-eval-every",
+        type=int,
+        default=12,
+        help="also score each GRPO run on the held-out references every this many steps (0: at the end)",
+    )
     mini.add_argument("--critic-seeds", type=int, default=3, help="GRPO runs with the critic's reward")
     mini.add_argument("--baseline-seeds", type=int, default=1, help="GRPO runs with the pixel reward")
     mini.add_argument("--exact-seeds", type=int, default=0,
@@ -582,6 +588,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             base_steps=args.base_steps,
             critic_steps=args.critic_steps,
             grpo_steps=args.grpo_steps,
+            grpo_eval_every=args.grpo_eval_every,
             critic_seeds=tuple(range(args.critic_seeds)),
             baseline_seeds=tuple(range(args.baseline_seeds)),
             exact_seeds=tuple(range(args.exact_seeds)),

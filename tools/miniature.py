@@ -48,6 +48,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import shutil
 import statistics
 import sys
 from collections import Counter
@@ -82,6 +83,7 @@ class MiniJob:
     base_steps: int = 800
     critic_steps: int = 3200
     grpo_steps: int = 24
+    grpo_eval_every: int = 12  # the held-out score of each GRPO run at every this many steps too (0: the end only)
     critic_seeds: tuple[int, ...] = (0, 1, 2)
     baseline_seeds: tuple[int, ...] = (0,)
     exact_seeds: tuple[int, ...] = ()  # GRPO with the exact critique (src.reward.baselines.exact): the upper bound
@@ -373,6 +375,13 @@ def step_grpo(job: MiniJob) -> Path:
         config["data"]["init_args"].update(seed=seed, data_dir=None, train_jsonl=[str(policy_references(job, "rl"))])
         rollout = config["trainer"]["callbacks"][0]["init_args"]
         rollout["reward"] = reward_config(job, variant)
+        if 0 < job.grpo_eval_every < job.grpo_steps:
+            config["trainer"]["callbacks"].append(
+                {
+                    "class_path": "src.stages.adapter_snapshots.AdapterSnapshots",
+                    "init_args": {"every_n_steps": job.grpo_eval_every, "dirpath": str(out / "snapshots")},
+                }
+            )
         fit(job, "grpo", config)  # type: ignore[arg-type]
         if not (out / "adapter" / "adapter_config.json").exists():
             raise StepError("grpo", f"training wrote no adapter at {out / 'adapter'}")
@@ -420,19 +429,41 @@ def policy_references(job: MiniJob, name: str) -> Path:
 
 
 def step_policy_eval(job: MiniJob) -> Path:
-    """Every policy, greedy, on the held-out references: render rate and SSIM (tools/eval_policy.py)."""
+    """Every policy, greedy, on the held-out references: render rate and SSIM (tools/eval_policy.py); and each GRPO
+    run as it was at its snapshot steps, for the held-out score against steps."""
+    from src.models.loading import merge_adapter
+
     out = job.dir("policy_eval")
     for name, model in policies(job).items():
-        target = out / name
-        if (target / "summary.json").exists():
-            continue
-        run_tool(
-            job, "policy_eval", "eval_policy.py", "--model", model, "--prompts", policy_references(job, "eval"),
-            "--domains", "svg", "--max-new-tokens", "128",
-            "--max-image-side", "128", "--workers", str(job.workers), "--out", target,
-            *(() if job.progress else ("--no-progress",)),
-        )  # fmt: skip
+        eval_policy(job, model, out / name)
+    for variant, seed in job.grpo_runs():
+        for step, adapter in snapshots(job, variant, seed).items():
+            target = out / f"{variant}_s{seed}" / f"step_{step}"
+            if (target / "summary.json").exists():
+                continue
+            merged = target.parent / f"step_{step}_merged"  # a full model: deleted once scored
+            merge_adapter(str(job.base), adapter, merged, dtype="float32")
+            eval_policy(job, merged, target)
+            shutil.rmtree(merged)
     return out
+
+
+def eval_policy(job: MiniJob, model: Path, target: Path) -> None:
+    if (target / "summary.json").exists():
+        return
+    run_tool(
+        job, "policy_eval", "eval_policy.py", "--model", model, "--prompts", policy_references(job, "eval"),
+        "--domains", "svg", "--max-new-tokens", "128",
+        "--max-image-side", "128", "--workers", str(job.workers), "--out", target,
+        *(() if job.progress else ("--no-progress",)),
+    )  # fmt: skip
+
+
+def snapshots(job: MiniJob, variant: str, seed: int) -> dict[int, Path]:
+    """A GRPO run's adapters part-way (``AdapterSnapshots``), by step; the run's end is its merged model."""
+    folder = job.dir("grpo") / f"{variant}_s{seed}" / "snapshots"
+    found = {int(p.name.removeprefix("step_")): p for p in folder.glob("step_*") if p.name[5:].isdigit()}
+    return {step: found[step] for step in sorted(found) if step < job.grpo_steps}
 
 
 def step_report(job: MiniJob) -> Path:
@@ -441,7 +472,7 @@ def step_report(job: MiniJob) -> Path:
     (job.root / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     from miniature_report import write_report
 
-    return write_report(job.root, summary, curves(job))
+    return write_report(job.root, summary, curves(job) | score_curves(summary))
 
 
 # -- summary --------------------------------------------------------------------------------------------------------
@@ -496,12 +527,7 @@ def build_summary(job: MiniJob) -> dict[str, Any]:
     }
     per_variant: dict[str, list[tuple[float, float]]] = {v: [] for v in VARIANTS}
     for name in policies(job):
-        variant = name.rsplit("_s", 1)[0]
-        entry = json.loads((job.dir("policy_eval") / name / "summary.json").read_text())
-        svg = entry["summary"].get("svg", {})
-        rate = float(svg.get("execution_rate") or 0.0)
-        ssim = svg.get("ssim")
-        per_variant[variant].append((rate, rate * float(ssim) if ssim is not None else 0.0))
+        per_variant[name.rsplit("_s", 1)[0]].append(policy_score(job.dir("policy_eval") / name))
     for variant, runs in per_variant.items():
         if not runs:
             continue
@@ -514,7 +540,35 @@ def build_summary(job: MiniJob) -> dict[str, Any]:
                 "seeds": scores,
             }
         }
+    for variant, entry in summary["policy"].items():
+        if variant != "sft":
+            entry["svg"]["curve"] = score_curve(job, variant, summary["policy"]["sft"]["svg"]["score"])
     return summary
+
+
+def policy_score(folder: Path) -> tuple[float, float]:
+    """(render rate, score) of one policy's held-out evaluation; the score is render rate × SSIM of the rendered."""
+    svg = json.loads((folder / "summary.json").read_text())["summary"].get("svg", {})
+    rate = float(svg.get("execution_rate") or 0.0)
+    ssim = svg.get("ssim")
+    return rate, rate * float(ssim) if ssim is not None else 0.0
+
+
+def score_curve(job: MiniJob, variant: str, sft_score: float) -> list[dict[str, Any]]:
+    """A GRPO variant's held-out score against its steps: SFT at step 0, each snapshot step, the run's end; the mean
+    over the seeds that have the step, and their values."""
+    runs = [(variant, seed) for v, seed in job.grpo_runs() if v == variant]
+    steps = sorted({step for run in runs for step in snapshots(job, *run)})
+    curve: list[dict[str, Any]] = [{"step": 0, "score": sft_score, "seeds": [sft_score]}]
+    for step in [*steps, job.grpo_steps]:
+        folders = [
+            job.dir("policy_eval") / f"{v}_s{seed}" / ("" if step == job.grpo_steps else f"step_{step}")
+            for v, seed in runs
+        ]
+        seeds = [policy_score(f)[1] for f in folders if (f / "summary.json").exists()]
+        if seeds:
+            curve.append({"step": step, "score": statistics.fmean(seeds), "seeds": seeds})
+    return curve
 
 
 def read_metrics(path: Path) -> list[dict[str, str]]:
@@ -553,6 +607,15 @@ def curves(job: MiniJob) -> dict[str, list[tuple[float, float]]]:
         for key in ("rollout/reward_mean", "rollout/render_ok"):
             out[f"{variant}_s{seed} {key}"] = series(rows, key)
     return out
+
+
+def score_curves(summary: dict[str, Any]) -> dict[str, list[tuple[float, float]]]:
+    """The held-out score against GRPO steps, one series per variant (its seeds' mean), from ``summary.json``."""
+    return {
+        f"held-out score {variant}": [(float(p["step"]), float(p["score"])) for p in entry["svg"]["curve"]]
+        for variant, entry in summary["policy"].items()
+        if entry["svg"].get("curve")
+    }
 
 
 def main_miniature(job: MiniJob, force: str | None, until: str | None) -> int:

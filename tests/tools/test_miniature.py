@@ -211,10 +211,15 @@ def test_summary_and_report_from_finished_steps(tmp_path: Path) -> None:
         folder.mkdir(parents=True)
         svg = {"samples": 4, "execution_rate": 0.5, "ssim": value}
         (folder / "summary.json").write_text(json.dumps({"summary": {"svg": svg}, "config": {}}))
+    for name, value in (("grpo_critic_s0", 0.6), ("grpo_critic_s1", 1.0)):  # each critic run as it was at step 12
+        (job.dir("grpo") / name / "snapshots" / "step_12").mkdir(parents=True)
+        folder = job.dir("policy_eval") / name / "step_12"
+        folder.mkdir(parents=True)
+        svg = {"samples": 4, "execution_rate": 1.0, "ssim": value}
+        (folder / "summary.json").write_text(json.dumps({"summary": {"svg": svg}, "config": {}}))
     agreement = {"grpo_critic_s0": {side: {"groups": 4, "rollouts": 24, "pairs": 30, "agreement": a,
                                            "tied_groups": t, "mixed_groups": 0.75}
                                      for side, a, t in (("reward", 0.55, 0.8), ("pixel", 0.9, 0.0))}}  # fmt: skip
-    (job.dir("grpo")).mkdir(parents=True)
     (job.dir("grpo") / "reward_agreement.json").write_text(json.dumps(agreement))
     summary = miniature.build_summary(job)
     assert summary["reward_agreement"] == agreement
@@ -227,6 +232,9 @@ def test_summary_and_report_from_finished_steps(tmp_path: Path) -> None:
     assert critic["seeds"] == pytest.approx([0.45, 0.35])  # unrendered answers score 0: SSIM x render rate
     assert critic["score"] == pytest.approx(0.4) and critic["render_rate"] == 0.5
     assert set(summary["policy"]) == {"sft", "grpo_critic", "grpo_baseline", "grpo_exact"}
+    curve = [(p["step"], p["score"], p["seeds"]) for p in critic["curve"]]
+    assert curve == [(0, 0.4, [0.4]), (12, 0.8, [0.6, 1.0]), (24, pytest.approx(0.4), pytest.approx([0.45, 0.35]))]
+    assert [p["step"] for p in summary["policy"]["grpo_baseline"]["svg"]["curve"]] == [0, 24]  # no snapshots
     answers = summary["critic"]["policy_answers"]
     assert answers["heldout"]["pairs"] == 8 and answers["baselines"]["pixel_majority"]["f1_hard"] == 0.1
     report = miniature.step_report(job)
@@ -241,12 +249,13 @@ def test_summary_and_report_from_finished_steps(tmp_path: Path) -> None:
     deeper = replace(job, critic_size="small_deep")
     assert miniature.build_summary(deeper)["model_sizes"] == {"policy": "small", "critic": "small_deep"}
     assert "the small_deep one the base of the critic" in miniature.step_report(deeper).read_text()
+    assert (tmp_path / "report" / "grpo_score.png").exists() and "Held-out policy score against GRPO steps" in text
 
 
 @pytest.mark.slow
 def test_the_miniature_runs_end_to_end_at_toy_sizes(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     args = ["--root", str(tmp_path / "mini"), "--pairs", "80", "--base-steps", "4", "--critic-steps", "4",
-            "--grpo-steps", "1", "--critic-seeds", "1", "--eval-references", "2", "--rl-references", "4",
+            "--grpo-steps", "2", "--grpo-eval-every", "1", "--critic-seeds", "1", "--eval-references", "2", "--rl-references", "4",
             "--answer-references", "4", "--exact-seeds", "1", "--critic-transcribes", "shapes",
             "--no-progress"]  # fmt: skip
     assert main_job.main(args) == 0
@@ -254,6 +263,8 @@ def test_the_miniature_runs_end_to_end_at_toy_sizes(tmp_path: Path, capsys: pyte
     summary = json.loads((tmp_path / "mini" / "summary.json").read_text())
     assert set(summary["critic"]["baselines"]) == {"empty", "pixel_majority"}
     assert set(summary["policy"]) == {"sft", "grpo_critic", "grpo_baseline", "grpo_exact"}
+    assert [p["step"] for p in summary["policy"]["grpo_critic"]["svg"]["curve"]] == [0, 1, 2]  # step 1: a snapshot
+    assert not list((tmp_path / "mini" / "policy_eval").rglob("*_merged"))  # scored snapshots leave no full model
     assert "report:" in out and (tmp_path / "mini" / "report" / "index.html").exists()
 
 

@@ -15,15 +15,6 @@ from src.stages.adapter_snapshots import AdapterSnapshots
 DEBUG_CONFIG = Path(__file__).parents[2] / "configs" / "reward_sft" / "debug.yaml"
 
 
-@pytest.fixture(scope="module")
-def synth_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from src.data.synthesis import SynthesisConfig, synthesize
-
-    out = tmp_path_factory.mktemp("synth")
-    synthesize(out, SynthesisConfig(n_per_domain=4, seed=0, workers=2), progress=False)
-    return out
-
-
 def _fit(root: Path, model_dir: Path, data_dir: Path, snapshots: AdapterSnapshots, *extra: str) -> object:
     args = [
         "--config", str(DEBUG_CONFIG), "--trainer.default_root_dir", str(root),

@@ -18,16 +18,6 @@ from src.stages.sft import IGNORE_INDEX, answer_token_loss, chunked_cross_entrop
 DEBUG_CONFIG = Path(__file__).parents[2] / "configs" / "reward_sft" / "debug.yaml"
 
 
-@pytest.fixture(scope="module")
-def synth_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A small synthesized shard set shared by the CLI tests (the debug config's own synthesize-if-missing path)."""
-    from src.data.synthesis import SynthesisConfig, synthesize
-
-    out = tmp_path_factory.mktemp("synth")
-    synthesize(out, SynthesisConfig(n_per_domain=4, seed=0, workers=2), progress=False)
-    return out
-
-
 def _cli_args(root: Path, model_dir: Path, data_dir: Path, *extra: str, subcommand: bool = True) -> list[str]:
     return [
         *(["fit"] if subcommand else []),

@@ -20,8 +20,8 @@ PLOTS: tuple[tuple[str, str, str, str], ...] = (
     ("critic_loss", "Critic SFT loss", "critic train/loss|critic val/loss", "loss per critique token (log)"),
     ("critic_f1", "Critic on held-out references (val split) against steps", "critic val/f1|critic val/parse_rate",
      "F1 / parse rate"),
-    ("grpo_score", "Held-out policy score against GRPO steps (mean over seeds; step 0 is SFT)", "held-out score",
-     "render rate x SSIM"),
+    ("grpo_score", "Held-out policy score against GRPO steps", "held-out score",
+     "render rate x SSIM (seeds' mean; step 0: SFT)"),
     ("grpo_reward", "GRPO: mean rollout reward against steps", "rollout/reward_mean", "reward (0..2)"),
     ("grpo_render", "GRPO: rollouts that render against steps", "rollout/render_ok", "render rate"),
 )  # fmt: skip

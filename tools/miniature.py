@@ -441,10 +441,12 @@ def step_policy_eval(job: MiniJob) -> Path:
             target = out / f"{variant}_s{seed}" / f"step_{step}"
             if (target / "summary.json").exists():
                 continue
-            merged = target.parent / f"step_{step}_merged"  # a full model: deleted once scored
-            merge_adapter(str(job.base), adapter, merged, dtype="float32")
-            eval_policy(job, merged, target)
-            shutil.rmtree(merged)
+            merged = target.parent / f"step_{step}_merged"  # a full model: deleted once scored, or on failure
+            try:
+                merge_adapter(str(job.base), adapter, merged, dtype="float32")
+                eval_policy(job, merged, target)
+            finally:
+                shutil.rmtree(merged, ignore_errors=True)
     return out
 
 

@@ -24,7 +24,7 @@ demo: $(STAMP)
 
 demo-long: $(STAMP)
 	$(PYTHON) tools/main_job.py --root runs/long --kinds grid_edit --pairs 4800 --answer-references 1600 \
-		--critic-steps 4000 --critic-transcribes --critic-size small_deep --exact-seeds 1
+		--critic-steps 4000 --critic-transcribes --critic-size small_deep --grpo-steps 30 --exact-seeds 1
 
 test: $(STAMP)
 	$(PYTHON) -m pytest -q -m "not slow and not gpu"

@@ -82,6 +82,13 @@ def verdicts(summary: dict[str, Any]) -> list[str]:
         f"{pearson_text} (target > 0.3); loss gap with the reference twice "
         f"{_loss(critic['grounding']['gap'])} per token (positive: it looks at the candidate).",
     ]
+    false_alarms = critic["heldout"].get("false_alarm_rate")
+    if false_alarms is not None:
+        lines.append(
+            f"On the held-out pairs with no true discrepancy the critic names one in {false_alarms:.2f} of them "
+            f"(pixel_majority: {_fmt(critic['baselines']['pixel_majority'].get('false_alarm_rate'))}); each such pair "
+            "pulls the severity Pearson down."
+        )
     answers = critic.get("policy_answers")
     if answers is not None:
         held_answers, pixel = answers["heldout"], answers["baselines"]["pixel_majority"]
@@ -136,10 +143,11 @@ def critic_table(scores: dict[str, Any]) -> str:
     """The critic's and the baselines' scores on one held-out set."""
     held = scores["heldout"]
     rows = [["Visual-ERM critic (trained here)", held["pairs"], held["parse_rate"], held["f1_hard"], held["f1_soft"],
-             held["severity_pearson"]]]  # fmt: skip
-    rows += [[f"baseline: {name}", held["pairs"], None, v["f1_hard"], v["f1_soft"], v.get("severity_pearson")]
-             for name, v in scores["baselines"].items()]  # fmt: skip
-    return _table(["critic", "pairs", "parse rate", "F1 hard", "F1 soft", "severity Pearson"], rows)
+             held["severity_pearson"], held.get("false_alarm_rate")]]  # fmt: skip
+    rows += [[f"baseline: {name}", held["pairs"], None, v["f1_hard"], v["f1_soft"], v.get("severity_pearson"),
+              v.get("false_alarm_rate")] for name, v in scores["baselines"].items()]  # fmt: skip
+    header = ["critic", "pairs", "parse rate", "F1 hard", "F1 soft", "severity Pearson", "false alarms (no true error)"]
+    return _table(header, rows)
 
 
 def agreement_section(agreement: dict[str, Any]) -> list[str]:

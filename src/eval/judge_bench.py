@@ -463,6 +463,11 @@ def _scope_summary(scores: Sequence[PairScore], types: Sequence[str], per_type_p
         _ordering([(s.domain, s.reference_image, -s.severity_pred[TOTAL], s.severity_ref[TOTAL]) for s in scores])
     )
     out["parse_failures"] = sum(not s.parsed for s in scores)
+    # Sc pools every pair, so a judge that invents errors where the candidate is right loses Sc on exactly those
+    # pairs; this share says how often that happens, which F1 (pooled counts) hides.
+    clean = [s for s in scores if not s.matches and s.counts.fn == 0]
+    out["clean_pairs"] = len(clean)
+    out["false_alarm_rate"] = sum(s.counts.fp > 0 for s in clean) / len(clean) if clean else None
     by_type: dict[str, Any] = {}
     for t in types:
         relevant = [s for s in scores if t in s.by_type]

@@ -183,6 +183,17 @@ def test_pearson_and_ordering_by_hand() -> None:
     assert ordering_accuracy([("g", 1.0, 1.0), ("g", 0.0, 1.0)]) is None  # equal severity: nothing to order
 
 
+def test_false_alarms_are_counted_on_pairs_without_a_true_discrepancy() -> None:
+    """Two right candidates (one flagged, one not) and one wrong candidate the judge missed: one false alarm in two
+    clean pairs; the missed error is a false negative, not a false alarm."""
+    pairs = [pair("a", "svg", []), pair("b", "svg", []), pair("c", "svg", [chart_err("shape", 3)])]
+    preds = {"a": pred(chart_err("shape", 3)), "b": pred(), "c": pred()}
+    svg = score_critiques(pairs, preds, FixedMatcher([], [], [])).summary["svg"]
+    assert (svg["clean_pairs"], svg["false_alarm_rate"]) == (2, 0.5)
+    wrong_only = score_critiques(pairs[2:], {"c": pred()}, FixedMatcher([])).summary["svg"]
+    assert (wrong_only["clean_pairs"], wrong_only["false_alarm_rate"]) == (0, None)
+
+
 def test_scalar_reward_gets_sc_and_ordering_on_the_same_pairs() -> None:
     ref_img = "shared.png"
     pairs = [

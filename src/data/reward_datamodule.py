@@ -134,10 +134,16 @@ class CriticPairDataset(Dataset):
 
 
 def transcription_target(pair: PairRecord) -> str:
-    """The code of both images of ``pair``, each in its fenced block, reference first."""
+    """The code of both images of ``pair``, each in its fenced block, reference first.
+
+    A candidate whose label holds no discrepancy draws what the reference draws, so it is read as the reference's
+    code: how its own source differs (attribute order, colour spelling, relative paths) cannot be seen in its image,
+    and a critic taught to write that difference learns that two readings may differ where the images do not.
+    """
     if pair.reference_source is None or pair.candidate_source is None:
         raise ValueError(f"pair {pair.id} has no source code to transcribe")
-    return fenced_answer(pair.domain, pair.reference_source) + "\n" + fenced_answer(pair.domain, pair.candidate_source)
+    candidate = pair.candidate_source if pair.critique.errors else pair.reference_source
+    return fenced_answer(pair.domain, pair.reference_source) + "\n" + fenced_answer(pair.domain, candidate)
 
 
 def critic_target(

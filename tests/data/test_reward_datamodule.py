@@ -419,6 +419,13 @@ def test_transcribe_first_writes_both_codes_in_a_think_block_before_a_critique_e
     with pytest.raises(ValueError, match="no source code"):
         critic_target(without, transcribe_first=True)
     assert critic_target(without) == pair.critique.to_json()
+    # a rewrite its label finds nothing wrong with looks like the reference, so both readings are the reference's code
+    rewritten = pair.reference_source.replace(' fill="', ' fill ="')
+    same = replace(pair, candidate_source=rewritten, critique=replace(pair.critique, errors=()))
+    twice = f"```svg\n{pair.reference_source.strip()}\n```\n```svg\n{pair.reference_source.strip()}\n```"
+    assert rewritten != pair.reference_source and critic_target(same, transcribe_first=True).startswith(
+        f"<think>\n{twice}\n</think>\n"
+    )
 
 
 def test_a_shapes_reading_puts_each_shape_beside_its_counterpart_before_the_critique(tmp_path) -> None:

@@ -32,9 +32,9 @@ GPU run uses:
 8. ``policy_eval`` — every policy (SFT, and each GRPO run) on the second draw's test references: render rate and SSIM;
 9. ``report``   — ``summary.json`` (the keys below) and ``report/index.html`` with the learning curves.
 
-``summary.json``: ``critic.heldout.{pairs, parse_rate, f1_hard, f1_soft, severity_pearson, false_alarm_rate}``,
-``critic.baselines.<name>.{f1_hard, f1_soft, severity_pearson, false_alarm_rate}`` (the false-alarm rate: the share of
-pairs with no true discrepancy where one is named), ``critic.grounding.{real, blind, gap}``,
+``summary.json``: ``critic.heldout.{pairs, parse_rate, f1_hard, f1_soft, severity_pearson, false_alarm_rate,
+clean_pairs}``, ``critic.baselines.<name>.{f1_hard, f1_soft, severity_pearson, false_alarm_rate}`` (the false-alarm
+rate: the share of the ``clean_pairs``, those with no true discrepancy, where one is named), ``critic.grounding.{real, blind, gap}``,
 ``critic.policy_answers.{heldout, baselines}`` (the same scores on the base's held-out answers),
 ``reward_agreement.<run>.{reward, pixel, readings}.{groups, rollouts, pairs, agreement, tied_groups, mixed_groups}``
 (how the run's own reward, the pixel reward and, for a transcribing critic, the exact diff of its two readings ordered
@@ -510,6 +510,7 @@ def critic_scores(folder: Path) -> dict[str, Any]:
             "f1_soft": critic.get("f1_soft"),
             "severity_pearson": critic.get("severity_pearson"),
             "false_alarm_rate": critic.get("false_alarm_rate"),
+            "clean_pairs": critic.get("clean_pairs"),
         },
         "baselines": {
             name: {k: _bench_overall(folder / name).get(k) for k in BASELINE_SCORES}

@@ -139,13 +139,21 @@ def _rendered_ssim(entry: dict[str, Any]) -> float:
     return entry["score"] / entry["render_rate"] if entry["render_rate"] else 0.0
 
 
+def _alarms(rate: float | None, held: dict[str, Any]) -> str:
+    """A false-alarm rate with the number of pairs it is a share of: a rate over one or two pairs says little."""
+    if rate is None:
+        return "—"
+    clean = held.get("clean_pairs")
+    return f"{rate:.3f}" if clean is None else f"{rate:.3f} of {clean}"
+
+
 def critic_table(scores: dict[str, Any]) -> str:
     """The critic's and the baselines' scores on one held-out set."""
     held = scores["heldout"]
     rows = [["Visual-ERM critic (trained here)", held["pairs"], held["parse_rate"], held["f1_hard"], held["f1_soft"],
-             held["severity_pearson"], held.get("false_alarm_rate")]]  # fmt: skip
+             held["severity_pearson"], _alarms(held.get("false_alarm_rate"), held)]]  # fmt: skip
     rows += [[f"baseline: {name}", held["pairs"], None, v["f1_hard"], v["f1_soft"], v.get("severity_pearson"),
-              v.get("false_alarm_rate")] for name, v in scores["baselines"].items()]  # fmt: skip
+              _alarms(v.get("false_alarm_rate"), held)] for name, v in scores["baselines"].items()]  # fmt: skip
     header = ["critic", "pairs", "parse rate", "F1 hard", "F1 soft", "severity Pearson", "false alarms (no true error)"]
     return _table(header, rows)
 

@@ -188,7 +188,14 @@ def test_summary_and_report_from_finished_steps(tmp_path: Path) -> None:
     for name, f1 in (("critic", 0.5), ("empty", 0.1), ("pixel_majority", 0.3)):
         folder = job.dir("critic_eval") / name
         folder.mkdir(parents=True)
-        overall = {"pairs": 10, "f1_hard": f1, "f1_soft": f1 + 0.05, "severity_pearson": 0.4, "false_alarm_rate": f1}
+        overall = {
+            "pairs": 10,
+            "f1_hard": f1,
+            "f1_soft": f1 + 0.05,
+            "severity_pearson": 0.4,
+            "false_alarm_rate": f1,
+            "clean_pairs": 4,
+        }
         (folder / "summary.json").write_text(json.dumps({"overall": overall}))
     for name, f1 in (("critic", 0.02), ("empty", 0.0), ("pixel_majority", 0.1)):  # the base's own answers
         folder = job.dir("critic_eval") / "answers" / name
@@ -224,7 +231,7 @@ def test_summary_and_report_from_finished_steps(tmp_path: Path) -> None:
     summary = miniature.build_summary(job)
     assert summary["reward_agreement"] == agreement
     assert summary["critic"]["heldout"] == {"pairs": 10, "parse_rate": 0.9, "f1_hard": 0.5, "f1_soft": 0.55,
-                                            "severity_pearson": 0.4, "false_alarm_rate": 0.5}  # fmt: skip
+                                            "severity_pearson": 0.4, "false_alarm_rate": 0.5, "clean_pairs": 4}  # fmt: skip
     assert summary["critic"]["baselines"]["pixel_majority"] == {
         "f1_hard": 0.3, "f1_soft": pytest.approx(0.35), "severity_pearson": 0.4, "false_alarm_rate": 0.3
     }  # fmt: skip
@@ -241,6 +248,7 @@ def test_summary_and_report_from_finished_steps(tmp_path: Path) -> None:
     assert report.exists() and "Visual-ERM in miniature" in report.read_text()
     text = report.read_text()
     assert "no true discrepancy the critic names one in 0.50 of them (pixel_majority: 0.3" in text
+    assert "<td>0.500 of 4</td>" in text and "<td>0.300 of 4</td>" in text
     assert "own answers" in text and "What each reward told GRPO" in text and "exact critique" in text
     assert (
         "ordered two of a group as their true errors do 0.550 of the time, pixel MSE on the same rollouts 0.900" in text

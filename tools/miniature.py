@@ -507,15 +507,11 @@ def critic_scores(folder: Path) -> dict[str, Any]:
         "heldout": {
             "pairs": critic.get("pairs"),
             "parse_rate": parse_rate(folder / "critic"),
-            "f1_hard": critic.get("f1_hard"),
-            "f1_soft": critic.get("f1_soft"),
-            "severity_pearson": critic.get("severity_pearson"),
-            "false_alarm_rate": critic.get("false_alarm_rate"),
-            "clean_pairs": critic.get("clean_pairs"),
+            **{k: critic.get(k) for k in (*BASELINE_SCORES, "clean_pairs")},
         },
         "baselines": {
-            name: {k: _bench_overall(folder / name).get(k) for k in BASELINE_SCORES}
-            for name in ("empty", "pixel_majority")
+            name: {k: overall.get(k) for k in BASELINE_SCORES}
+            for name, overall in ((n, _bench_overall(folder / n)) for n in ("empty", "pixel_majority"))
         },
     }
 

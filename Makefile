@@ -1,7 +1,8 @@
 # Two commands set up and run everything on a fresh Debian machine (root, or sudo available):
 #   make demo   - installs what it needs, then runs the main job (tools/main_job.py): the paper in miniature on the CPU
 #   make demo-long - the same with a critic twice as deep as the policy that reads both images before it compares,
-#                    trained on in-family pairs and on the base's own labelled answers (~1 h 50 min on 2 cores)
+#                    trained on in-family pairs and on the base's own labelled answers (~2 h 10 min on 2 cores);
+#                    each report shows the other run's verdicts and curves once both have run
 #   make test   - installs what it needs, then runs the test suite (CPU only; `-m slow` / `-m gpu` opt in)
 PYTHON ?= python3
 PIP ?= $(PYTHON) -m pip
@@ -20,11 +21,11 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(PYTHON) tools/main_job.py
+	$(PYTHON) tools/main_job.py --compare runs/long
 
 demo-long: $(STAMP)
 	$(PYTHON) tools/main_job.py --root runs/long --kinds grid_edit --pairs 4800 --answer-references 1600 \
-		--critic-steps 4000 --critic-transcribes --critic-size small_deep --grpo-steps 30 --exact-seeds 1
+		--critic-steps 4000 --critic-transcribes --critic-size small_deep --grpo-steps 30 --exact-seeds 1 --compare runs/main
 
 test: $(STAMP)
 	$(PYTHON) -m pytest -q -m "not slow and not gpu"

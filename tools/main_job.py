@@ -547,6 +547,12 @@ def build_parser() -> argparse.ArgumentParser:
     mini.add_argument(
         "--answer-references", type=int, default=0, help="base answers labelled for the critic's training"
     )
+    mini.add_argument(
+        "--compare",
+        type=Path,
+        help="another miniature run (e.g. runs/long) whose verdicts and curves the report shows beside",
+    )
+    mini.add_argument("--critic-seed", type=int, default=0, help="the critic's sample order (another training of it)")
     mini.add_argument("--critic-size", default="small", choices=("small", "small_deep"),
                       help="the critic's model size (src.models.tiny.MODEL_SIZES); the policy stays small")  # fmt: skip
     parser.add_argument("--critic-config", type=Path, default=MainJob.critic_config, help="reward-SFT stage YAML")
@@ -599,6 +605,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             answer_references=args.answer_references,
             critic_image_side=args.critic_image_side,
             critic_size=args.critic_size,
+            critic_seed=args.critic_seed,
+            compare=args.compare.resolve() if args.compare else None,
             **({"kinds": tuple(args.kinds)} if args.kinds else {}),
             max_perturbations=args.max_perturbations,
             workers=args.workers,

@@ -70,6 +70,9 @@ CONFIGS = ROOT / "configs"
 MINI_KINDS = ("fill_colour", "shape_kind", "position", "size", "missing_element", "extra_element")
 VARIANTS = ("sft", "grpo_critic", "grpo_baseline", "grpo_exact")
 POLICY_SIZE = "small"  # src.models.tiny.SMALL: the policy's size, and the critic's unless --critic-size says otherwise
+# Prompts a generate call when scoring a policy: every prompt has the same length (one 128 px image), so a larger
+# batch pads nothing and pays the per-token overhead of a small model fewer times.
+POLICY_EVAL_BATCH = 24
 # A critic that writes both images' code first: two plain-shape SVGs (~110 tokens each at most) and the think tags
 # before its critique; the sample (two 16-token images, the prompt and that answer) stays under this length.
 TRANSCRIPTION_TOKENS = 256
@@ -99,6 +102,8 @@ class MiniJob:
     critic_reading: str = "code"  # that reading: both images' code, or their shapes side by side ("shapes")
     answer_bench_references: int = 64  # the base's answers the critic is scored on: the mistakes RL asks it about
     critic_size: str = "small"  # a key of src.models.tiny.MODEL_SIZES; other than the policy's: its own base first
+    critic_seed: int = 0  # the critic's sample order and initial state: another seed is another training of it
+    compare: Path | None = None  # another run (e.g. runs/long) whose verdicts and curves the report shows beside
     workers: int = 2
     progress: bool = True
 
@@ -244,7 +249,8 @@ def step_critic(job: MiniJob) -> Path:
     answers = job.dir("answers") / "train.jsonl"
     if answers.exists():
         config["data"]["init_args"]["train_jsonl"] = [str(answers)]
-    config["data"]["init_args"]["max_image_side"] = job.critic_image_side
+    config["data"]["init_args"].update(max_image_side=job.critic_image_side, seed=job.critic_seed)
+    config["seed_everything"] = job.critic_seed
     if job.critic_transcribes:  # the readings are in every answer: no separate transcription samples
         config["data"]["init_args"].update(
             transcribe_first=True, reading=job.critic_reading, transcribe_share=0.0, max_length=TRANSCRIBING_LENGTH
@@ -457,7 +463,7 @@ def eval_policy(job: MiniJob, model: Path, target: Path) -> None:
         return
     run_tool(
         job, "policy_eval", "eval_policy.py", "--model", model, "--prompts", policy_references(job, "eval"),
-        "--domains", "svg", "--max-new-tokens", "128",
+        "--domains", "svg", "--max-new-tokens", "128", "--batch-size", str(POLICY_EVAL_BATCH),
         "--max-image-side", "128", "--workers", str(job.workers), "--out", target,
         *(() if job.progress else ("--no-progress",)),
     )  # fmt: skip
@@ -476,7 +482,13 @@ def step_report(job: MiniJob) -> Path:
     (job.root / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     from miniature_report import write_report
 
-    return write_report(job.root, summary, curves(job) | score_curves(summary))
+    drawn = curves(job) | score_curves(summary)
+    if job.compare is None:
+        return write_report(job.root, summary, drawn)
+    compared = compared_run(job.compare)
+    if compared is not None:
+        drawn |= compared[1]
+    return write_report(job.root, summary, drawn, (job.compare, compared[0] if compared else None))
 
 
 # -- summary --------------------------------------------------------------------------------------------------------
@@ -520,6 +532,7 @@ def build_summary(job: MiniJob) -> dict[str, Any]:
     out = job.dir("critic_eval")
     critic = critic_scores(out)
     critic["grounding"] = json.loads((out / "grounding.json").read_text())
+    critic["seed"] = job.critic_seed
     if (out / "answers" / "critic").exists():  # the base's own labelled answers on references nothing trained on
         critic["policy_answers"] = critic_scores(out / "answers")
     agreement = job.dir("grpo") / "reward_agreement.json"
@@ -583,20 +596,21 @@ def read_metrics(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
+def series(rows: list[dict[str, str]], key: str) -> list[tuple[float, float]]:
+    """(step, value) of one metric in a CSV log, skipping the rows that did not log it."""
+    points = []
+    for row in rows:
+        value = row.get(key)
+        if value not in (None, "") and row.get("step") not in (None, ""):
+            v = float(value)  # type: ignore[arg-type]
+            if math.isfinite(v):
+                points.append((float(row["step"]), v))
+    return points
+
+
 def curves(job: MiniJob) -> dict[str, list[tuple[float, float]]]:
     """Learning curves from the stages' CSV logs: (step, value) per series."""
     out: dict[str, list[tuple[float, float]]] = {}
-
-    def series(rows: list[dict[str, str]], key: str) -> list[tuple[float, float]]:
-        points = []
-        for row in rows:
-            value = row.get(key)
-            if value not in (None, "") and row.get("step") not in (None, ""):
-                v = float(value)  # type: ignore[arg-type]
-                if math.isfinite(v):
-                    points.append((float(row["step"]), v))
-        return points
-
     base = read_metrics(job.dir("base") / "csv" / "metrics.csv")
     out["base train/loss"] = series(base, "train/loss")
     out["base val/loss"] = series(base, "val/loss")
@@ -621,6 +635,22 @@ def score_curves(summary: dict[str, Any]) -> dict[str, list[tuple[float, float]]
         for variant, entry in summary["policy"].items()
         if entry["svg"].get("curve")
     }
+
+
+def compared_run(root: Path) -> tuple[dict[str, Any], dict[str, list[tuple[float, float]]]] | None:
+    """Another finished miniature run (``--compare``): its summary, and its critic's held-out F1 and its policies'
+    held-out score against steps, named ``<folder>: ...`` so the report draws them beside this run's. ``None`` while
+    it has no summary."""
+    path = root / "summary.json"
+    if not path.exists():
+        return None
+    summary = json.loads(path.read_text())
+    if not isinstance(summary, dict) or not {"critic", "policy"} <= summary.keys():
+        raise StepError("report", f"{path} is not a miniature run's summary (no 'critic' and 'policy' keys)")
+    critic = read_metrics(root / "critic" / "csv" / "metrics.csv")
+    found = {f"{root.name}: critic {key}": series(critic, key) for key in ("val/f1", "val/parse_rate")}
+    found |= {f"{root.name}: {name}": points for name, points in score_curves(summary).items()}
+    return summary, found
 
 
 def main_miniature(job: MiniJob, force: str | None, until: str | None) -> int:

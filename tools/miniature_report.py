@@ -206,8 +206,31 @@ def models_line(sizes: dict[str, str]) -> str:
     )
 
 
-def write_report(root: Path, summary: dict[str, Any], curves: dict[str, list[tuple[float, float]]]) -> Path:
-    """``<root>/report/index.html`` with its plots beside it; returns the HTML path."""
+def compared_section(root: Path, summary: dict[str, Any] | None) -> list[str]:
+    """Another run's verdicts (``--compare``): the default beside the longer run, or the other way round."""
+    heading = f"<h2>Beside it: the run in {html.escape(str(root))}</h2>"
+    if summary is None:
+        return [
+            heading,
+            f"<p>No finished run there yet (no {html.escape(str(root / 'summary.json'))}). Once it has finished, "
+            "rerun this report with <code>--force report</code>.</p>",
+        ]
+    return [
+        heading,
+        "<ul>" + "".join(f"<li>{html.escape(line)}</li>" for line in verdicts(summary)) + "</ul>",
+        f"<p>Its critic's held-out F1 and its policies' held-out score are drawn in the curves below as "
+        f"<code>{html.escape(root.name)}: ...</code>.</p>",
+    ]
+
+
+def write_report(
+    root: Path,
+    summary: dict[str, Any],
+    curves: dict[str, list[tuple[float, float]]],
+    compared: tuple[Path, dict[str, Any] | None] | None = None,
+) -> Path:
+    """``<root>/report/index.html`` with its plots beside it; returns the HTML path. ``compared``: another run's
+    folder and its summary (``None`` while it has none), shown after this run's results."""
     out = root / "report"
     out.mkdir(parents=True, exist_ok=True)
     critic = summary["critic"]
@@ -242,6 +265,7 @@ def write_report(root: Path, summary: dict[str, Any], curves: dict[str, list[tup
         "per seed.</p>",
         _table(["policy", "render rate", "score", "std over seeds", "per seed"], policy_rows),
         *agreement_section(summary.get("reward_agreement", {})),
+        *(compared_section(*compared) if compared is not None else []),
         "<h2>Learning curves</h2>",
     ]
     for stem, title, keys, ylabel in PLOTS:

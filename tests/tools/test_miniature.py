@@ -152,6 +152,10 @@ def test_the_critics_reading_reaches_its_training_config(tmp_path: Path, monkeyp
     miniature.step_critic(jobs[0])
     data = configs[0]["data"]["init_args"]
     assert data["transcribe_first"] is True and data["reading"] == "shapes"
+    assert data["seed"] == configs[0]["seed_everything"] == 0
+    assert main_job.main(["--root", str(tmp_path), "--critic-seed", "3"]) == 0  # another training of the critic
+    miniature.step_critic(jobs[-1])
+    assert configs[-1]["data"]["init_args"]["seed"] == configs[-1]["seed_everything"] == 3
 
 
 def test_a_critic_of_another_size_is_fine_tuned_from_a_base_of_its_own(
@@ -259,6 +263,22 @@ def test_summary_and_report_from_finished_steps(tmp_path: Path) -> None:
     assert miniature.build_summary(deeper)["model_sizes"] == {"policy": "small", "critic": "small_deep"}
     assert "the small_deep one the base of the critic" in miniature.step_report(deeper).read_text()
     assert (tmp_path / "report" / "grpo_score.png").exists() and "Held-out policy score against GRPO steps" in text
+
+    # Beside another run (make demo beside make demo-long): its verdicts, and its curves drawn with this run's.
+    other = tmp_path / "long"
+    compared = replace(job, compare=other)
+    assert "No finished run there yet" in miniature.step_report(compared).read_text()
+    (other / "critic" / "csv").mkdir(parents=True)
+    (other / "critic" / "csv" / "metrics.csv").write_text("step,val/f1,train/loss\n99,0.25,\n100,,0.5\n199,0.75,\n")
+    (other / "summary.json").write_text(json.dumps(summary))
+    text = miniature.step_report(compared).read_text()
+    assert "Beside it: the run in" in text and text.count("GRPO with the critic against SFT alone") == 2
+    _, drawn = miniature.compared_run(other)
+    assert drawn["long: critic val/f1"] == [(99.0, 0.25), (199.0, 0.75)]
+    assert drawn["long: held-out score grpo_critic"] == [(0.0, 0.4), (12.0, 0.8), (24.0, pytest.approx(0.4))]
+    (other / "summary.json").write_text(json.dumps({"runs": []}))
+    with pytest.raises(main_job.StepError, match="not a miniature run's summary"):
+        miniature.step_report(compared)
 
 
 @pytest.mark.slow

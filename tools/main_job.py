@@ -521,12 +521,12 @@ def build_parser() -> argparse.ArgumentParser:
     mini = parser.add_argument_group("the miniature reproduction (the default)")
     mini.add_argument("--pairs", type=int, default=1600, help="synthesized plain-shape SVG pairs")
     mini.add_argument("--base-steps", type=int, default=800, help="image -> code SFT steps")
-    mini.add_argument("--critic-steps", type=int, default=3200, help="critic SFT steps")
-    mini.add_argument("--grpo-steps", type=int, default=24, help="GRPO steps a run")
+    mini.add_argument("--critic-steps", type=int, default=2800, help="critic SFT steps")
+    mini.add_argument("--grpo-steps", type=int, default=20, help="GRPO steps a run")
     mini.add_argument(
         "--grpo-eval-every",
         type=int,
-        default=12,
+        default=10,
         help="also score each GRPO run on the held-out references every this many steps (0: at the end)",
     )
     mini.add_argument("--critic-seeds", type=int, default=3, help="GRPO runs with the critic's reward")

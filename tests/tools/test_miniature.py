@@ -188,7 +188,9 @@ def test_a_critic_of_another_size_is_fine_tuned_from_a_base_of_its_own(
 
 
 def test_summary_and_report_from_finished_steps(tmp_path: Path) -> None:
-    job = miniature.MiniJob(root=tmp_path, critic_seeds=(0, 1), baseline_seeds=(0,), exact_seeds=(0,))
+    job = miniature.MiniJob(
+        root=tmp_path, critic_seeds=(0, 1), baseline_seeds=(0,), exact_seeds=(0,), grpo_steps=24, grpo_eval_every=12
+    )
     for name, f1 in (("critic", 0.5), ("empty", 0.1), ("pixel_majority", 0.3)):
         folder = job.dir("critic_eval") / name
         folder.mkdir(parents=True)

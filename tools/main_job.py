@@ -521,7 +521,7 @@ def build_parser() -> argparse.ArgumentParser:
     mini = parser.add_argument_group("the miniature reproduction (the default)")
     mini.add_argument("--pairs", type=int, default=1600, help="synthesized plain-shape SVG pairs")
     mini.add_argument("--base-steps", type=int, default=800, help="image -> code SFT steps")
-    mini.add_argument("--critic-steps", type=int, default=2800, help="critic SFT steps")
+    mini.add_argument("--critic-steps", type=int, default=2200, help="critic SFT steps")
     mini.add_argument("--grpo-steps", type=int, default=20, help="GRPO steps a run")
     mini.add_argument(
         "--grpo-eval-every",

@@ -86,7 +86,7 @@ class MiniJob:
     root: Path
     pairs: int = 1600  # 4 candidates a reference: 400 references, 5 % of them (~80 pairs) held out as bench
     base_steps: int = 800
-    critic_steps: int = 2800
+    critic_steps: int = 2200
     grpo_steps: int = 20
     grpo_eval_every: int = 10  # the held-out score of each GRPO run at every this many steps too (0: the end only)
     critic_seeds: tuple[int, ...] = (0, 1, 2)

@@ -14,7 +14,8 @@ Why it works this way:
 - Streaming: completions are generated ``stream_chunk_prompts`` prompts at a time and each chunk is handed to a
   scoring thread (render in the pool's worker processes, then the reward) while the next chunk generates, so the
   step waits only for the last chunk's scoring. ``streaming: false`` scores after all generation (the baseline of
-  ``benchmarks/grpo_step.py``). A chunk always holds whole groups: group-relative rewards (paper Eq. 4) and
+  ``benchmarks/grpo_step.py``), as does a step whose prompts fit one chunk: with nothing to overlap, it is scored on
+  the training thread. A chunk always holds whole groups: group-relative rewards (paper Eq. 4) and
   advantages need every rollout of a prompt.
 - Several processes: each rank generates and scores the groups of its own prompts (the DataModule's sampler already
   shards prompts by rank), so a group never spans ranks and no rollout crosses processes.
@@ -222,9 +223,13 @@ class RolloutCallback(Callback):
         requests = [ChatRequest(messages=r["messages"], tag=str(r["id"])) for r in records]
         size = self.stream_chunk_prompts if self.streaming else len(records)
         chunks = [list(range(i, min(i + size, len(records)))) for i in range(0, len(records), size)]
-        if self._scorer is None:
+        # One chunk leaves nothing to generate while it is scored: it is scored on this thread, after generation.
+        # Torch work on the scorer thread (an in-process judge) slowed this thread's later generation ~2x on a CPU.
+        threaded = len(chunks) > 1
+        if threaded and self._scorer is None:
             self._scorer = ThreadPoolExecutor(max_workers=self.score_workers, thread_name_prefix="rollout-score")
         futures: list[Future[tuple[list[ScoredGroup], ChunkTiming]]] = []
+        inline: list[tuple[list[dict[str, Any]], list[list[Completion]]]] = []
         generate_s = 0.0
         policy = _policy(pl_module) if pl_module is not None and self.weight_sync == "module" else None
         was_training = bool(policy.training) if policy is not None else False
@@ -235,12 +240,15 @@ class RolloutCallback(Callback):
                 start = time.perf_counter()
                 completions = engine.generate([requests[i] for i in chunk], self.n, self._next_sampling())
                 generate_s += time.perf_counter() - start
-                futures.append(self._scorer.submit(self._score, [records[i] for i in chunk], completions))
+                if self._scorer is not None and threaded:
+                    futures.append(self._scorer.submit(self._score, [records[i] for i in chunk], completions))
+                else:
+                    inline.append(([records[i] for i in chunk], completions))
         finally:
             if policy is not None and was_training:
                 policy.train()
         wait_start = time.perf_counter()
-        results = [f.result() for f in futures]
+        results = [f.result() for f in futures] + [self._score(chunk, completions) for chunk, completions in inline]
         wait_s = time.perf_counter() - wait_start
         groups = [g for chunk_groups, _ in results for g in chunk_groups]
         timing = {

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -67,15 +68,17 @@ def records(k: int) -> list[dict[str, Any]]:
 
 
 class GroupRecordingReward:
-    """Text-length reward that records which groups each call saw and when it ran."""
+    """Text-length reward that records which groups each call saw, when and on which thread it ran."""
 
     def __init__(self, sleep_s: float = 0.0) -> None:
         self.calls: list[list[str]] = []
         self.started: list[float] = []
+        self.threads: list[int] = []
         self.sleep_s = sleep_s
 
     def __call__(self, pairs: Sequence[RewardPair]) -> list[float]:
         self.started.append(time.perf_counter())
+        self.threads.append(threading.get_ident())
         self.calls.append([str(p.group) for p in pairs])
         time.sleep(self.sleep_s)
         return [-len(p.candidate_source or "") / 10 for p in pairs]
@@ -175,8 +178,9 @@ def test_streaming_scores_while_generating_and_keeps_groups_whole(policy: GRPOMo
     assert [g.record["id"] for g in groups] == ["p0", "p1", "p2"]
     # each reward call holds whole groups (both rollouts of a prompt), one chunk at a time (two scored at once)
     assert sorted(reward.calls) == [["p0", "p0"], ["p1", "p1"], ["p2", "p2"]]
-    # the first chunk was being scored before the last chunk finished generating
+    # the first chunk was being scored before the last chunk finished generating, on the scorer's threads
     assert reward.started[0] < engine.ends[-1]
+    assert threading.get_ident() not in reward.threads
 
     engine.ends.clear()
     reward.calls.clear()
@@ -185,6 +189,8 @@ def test_streaming_scores_while_generating_and_keeps_groups_whole(policy: GRPOMo
     callback.rollout(records(3), policy)
     assert reward.calls == [["p0", "p0", "p1", "p1", "p2", "p2"]]
     assert reward.started[0] > engine.ends[-1]
+    # nothing left to overlap: scored on the training thread (torch on a second thread slows later generation)
+    assert reward.threads[-1] == threading.get_ident()
 
 
 class DroppingEngine(TimedEngine):

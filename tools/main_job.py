@@ -143,12 +143,16 @@ def fit(job: MainJob, step: str, config: dict[str, Any]) -> None:
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     print(f"[{step}] $ python -m src fit --config {path}", flush=True)
     try:
-        cli_main(["fit", "--config", str(path)])
+        cli = cli_main(["fit", "--config", str(path)])
     except SystemExit as exit_:  # jsonargparse reports a bad config by exiting
         if exit_.code not in (0, None):
             raise StepError(
                 step, f"the LightningCLI refused {path} (status {exit_.code}; its message is above)"
             ) from None
+        return
+    # Lightning ends fit quietly on SIGTERM: without this the step would be marked done with a half-trained model.
+    if getattr(cli.trainer, "received_sigterm", False):
+        raise StepError(step, "training stopped by SIGTERM before its last step; rerun the job to train it again")
 
 
 def with_loggers(config: dict[str, Any], step_dir: Path, progress: bool) -> dict[str, Any]:
@@ -475,7 +479,7 @@ def run(
             continue
         marker.unlink(missing_ok=True)
         job.dir(name).mkdir(parents=True, exist_ok=True)
-        print(f"[{name}] {(steps[name].__doc__ or '').strip().splitlines()[0]}", flush=True)
+        print(f"[{name}] {next(iter((steps[name].__doc__ or '').strip().splitlines()), '')}", flush=True)
         step_started = time.perf_counter()
         try:
             result = steps[name](job)

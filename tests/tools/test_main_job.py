@@ -7,7 +7,7 @@ import importlib.util
 import json
 import sys
 from pathlib import Path
-from types import ModuleType
+from types import ModuleType, SimpleNamespace
 
 import pytest
 import yaml
@@ -91,6 +91,39 @@ def test_a_finished_adapter_is_merged_not_retrained(tmp_path: Path, tiny_model_d
     job.grpo_config = tmp_path / "never-read.yaml"  # training would fail on it
     assert main_job.step_grpo(job) == job.dir("grpo")
     assert (job.policy / "config.json").exists()
+
+
+def test_a_training_stopped_by_sigterm_is_a_failed_step_not_a_done_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Lightning ends ``fit`` normally after SIGTERM (a kill from a scheduler or a person): the step must not count."""
+    import src.cli
+
+    finished: list[bool] = []
+
+    def cli_main(args: list[str]) -> SimpleNamespace:
+        return SimpleNamespace(trainer=SimpleNamespace(received_sigterm=finished.pop()))
+
+    monkeypatch.setattr(src.cli, "main", cli_main)
+    job = main_job.MainJob(root=tmp_path)
+    (tmp_path / "critic").mkdir()
+    finished.append(False)
+    main_job.fit(job, "critic", {"trainer": {}})
+    finished.append(True)
+    with pytest.raises(main_job.StepError, match="stopped by SIGTERM"):
+        main_job.fit(job, "critic", {"trainer": {}})
+    calls: list[str] = []
+
+    def killed(job: object) -> Path:
+        """Critic SFT, killed part-way."""
+        finished.append(True)
+        main_job.fit(job, "critic", {"trainer": {}})  # type: ignore[arg-type]
+        return tmp_path
+
+    with pytest.raises(main_job.StepError, match="stopped by SIGTERM"):
+        main_job.run(job, steps={"a": recording_steps(calls)["a"], "critic": killed})
+    assert calls == ["a"] and main_job.done_marker(job, "a").exists()
+    assert not main_job.done_marker(job, "critic").exists()  # a rerun trains it again
 
 
 def test_unknown_forced_step_is_refused(tmp_path: Path) -> None:

@@ -204,7 +204,10 @@ def main() -> None:
         wait_share = statistics.median(r["wait"] / r["step"] for r in rows)
         rendered = statistics.mean(r["rendered"] for r in rows)
         print(f"{name:<22}" + "".join(f"{medians[p]:>9.2f}s" for p in phases) + f"{wait_share:>10.1%}{rendered:>10.0%}")
-    print("render/reward run in the scoring thread: with streaming they overlap generate; 'wait' is what is left.")
+    print(
+        "streaming: render/reward run in scoring threads and overlap generate ('wait' is what is left); scored after "
+        "generation: on the training thread ('wait' is the whole scoring)."
+    )
 
 
 if __name__ == "__main__":

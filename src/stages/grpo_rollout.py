@@ -223,8 +223,8 @@ class RolloutCallback(Callback):
         requests = [ChatRequest(messages=r["messages"], tag=str(r["id"])) for r in records]
         size = self.stream_chunk_prompts if self.streaming else len(records)
         chunks = [list(range(i, min(i + size, len(records)))) for i in range(0, len(records), size)]
-        # One chunk leaves nothing to generate while it is scored: it is scored on this thread, after generation.
-        # Torch work on the scorer thread (an in-process judge) slowed this thread's later generation ~2x on a CPU.
+        # One chunk leaves nothing to generate while it is scored, so it is scored on this thread: torch work on a
+        # second thread (an in-process judge) slows this thread's later generation on a CPU.
         threaded = len(chunks) > 1
         if threaded and self._scorer is None:
             self._scorer = ThreadPoolExecutor(max_workers=self.score_workers, thread_name_prefix="rollout-score")

@@ -35,7 +35,7 @@ GPU run uses:
 ``summary.json``: ``critic.heldout.{pairs, parse_rate, f1_hard, f1_soft, severity_pearson, false_alarm_rate,
 clean_pairs}``, ``critic.baselines.<name>.{f1_hard, f1_soft, severity_pearson, false_alarm_rate}`` (the false-alarm
 rate: the share of the ``clean_pairs``, those with no true discrepancy, where one is named),
-``critic.grounding.{real, blind, gap}``,
+``critic.grounding.{real, blind, gap}``, ``critic.seed`` (``--critic-seed``),
 ``critic.policy_answers.{heldout, baselines}`` (the same scores on the base's held-out answers),
 ``reward_agreement.<run>.{reward, pixel, readings}.{groups, rollouts, pairs, agreement, tied_groups, mixed_groups}``
 (how the run's own reward, the pixel reward and, for a transcribing critic, the exact diff of its two readings ordered

@@ -206,6 +206,11 @@ def models_line(sizes: dict[str, str]) -> str:
     )
 
 
+def verdict_list(summary: dict[str, Any]) -> str:
+    """The verdicts as an HTML list: this run's at the top, a compared run's in its section."""
+    return "<ul>" + "".join(f"<li>{html.escape(line)}</li>" for line in verdicts(summary)) + "</ul>"
+
+
 def compared_section(root: Path, summary: dict[str, Any] | None) -> list[str]:
     """Another run's verdicts (``--compare``): the default beside the longer run, or the other way round."""
     heading = f"<h2>Beside it: the run in {html.escape(str(root))}</h2>"
@@ -217,7 +222,7 @@ def compared_section(root: Path, summary: dict[str, Any] | None) -> list[str]:
         ]
     return [
         heading,
-        "<ul>" + "".join(f"<li>{html.escape(line)}</li>" for line in verdicts(summary)) + "</ul>",
+        verdict_list(summary),
         f"<p>Its critic's held-out F1 and its policies' held-out score are drawn in the curves below as "
         f"<code>{html.escape(root.name)}: ...</code>.</p>",
     ]
@@ -242,7 +247,7 @@ def write_report(
     ]  # fmt: skip
     sections = [
         "<h1>Visual-ERM in miniature</h1>",
-        "<ul>" + "".join(f"<li>{html.escape(line)}</li>" for line in verdicts(summary)) + "</ul>",
+        verdict_list(summary),
         f"<p>{html.escape(models_line(summary.get('model_sizes', {})))} Every number is measured on references no "
         "model trained on.</p>",
         "<h2>Critic on pairs of held-out references</h2>",

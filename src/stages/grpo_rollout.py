@@ -225,9 +225,9 @@ class RolloutCallback(Callback):
         chunks = [list(range(i, min(i + size, len(records)))) for i in range(0, len(records), size)]
         # One chunk leaves nothing to generate while it is scored, so it is scored on this thread: torch work on a
         # second thread (an in-process judge) slows this thread's later generation on a CPU.
-        threaded = len(chunks) > 1
-        if threaded and self._scorer is None:
+        if len(chunks) > 1 and self._scorer is None:
             self._scorer = ThreadPoolExecutor(max_workers=self.score_workers, thread_name_prefix="rollout-score")
+        scorer = self._scorer if len(chunks) > 1 else None
         futures: list[Future[tuple[list[ScoredGroup], ChunkTiming]]] = []
         inline: list[tuple[list[dict[str, Any]], list[list[Completion]]]] = []
         generate_s = 0.0
@@ -240,8 +240,8 @@ class RolloutCallback(Callback):
                 start = time.perf_counter()
                 completions = engine.generate([requests[i] for i in chunk], self.n, self._next_sampling())
                 generate_s += time.perf_counter() - start
-                if self._scorer is not None and threaded:
-                    futures.append(self._scorer.submit(self._score, [records[i] for i in chunk], completions))
+                if scorer is not None:
+                    futures.append(scorer.submit(self._score, [records[i] for i in chunk], completions))
                 else:
                     inline.append(([records[i] for i in chunk], completions))
         finally:
